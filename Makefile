@@ -1,0 +1,23 @@
+# The two commands: `make run` and `make test`. Both set the machine up first (idempotent).
+CARGO_SSR = --release --no-default-features --features ssr
+
+.PHONY: run test setup watch build doctor
+
+setup:
+	scripts/setup.sh
+
+## Serve the app with live reload on http://127.0.0.1:3000
+run: setup
+	cargo leptos watch
+
+## Every test: unit and integration tests (server code), then browser tests in headless Chromium
+test: setup
+	cargo test $(CARGO_SSR)
+	cargo leptos end-to-end --release
+
+## Production build into target/release/clipfind and target/site
+build: setup
+	cargo leptos build --release
+
+doctor: setup
+	cargo run $(CARGO_SSR) -- doctor

@@ -1,0 +1,88 @@
+//! `clipfind doctor`: load every native part, say what was found, fail if anything is unusable.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::Settings;
+use crate::engine::{runtime, vectors};
+
+#[derive(Debug, Serialize)]
+struct DoctorReport {
+    clipfind: &'static str,
+    onnxruntime: Option<OnnxRuntimeReport>,
+    onnxruntime_error: Option<String>,
+    faiss: FaissReport,
+    device: String,
+    data: Option<PathBuf>,
+    index: Option<PathBuf>,
+    model: Option<PathBuf>,
+}
+
+#[derive(Debug, Serialize)]
+struct OnnxRuntimeReport {
+    version: String,
+    path: PathBuf,
+    cuda: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct FaissReport {
+    version: String,
+    /// "passed", or why not.
+    self_check: String,
+}
+
+/// Loads every native part and says what it found; fails when any part is unusable.
+pub fn run(settings: &Settings, json: bool) -> anyhow::Result<()> {
+    let ort = runtime::load();
+    let report = DoctorReport {
+        clipfind: env!("CARGO_PKG_VERSION"),
+        onnxruntime: ort.as_ref().ok().map(|rt| OnnxRuntimeReport {
+            version: rt.version.clone(),
+            path: rt.path.clone(),
+            cuda: rt.has_cuda(),
+        }),
+        onnxruntime_error: ort.as_ref().err().map(ToString::to_string),
+        faiss: FaissReport {
+            version: vectors::faiss_version(),
+            self_check: vectors::self_check().map_or_else(|e| format!("failed: {e}"), |()| "passed".into()),
+        },
+        device: settings.device.to_string(),
+        data: settings.data.clone(),
+        index: settings.index_dir(),
+        model: settings.model.clone(),
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_doctor(&report);
+    }
+    if let Err(e) = ort {
+        anyhow::bail!("ONNX Runtime is not usable: {e}");
+    }
+    if report.faiss.self_check != "passed" {
+        anyhow::bail!("FAISS is not usable: self-check {}", report.faiss.self_check);
+    }
+    Ok(())
+}
+
+fn print_doctor(r: &DoctorReport) {
+    let shown = |p: &Option<PathBuf>| p.as_ref().map_or("(not set)".to_string(), |p| p.display().to_string());
+    println!("clipfind {}", r.clipfind);
+    match (&r.onnxruntime, &r.onnxruntime_error) {
+        (Some(o), _) => {
+            println!("ONNX Runtime {} ({})", o.version, o.path.display());
+            let cuda = if o.cuda { "available" } else { "not in this ONNX Runtime build" };
+            println!("  CUDA execution provider: {cuda}");
+        }
+        (None, Some(e)) => println!("ONNX Runtime: NOT LOADED: {e}"),
+        (None, None) => println!("ONNX Runtime: NOT LOADED"),
+    }
+    println!("FAISS {} (static, self-check {})", r.faiss.version, r.faiss.self_check);
+    println!("device: {}", r.device);
+    println!("data:   {}", shown(&r.data));
+    println!("index:  {}", shown(&r.index));
+    println!("model:  {}", shown(&r.model));
+}
+

@@ -1,0 +1,13 @@
+//! The search engine: everything that turns images and text into ranked hits.
+//!
+//! No web code lives here, so the engine is usable as a library and from the CLI.
+
+pub mod clip;
+pub mod device;
+pub mod error;
+pub mod models;
+pub mod runtime;
+pub mod vectors;
+
+pub use device::Device;
+pub use error::{EngineError, Result};

@@ -1,0 +1,22 @@
+//! clipfind: semantic image search. CLIP embeddings through ONNX Runtime, vectors in FAISS,
+//! a Leptos web app on top.
+//!
+//! - [`engine`]: the search engine (no web code), usable as a library.
+//! - [`cli`]: the `clipfind` command line.
+//! - [`server`]: the axum server that hosts the app.
+//! - [`app`]: the Leptos pages and their server functions, shared by server and browser.
+
+pub mod app;
+#[cfg(feature = "ssr")]
+pub mod cli;
+#[cfg(feature = "ssr")]
+pub mod engine;
+#[cfg(feature = "ssr")]
+pub mod server;
+
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(app::App);
+}

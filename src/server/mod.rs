@@ -1,0 +1,61 @@
+//! The web server: axum hosting the Leptos app, its server functions and static files.
+
+mod state;
+
+pub use state::AppState;
+
+use anyhow::Context;
+use axum::Router;
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+
+use crate::{
+    app::{shell, App},
+    cli::Settings,
+};
+
+/// Serves the app until Ctrl-C. Address and site root come from Leptos' own configuration
+/// (`LEPTOS_SITE_ADDR`, `LEPTOS_SITE_ROOT`, or the values cargo-leptos passes).
+pub fn run(settings: Settings) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(serve(settings))
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let conf = get_configuration(None).context("invalid Leptos configuration")?;
+    let leptos_options = conf.leptos_options;
+    let addr = leptos_options.site_addr;
+    let state = AppState::new(settings);
+    state.log_startup();
+
+    let routes = generate_route_list(App);
+    let app = Router::new()
+        .leptos_routes_with_context(
+            &leptos_options,
+            routes,
+            {
+                let state = state.clone();
+                move || provide_context(state.clone())
+            },
+            {
+                let leptos_options = leptos_options.clone();
+                move || shell(leptos_options.clone())
+            },
+        )
+        .fallback(leptos_axum::file_and_error_handler(shell))
+        .with_state(leptos_options);
+
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    tracing::info!("listening on http://{addr}");
+    axum::serve(listener, app.into_make_service())
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .context("server stopped with an error")
+}
