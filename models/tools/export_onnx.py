@@ -75,9 +75,19 @@ def vit_b32_config():
     )
 
 
+def eager_attention(model):
+    """Export plain MatMul/Softmax attention: ONNX Runtime fuses it; the SDPA export it does not
+    (measured: text 7.0 vs 9.9 ms, images 19 vs 16 per second on 2 cores)."""
+    if hasattr(model, "set_attn_implementation"):
+        model.set_attn_implementation("eager")
+    for config in (model.config, model.config.text_config, model.config.vision_config):
+        config._attn_implementation = "eager"
+    return model
+
+
 def random_model(config, seed):
     torch.manual_seed(seed)
-    model = CLIPModel(config).eval()
+    model = eager_attention(CLIPModel(config).eval())
     # transformers initialises the logit scale and some weights with tiny spreads; widen the
     # token embeddings so different texts give clearly different random embeddings.
     with torch.no_grad():
@@ -158,7 +168,7 @@ def main():
                f"random weights, seed {a.seed} (models/tools/export_onnx.py --vit-b32-random)", "MIT",
                "ViT-B/32 architecture with random weights: for speed benchmarks only.")
     else:
-        model = CLIPModel.from_pretrained(a.pretrained).eval()
+        model = eager_attention(CLIPModel.from_pretrained(a.pretrained).eval())
         export(model, a.out_dir, Path(a.pretrained).name, a.pretrained, "MIT (OpenAI CLIP)",
                f"{a.pretrained} exported by models/tools/export_onnx.py")
 
