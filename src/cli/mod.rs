@@ -12,7 +12,9 @@ use crate::engine::{
 
 mod doctor;
 mod embed;
+mod index;
 mod models_cmd;
+mod search;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -45,6 +47,10 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Embed a folder of images into a persistent index (only what changed since last time).
+    Index(index::IndexArgs),
+    /// Print the indexed images that best match a text, an image, or an indexed image.
+    Search(search::SearchArgs),
     /// Print the normalised CLIP embedding of a text or an image.
     Embed(embed::EmbedArgs),
     /// List installed models or download one.
@@ -86,7 +92,24 @@ impl Settings {
 
     /// Loads the model to use, telling the user which one and why.
     pub fn load_model(&self) -> anyhow::Result<Clip> {
-        let (dir, choice) = models::resolve(self.model.as_deref(), &models::models_root())?;
+        self.load_model_for(None)
+    }
+
+    /// As [`Settings::load_model`]; for an existing index without a configured model, the model
+    /// the index was built with.
+    pub fn load_model_for(&self, index_dir: Option<&std::path::Path>) -> anyhow::Result<Clip> {
+        let recorded = match (&self.model, index_dir) {
+            (None, Some(dir)) => crate::engine::catalog::Catalog::open_read_only(dir)
+                .ok()
+                .and_then(|c| c.meta("model_dir").ok().flatten())
+                .map(PathBuf::from)
+                .filter(|d| d.join(crate::engine::clip::spec::SPEC_FILE).is_file()),
+            _ => None,
+        };
+        let (dir, choice) = match recorded {
+            Some(dir) => (dir, ModelChoice::Configured),
+            None => models::resolve(self.model.as_deref(), &models::models_root())?,
+        };
         match choice {
             ModelChoice::Demo => tracing::warn!(
                 "using the bundled demo model ({}): it only knows a synthetic world of shapes; \
@@ -109,6 +132,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => crate::server::run(cli.settings),
         Command::Doctor { json } => doctor::run(&cli.settings, json),
+        Command::Index(args) => index::run(&cli.settings, &args),
+        Command::Search(args) => search::run(&cli.settings, &args),
         Command::Embed(args) => embed::run(&cli.settings, &args),
         Command::Models { action } => models_cmd::run(action),
     };

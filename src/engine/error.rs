@@ -33,6 +33,18 @@ pub enum EngineError {
     #[error("model download failed: {0}")]
     Fetch(String),
 
+    #[error("{0}")]
+    Usage(String),
+
+    #[error("catalog {path}: {reason}")]
+    Catalog { path: PathBuf, reason: String },
+
+    #[error("no index in {}: build it with `clipfind index --data DIR`", .0.display())]
+    NoIndex(PathBuf),
+
+    #[error("{0}")]
+    ModelMismatch(String),
+
     #[error("device: {0}")]
     Device(String),
 

@@ -2,11 +2,16 @@
 //!
 //! No web code lives here, so the engine is usable as a library and from the CLI.
 
+pub mod catalog;
 pub mod clip;
 pub mod device;
 pub mod error;
+pub mod indexer;
 pub mod models;
 pub mod runtime;
+pub mod scan;
+pub mod searcher;
+pub mod thumbs;
 pub mod vectors;
 
 pub use device::Device;

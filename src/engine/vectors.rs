@@ -1,15 +1,174 @@
-//! The vector store, backed by FAISS (built from source and linked statically).
+//! The vector store, backed by FAISS (built from source and linked statically): inner product
+//! over L2-normalised embeddings, i.e. cosine similarity.
+//!
+//! The catalog holds every embedding; the FAISS index is the search structure built from it and
+//! saved beside it. Default: exact search (`Flat` under an `IDMap`). Factory strings give
+//! approximate indexes for large collections: IVF keeps ids natively; anything else is wrapped in
+//! `IDMap`. Because the index is rebuilt from the catalog rather than edited, FAISS' removal
+//! caveats (IVF under IDMap returning wrong results, HNSW refusing removals) never apply.
 
-use std::ffi::CStr;
+use std::{ffi::CStr, path::Path};
 
-use faiss::{index::ConcurrentIndex, FlatIndex, IdMap, Idx, Index};
+use faiss::{index::IndexImpl, index_factory, ConcurrentIndex, FlatIndex, IdMap, Idx, Index, MetricType};
 
-use super::Result;
+use super::{EngineError, Result};
+
+pub const DEFAULT_FACTORY: &str = "Flat";
+/// IVF lists probed per query, and HNSW's search breadth: recall over raw speed.
+const NPROBE: u32 = 32;
+const EF_SEARCH: u32 = 128;
+/// At most this many vectors are used to train an IVF/PQ index.
+const MAX_TRAINING: usize = 100_000;
 
 /// The FAISS library version this binary links, as FAISS itself reports it.
 pub fn faiss_version() -> String {
     // SAFETY: returns a pointer to a static, NUL-terminated string inside FAISS.
     unsafe { CStr::from_ptr(faiss_sys::faiss_get_version()) }.to_string_lossy().into_owned()
+}
+
+/// A factory string as FAISS gets it: ids attached the right way for the index type.
+pub fn normalise_factory(factory: &str) -> Result<String> {
+    let f = factory.trim();
+    if f.is_empty() {
+        return Err(EngineError::Usage("empty --factory".into()));
+    }
+    if f.starts_with("IDMap") {
+        if f.contains("IVF") {
+            return Err(EngineError::Usage(format!(
+                "--factory {f}: IVF indexes keep ids natively; drop the IDMap prefix (IDMap over IVF returns wrong results after removals)"
+            )));
+        }
+        return Ok(f.to_string());
+    }
+    Ok(if f.starts_with("IVF") { f.to_string() } else { format!("IDMap,{f}") })
+}
+
+/// A searchable FAISS index over (id, vector) pairs.
+pub struct VectorIndex {
+    index: IndexImpl,
+    dim: usize,
+}
+
+// SAFETY: FAISS indexes may be searched from many threads at once as long as nobody modifies
+// them; `VectorIndex` offers no mutation after construction (search takes `&self`).
+unsafe impl Sync for VectorIndex {}
+unsafe impl Send for VectorIndex {}
+
+impl VectorIndex {
+    /// Builds an index of `factory` type over `vectors` (`ids.len() * dim` floats).
+    pub fn build(dim: usize, factory: &str, ids: &[i64], vectors: &[f32]) -> Result<VectorIndex> {
+        assert_eq!(ids.len() * dim, vectors.len(), "one vector per id");
+        let description = normalise_factory(factory)?;
+        let mut index = index_factory(dim as u32, &description, MetricType::InnerProduct)
+            .map_err(|e| EngineError::Usage(format!("--factory {factory}: {e}")))?;
+        if !index.is_trained() && !ids.is_empty() {
+            let sample = training_sample(vectors, dim);
+            index.train(&sample).map_err(|e| {
+                EngineError::Usage(format!(
+                    "--factory {factory} cannot be trained on {} images ({e}); use the default {DEFAULT_FACTORY} for small folders",
+                    ids.len()
+                ))
+            })?;
+        }
+        if !ids.is_empty() {
+            let labels: Vec<Idx> = ids.iter().map(|&id| Idx::new(id as u64)).collect();
+            index.add_with_ids(vectors, &labels)?;
+        }
+        let built = VectorIndex { index, dim };
+        built.tune();
+        Ok(built)
+    }
+
+    /// Exact inner-product index; what a fresh index uses.
+    pub fn flat(dim: usize, ids: &[i64], vectors: &[f32]) -> Result<VectorIndex> {
+        Self::build(dim, DEFAULT_FACTORY, ids, vectors)
+    }
+
+    fn tune(&self) {
+        // Only the parameters the index type has take effect; the others are refused, harmlessly.
+        if let Ok(space) = faiss::index::autotune::ParameterSpace::new() {
+            let _ = space.set_index_parameter(&self.index, "nprobe", NPROBE);
+            let _ = space.set_index_parameter(&self.index, "efSearch", EF_SEARCH);
+        }
+    }
+
+    pub fn len(&self) -> u64 {
+        self.index.ntotal()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// The `k` best (id, similarity) pairs for a normalised query, best first.
+    pub fn search(&self, query: &[f32], k: usize) -> Result<Vec<(i64, f32)>> {
+        if query.len() != self.dim {
+            return Err(EngineError::Usage(format!("query has {} dimensions, the index {}", query.len(), self.dim)));
+        }
+        let k = k.min(self.len() as usize);
+        if k == 0 {
+            return Ok(Vec::new());
+        }
+        let mut distances = vec![0f32; k];
+        let mut labels = vec![-1i64; k];
+        // SAFETY: a const search on an index nobody mutates; buffers are k long for one query.
+        let status = unsafe {
+            faiss_sys::faiss_Index_search(
+                self.index.inner_ptr(),
+                1,
+                query.as_ptr(),
+                k as i64,
+                distances.as_mut_ptr(),
+                labels.as_mut_ptr(),
+            )
+        };
+        if status != 0 {
+            return Err(EngineError::Faiss(last_faiss_error()));
+        }
+        Ok(labels.into_iter().zip(distances).filter(|(id, _)| *id >= 0).collect())
+    }
+
+    /// Writes to `path` atomically: a temporary file renamed over the old one.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let tmp = path.with_extension("faiss.tmp");
+        let tmp_str = tmp.to_str().ok_or_else(|| EngineError::Usage(format!("{} is not UTF-8", tmp.display())))?;
+        faiss::write_index(&self.index, tmp_str)?;
+        std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|source| EngineError::Io { path: tmp.clone(), source })?;
+        std::fs::rename(&tmp, path).map_err(|source| EngineError::Io { path: path.to_path_buf(), source })
+    }
+
+    pub fn load(path: &Path, dim: usize) -> Result<VectorIndex> {
+        let path_str = path.to_str().ok_or_else(|| EngineError::Usage(format!("{} is not UTF-8", path.display())))?;
+        let index = faiss::read_index(path_str)?;
+        if index.d() as usize != dim {
+            return Err(EngineError::Faiss(format!("{} holds {}-d vectors, expected {dim}", path.display(), index.d())));
+        }
+        let loaded = VectorIndex { index, dim };
+        loaded.tune();
+        Ok(loaded)
+    }
+}
+
+/// An evenly spread subset of the vectors for training.
+fn training_sample(vectors: &[f32], dim: usize) -> Vec<f32> {
+    let n = vectors.len() / dim;
+    if n <= MAX_TRAINING {
+        return vectors.to_vec();
+    }
+    let step = n as f64 / MAX_TRAINING as f64;
+    (0..MAX_TRAINING).flat_map(|i| &vectors[(i as f64 * step) as usize * dim..][..dim]).copied().collect()
+}
+
+fn last_faiss_error() -> String {
+    // SAFETY: FAISS keeps the last error message per thread; null when there is none.
+    unsafe {
+        let p = faiss_sys::faiss_get_last_error();
+        if p.is_null() { "unknown FAISS error".into() } else { CStr::from_ptr(p).to_string_lossy().into_owned() }
+    }
 }
 
 /// Builds a tiny exact inner-product index with explicit ids and checks that FAISS ranks it
@@ -21,10 +180,7 @@ pub fn self_check() -> Result<()> {
     let found = ConcurrentIndex::search(&index, &[0.0, 1.0, 0.0, 0.0], 2)?;
     let labels: Vec<Option<u64>> = found.labels.iter().map(|l| l.get()).collect();
     if labels != [Some(20), Some(30)] || (found.distances[1] - 0.8).abs() > 1e-6 {
-        return Err(super::EngineError::Faiss(format!(
-            "self-check ranked wrongly: labels {labels:?}, scores {:?}",
-            found.distances
-        )));
+        return Err(EngineError::Faiss(format!("self-check ranked wrongly: labels {labels:?}, scores {:?}", found.distances)));
     }
     Ok(())
 }
@@ -32,6 +188,29 @@ pub fn self_check() -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn unit(v: &[f32]) -> Vec<f32> {
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter().map(|x| x / n).collect()
+    }
+
+    /// Deterministic pseudo-random unit vectors.
+    fn random(n: usize, dim: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed | 1;
+        let mut out = Vec::with_capacity(n * dim);
+        for _ in 0..n {
+            let v: Vec<f32> = (0..dim)
+                .map(|_| {
+                    s ^= s << 13;
+                    s ^= s >> 7;
+                    s ^= s << 17;
+                    (s % 2000) as f32 / 1000.0 - 1.0
+                })
+                .collect();
+            out.extend(unit(&v));
+        }
+        out
+    }
 
     #[test]
     fn reports_the_bundled_faiss_version() {
@@ -41,5 +220,69 @@ mod tests {
     #[test]
     fn self_check_passes() {
         self_check().unwrap();
+    }
+
+    #[test]
+    fn factories_get_ids_attached_correctly() {
+        assert_eq!(normalise_factory("Flat").unwrap(), "IDMap,Flat");
+        assert_eq!(normalise_factory("HNSW32").unwrap(), "IDMap,HNSW32");
+        assert_eq!(normalise_factory("IVF64,Flat").unwrap(), "IVF64,Flat");
+        assert!(normalise_factory("IDMap,IVF64,Flat").unwrap_err().to_string().contains("drop the IDMap"));
+    }
+
+    #[test]
+    fn flat_search_equals_brute_force_with_ids() {
+        let dim = 16;
+        let data = random(200, dim, 7);
+        let ids: Vec<i64> = (0..200).map(|i| 1000 + i * 3).collect();
+        let index = VectorIndex::flat(dim, &ids, &data).unwrap();
+        let q = &data[5 * dim..6 * dim];
+        let got = index.search(q, 10).unwrap();
+        let mut want: Vec<(i64, f32)> =
+            ids.iter().enumerate().map(|(i, id)| (*id, data[i * dim..][..dim].iter().zip(q).map(|(a, b)| a * b).sum())).collect();
+        want.sort_by(|a, b| b.1.total_cmp(&a.1));
+        assert_eq!(got.iter().map(|h| h.0).collect::<Vec<_>>(), want[..10].iter().map(|h| h.0).collect::<Vec<_>>());
+        assert_eq!(got[0].0, 1015);
+        assert!((got[0].1 - 1.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn ivf_and_hnsw_keep_ids_and_find_the_exact_match() {
+        let dim = 16;
+        let data = random(2000, dim, 11);
+        let ids: Vec<i64> = (0..2000).map(|i| 5 + i * 2).collect();
+        for factory in ["IVF16,Flat", "HNSW16"] {
+            let index = VectorIndex::build(dim, factory, &ids, &data).unwrap();
+            let hits = index.search(&data[100 * dim..101 * dim], 3).unwrap();
+            assert_eq!(hits[0].0, 205, "{factory}");
+        }
+    }
+
+    #[test]
+    fn untrainable_factories_explain_themselves() {
+        let err = VectorIndex::build(8, "IVF256,Flat", &[1, 2], &random(2, 8, 3)).err().unwrap().to_string();
+        assert!(err.contains("cannot be trained on 2 images"), "{err}");
+    }
+
+    #[test]
+    fn saves_atomically_and_loads_back() {
+        let d = tempfile::tempdir().unwrap();
+        let dim = 8;
+        let data = random(50, dim, 5);
+        let ids: Vec<i64> = (1..=50).collect();
+        let index = VectorIndex::flat(dim, &ids, &data).unwrap();
+        let path = d.path().join("vectors.faiss");
+        index.save(&path).unwrap();
+        assert!(!d.path().join("vectors.faiss.tmp").exists());
+        let back = VectorIndex::load(&path, dim).unwrap();
+        assert_eq!(back.len(), 50);
+        assert_eq!(back.search(&data[..dim], 1).unwrap()[0].0, 1);
+        assert!(VectorIndex::load(&path, 9).is_err());
+    }
+
+    #[test]
+    fn empty_indexes_answer_nothing() {
+        let index = VectorIndex::build(8, "IVF4,Flat", &[], &[]).unwrap();
+        assert!(index.search(&[0.0; 8], 5).unwrap().is_empty());
     }
 }

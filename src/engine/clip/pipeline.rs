@@ -6,6 +6,8 @@ use std::{
     sync::{atomic::{AtomicUsize, Ordering}, mpsc},
 };
 
+use image::DynamicImage;
+
 use super::{preprocess::Prepared, Clip};
 use crate::engine::Result;
 
@@ -34,10 +36,17 @@ pub struct Embedded {
 /// Embeds `paths`, calling `sink(i, outcome)` once per path (in completion order). A file that
 /// cannot be read or decoded gives its error to the sink and the run goes on; an encoder failure
 /// stops the run and is returned.
-pub fn embed_files(
+pub fn embed_files(clip: &Clip, paths: &[PathBuf], options: PipelineOptions, sink: impl FnMut(usize, Result<Embedded>)) -> Result<()> {
+    embed_files_with(clip, paths, options, &|_, _| {}, sink)
+}
+
+/// As [`embed_files`], also handing each decoded image to `on_decoded` on its decode thread
+/// (the indexer writes thumbnails there, while the image is in memory anyway).
+pub fn embed_files_with(
     clip: &Clip,
     paths: &[PathBuf],
     options: PipelineOptions,
+    on_decoded: &(dyn Fn(usize, &DynamicImage) + Sync),
     mut sink: impl FnMut(usize, Result<Embedded>),
 ) -> Result<()> {
     let batch = options.batch.max(1);
@@ -55,7 +64,8 @@ pub fn embed_files(
             scope.spawn(move || loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(path) = paths.get(i) else { break };
-                if tx.send((i, clip.preprocess().load(path))).is_err() {
+                let prepared = clip.preprocess().load_with(path, |image| on_decoded(i, image));
+                if tx.send((i, prepared)).is_err() {
                     break; // the encoder stopped
                 }
             });

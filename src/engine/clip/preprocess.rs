@@ -48,13 +48,24 @@ impl Preprocess {
     }
 
     pub fn load(&self, path: &Path) -> Result<Prepared> {
-        let bytes = std::fs::read(path).map_err(|e| image_error(path, e.to_string()))?;
-        self.prepare_bytes(&bytes).map_err(|reason| image_error(path, reason))
+        self.load_with(path, |_| {})
+    }
+
+    /// Reads, decodes and prepares a file, showing the decoded image to `on_decoded` first.
+    pub fn load_with(&self, path: &Path, on_decoded: impl FnOnce(&DynamicImage)) -> Result<Prepared> {
+        let fail = |reason: String| image_error(path, reason);
+        let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+        let image = decode(&bytes).map_err(fail)?;
+        on_decoded(&image);
+        self.prepare_decoded(image).map_err(fail)
     }
 
     /// Decodes and prepares an encoded image; the error is a sentence for the user.
     pub fn prepare_bytes(&self, bytes: &[u8]) -> std::result::Result<Prepared, String> {
-        let image = decode(bytes)?;
+        self.prepare_decoded(decode(bytes)?)
+    }
+
+    fn prepare_decoded(&self, image: DynamicImage) -> std::result::Result<Prepared, String> {
         let (width, height) = (image.width(), image.height());
         let pixels = self.prepare(image)?;
         Ok(Prepared { pixels, width, height })

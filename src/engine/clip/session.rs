@@ -2,7 +2,11 @@
 
 use std::{path::Path, sync::Mutex};
 
-use ort::{ep, session::Session, value::ValueType};
+use ort::{
+    ep,
+    session::{builder::GraphOptimizationLevel, Session},
+    value::ValueType,
+};
 
 use crate::engine::{runtime, Device, EngineError, Result};
 
@@ -54,7 +58,9 @@ pub fn open(path: &Path, device: Device, threads: usize) -> Result<LoadedSession
         Device::Auto => rt.has_cuda().then_some(0),
     };
     let build = |cuda: Option<u32>| -> std::result::Result<Session, String> {
-        let mut builder = Session::builder(&rt.environment).map_err(|e| e.to_string())?;
+        let mut builder = Session::builder(&rt.environment)
+            .and_then(|b| b.with_optimization_level(GraphOptimizationLevel::All).map_err(Into::into))
+            .map_err(|e| e.to_string())?;
         if threads > 0 {
             builder = builder.with_intra_threads(threads).map_err(|e| e.to_string())?;
         }

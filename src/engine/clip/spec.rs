@@ -75,6 +75,20 @@ impl ModelSpec {
         Ok(())
     }
 
+    /// What makes two models the same: the hashes of their files. A folder whose spec lists no
+    /// hashes gets them computed now.
+    pub fn identity(&self, dir: &Path) -> Result<String> {
+        let mut lines = Vec::new();
+        for file in [&self.text.file, &self.vision.file, &self.tokenizer] {
+            let hash = match self.sha256.get(file.as_str()) {
+                Some(h) => h.clone(),
+                None => crate::engine::models::fetch::sha256_file(&dir.join(file))?,
+            };
+            lines.push(format!("{file}={hash}"));
+        }
+        Ok(lines.join(";"))
+    }
+
     pub fn write(&self, dir: &Path) -> Result<()> {
         let path = dir.join(SPEC_FILE);
         let json = serde_json::to_string_pretty(self).expect("a model spec always serialises");

@@ -1,0 +1,95 @@
+//! `clipfind index`: embed a folder of images into a persistent index.
+
+use std::io::IsTerminal;
+
+use anyhow::Context;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::Settings;
+use crate::engine::indexer::{self, IndexOptions, Summary};
+
+#[derive(Debug, Args)]
+pub struct IndexArgs {
+    /// Images per vision encoder run.
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    /// FAISS index type for large collections, e.g. "IVF1024,Flat", "IVF4096,PQ64np", "HNSW32"
+    /// [default: exact "Flat", or what the index already uses].
+    #[arg(long)]
+    pub factory: Option<String>,
+    /// Skip files whose relative path or name matches this glob (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Drop the index and embed everything again (needed after changing models).
+    #[arg(long)]
+    pub rebuild: bool,
+    /// Commit progress every N embedded images, so an interrupted run resumes there.
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    pub checkpoint: usize,
+    /// Do not write thumbnails for the web page.
+    #[arg(long)]
+    pub no_thumbnails: bool,
+    /// No progress bar and no summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(settings: &Settings, args: &IndexArgs) -> anyhow::Result<()> {
+    let data = settings.data.clone().context("`clipfind index` needs the image folder: --data DIR (or CLIPFIND_DATA)")?;
+    let index_dir = settings.index_dir().expect("data is set");
+    let clip = settings.load_model_for(None)?;
+    let progress = if args.quiet || args.json || !std::io::stderr().is_terminal() {
+        ProgressBar::hidden()
+    } else {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template("embedding [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
+                .expect("a valid template")
+                .progress_chars("=> "),
+        );
+        bar
+    };
+    let options = IndexOptions {
+        batch: args.batch,
+        factory: args.factory.clone(),
+        exclude: args.exclude.clone(),
+        rebuild: args.rebuild,
+        checkpoint: args.checkpoint,
+        thumbnails: !args.no_thumbnails,
+        progress,
+        ..IndexOptions::new(data.clone(), index_dir.clone())
+    };
+    let summary = indexer::run(&clip, &options)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else if !args.quiet {
+        print_summary(&summary, &data, &index_dir);
+    }
+    Ok(())
+}
+
+fn print_summary(s: &Summary, data: &std::path::Path, index_dir: &std::path::Path) {
+    println!("{} images indexed from {} (index in {})", s.total, data.display(), index_dir.display());
+    println!(
+        "  new {}  changed {}  unchanged {}  renamed {}  removed {}  duplicates {}  skipped {}",
+        s.new,
+        s.changed,
+        s.unchanged,
+        s.renamed,
+        s.removed,
+        s.duplicates,
+        s.skipped.len()
+    );
+    for skip in s.skipped.iter().chain(&s.scan_problems) {
+        println!("  skipped {}: {}", skip.path, skip.reason);
+    }
+    if s.embedded > 0 {
+        println!("  embedded {} images at {:.1} images/s; {:.1} s in all", s.embedded, s.images_per_second, s.seconds);
+    } else {
+        println!("  nothing to embed; {:.2} s in all", s.seconds);
+    }
+}

@@ -1,0 +1,92 @@
+//! Thumbnails for the web grid, written at index time and named by content hash, so renamed,
+//! moved and duplicate files share one and a re-index never redoes them.
+
+use std::{
+    io::Cursor,
+    path::{Path, PathBuf},
+};
+
+use image::{codecs::jpeg::JpegEncoder, DynamicImage};
+
+/// Longest side of a thumbnail, in pixels.
+pub const THUMB_SIZE: u32 = 320;
+const QUALITY: u8 = 82;
+
+pub fn dir(index_dir: &Path) -> PathBuf {
+    index_dir.join("thumbs")
+}
+
+/// `thumbs/ab/abcdef….jpg`: two-letter folders keep any one folder small.
+pub fn path(index_dir: &Path, hash: &str) -> PathBuf {
+    dir(index_dir).join(hash.get(..2).unwrap_or("xx")).join(format!("{hash}.jpg"))
+}
+
+/// A JPEG at most THUMB_SIZE on its longest side (never enlarged), alpha dropped.
+pub fn encode(image: &DynamicImage) -> Result<Vec<u8>, String> {
+    let small = if image.width().max(image.height()) > THUMB_SIZE {
+        image.thumbnail(THUMB_SIZE, THUMB_SIZE)
+    } else {
+        image.clone()
+    };
+    let rgb = small.to_rgb8();
+    let mut out = Vec::new();
+    JpegEncoder::new_with_quality(Cursor::new(&mut out), QUALITY).encode_image(&rgb).map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+/// Writes the thumbnail for `hash` unless it exists; atomic, so a crash leaves no half file.
+pub fn ensure(index_dir: &Path, hash: &str, image: &DynamicImage) -> Result<(), String> {
+    let target = path(index_dir, hash);
+    if target.is_file() {
+        return Ok(());
+    }
+    let bytes = encode(image)?;
+    let parent = target.parent().expect("thumbnail paths have a folder");
+    std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+    let tmp = target.with_extension(format!("{}.tmp", std::process::id()));
+    std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, &target)).map_err(|e| e.to_string())
+}
+
+/// Deletes thumbnails whose hash is no longer in `keep`; returns how many.
+pub fn prune(index_dir: &Path, keep: &std::collections::HashSet<String>) -> usize {
+    let mut removed = 0;
+    let Ok(shards) = std::fs::read_dir(dir(index_dir)) else { return 0 };
+    for shard in shards.flatten() {
+        let Ok(files) = std::fs::read_dir(shard.path()) else { continue };
+        for file in files.flatten() {
+            let name = file.file_name().to_string_lossy().into_owned();
+            let hash = name.split('.').next().unwrap_or_default();
+            if !keep.contains(hash) && std::fs::remove_file(file.path()).is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thumbnails_fit_the_box_and_are_never_enlarged() {
+        let big = DynamicImage::new_rgb8(1000, 500);
+        let thumb = image::load_from_memory(&encode(&big).unwrap()).unwrap();
+        assert_eq!((thumb.width(), thumb.height()), (320, 160));
+        let small = DynamicImage::new_rgba8(50, 80);
+        let thumb = image::load_from_memory(&encode(&small).unwrap()).unwrap();
+        assert_eq!((thumb.width(), thumb.height()), (50, 80));
+    }
+
+    #[test]
+    fn ensure_writes_once_and_prune_removes_orphans() {
+        let d = tempfile::tempdir().unwrap();
+        let img = DynamicImage::new_rgb8(10, 10);
+        ensure(d.path(), "abc123", &img).unwrap();
+        ensure(d.path(), "def456", &img).unwrap();
+        assert!(path(d.path(), "abc123").is_file());
+        let keep = ["abc123".to_string()].into_iter().collect();
+        assert_eq!(prune(d.path(), &keep), 1);
+        assert!(path(d.path(), "abc123").is_file() && !path(d.path(), "def456").exists());
+    }
+}
