@@ -72,6 +72,7 @@ fn end_to_end(clip: &Clip, paths: &[PathBuf], batch: usize) -> f64 {
 }
 
 fn main() {
+    clipfind::engine::openmp::ensure_passive_wait();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let model = std::env::var_os("CLIPFIND_BENCH_MODEL").map_or_else(|| root.join("models/vit-b32-random"), PathBuf::from);
     if !model.join("clipfind-model.json").is_file() {

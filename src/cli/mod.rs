@@ -127,6 +127,7 @@ impl Settings {
 }
 
 pub fn main() -> ExitCode {
+    crate::engine::openmp::ensure_passive_wait();
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let result = match cli.command.unwrap_or(Command::Serve) {

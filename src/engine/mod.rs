@@ -8,6 +8,7 @@ pub mod device;
 pub mod error;
 pub mod indexer;
 pub mod models;
+pub mod openmp;
 pub mod runtime;
 pub mod scan;
 pub mod searcher;
