@@ -11,9 +11,11 @@ run: setup
 	cargo leptos watch
 
 ## Every test: unit and integration tests (server code), then browser tests in headless Chromium
+## against the release build serving a freshly indexed folder of test images.
 test: setup
 	cargo test $(CARGO_SSR)
-	cargo leptos end-to-end --release
+	scripts/e2e-data.sh
+	CLIPFIND_DATA=target/e2e/photos CLIPFIND_MODEL=models/test-tiny cargo leptos end-to-end --release
 
 ## Production build into target/release/clipfind and target/site
 build: setup

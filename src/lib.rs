@@ -6,6 +6,8 @@
 //! - [`server`]: the axum server that hosts the app.
 //! - [`app`]: the Leptos pages and their server functions, shared by server and browser.
 
+#![recursion_limit = "256"]
+
 pub mod app;
 #[cfg(feature = "ssr")]
 pub mod cli;

@@ -1,4 +1,8 @@
-import { test, expect, type Page } from "@playwright/test";
+import { test, expect, type Page, type TestInfo } from "@playwright/test";
+
+// The server searches target/e2e/photos (scripts/e2e-data.sh) with the random-weight test
+// model: text similarities are meaningless but small, so text searches use min=-1; image
+// similarities are exact (an image is most similar to itself and its byte-identical copy).
 
 /** Collects console errors and uncaught exceptions; every test ends by asserting there are none. */
 function watchErrors(page: Page): string[] {
@@ -10,45 +14,165 @@ function watchErrors(page: Page): string[] {
   return errors;
 }
 
-async function openHydrated(page: Page) {
-  await page.goto("/");
+async function openHydrated(page: Page, path = "/") {
+  await page.goto(path);
   await expect(page.locator('main[data-hydrated="true"]')).toBeAttached();
 }
 
-test("typing calls the search server function and the status says what happened", async ({ page }, info) => {
+async function shot(page: Page, info: TestInfo, name: string) {
+  await info.attach(name, { body: await page.screenshot({ fullPage: true }), contentType: "image/png" });
+}
+
+const box = (page: Page) => page.getByRole("searchbox", { name: "Search your images" });
+const status = (page: Page) => page.locator("#status");
+const cards = (page: Page) => page.locator("#results li.card");
+
+test("typing updates results without a page load and the URL follows", async ({ page }, info) => {
   const errors = watchErrors(page);
-  await openHydrated(page);
+  await openHydrated(page, "/?min=-1");
+  await expect(box(page)).toBeFocused();
+  await expect(page.locator(".index-info")).toContainText("11 images · model test-tiny");
+  await expect(status(page)).toHaveText("Type to search your images, or drop an image here.");
 
-  const box = page.getByRole("searchbox", { name: "Search your images" });
-  await expect(box).toBeFocused();
-  const status = page.getByRole("status");
-  await expect(status).toHaveText("Type to search your images.");
-
-  const answered = page.waitForResponse((r) => r.url().includes("/api/search?"));
-  await box.pressSequentially("a dog sitting on a bench");
-  expect((await answered).status()).toBe(200);
-
-  // The text comes from the server: it echoes the query and explains why there are no results.
-  await expect(status).toContainText("“a dog sitting on a bench” was not searched");
-  await expect(status).toContainText("No image folder is configured");
-  // Live search: no page load happened while typing.
+  await box(page).pressSequentially("a red bicycle", { delay: 20 });
+  await expect(status(page)).toContainText("for “a red bicycle”");
+  await expect(cards(page)).toHaveCount(11);
+  await expect(page).toHaveURL(/\?q=a%20red%20bicycle&min=-1$/);
+  await expect(cards(page).first().locator(".score")).toHaveText(/^-?\d\.\d{3}$/);
   expect(await page.evaluate(() => performance.getEntriesByType("navigation").length)).toBe(1);
 
-  await box.fill("");
-  await expect(status).toHaveText("Type to search your images.");
+  // A new search adds a history entry; the back button brings the previous one back.
+  await box(page).fill("snowy mountains");
+  await expect(page).toHaveURL(/q=snowy%20mountains/);
+  await expect(status(page)).toContainText("“snowy mountains”");
+  await page.goBack();
+  await expect(page).toHaveURL(/q=a%20red%20bicycle/);
+  await expect(box(page)).toHaveValue("a red bicycle");
+  await expect(status(page)).toContainText("“a red bicycle”");
 
-  await info.attach("after typing", { body: await page.screenshot(), contentType: "image/png" });
+  // Fewer results on request.
+  await page.getByLabel("Results per page").selectOption("10");
+  await expect(cards(page)).toHaveCount(10);
+  await expect(page).toHaveURL(/k=10/);
+  await shot(page, info, "results");
   expect(errors).toEqual([]);
 });
 
-test("the search endpoint refuses bad queries with a 400 and a message", async ({ request }) => {
-  const tooLong = await request.get(`/api/search?q=${"x".repeat(2001)}`);
-  expect(tooLong.status()).toBe(400);
-  expect(await tooLong.text()).toContain("too long");
+test("a slow older response never overwrites a newer one", async ({ page }, info) => {
+  const errors = watchErrors(page);
+  await openHydrated(page, "/?min=-1");
+  // Hold back the answer for the first query until the second has been answered.
+  let releaseSlow: () => void = () => {};
+  const slowHeld = new Promise<void>((r) => (releaseSlow = r));
+  await page.route(/\/api\/search\?q=first/, async (route) => {
+    await slowHeld;
+    await route.continue();
+  });
+  await box(page).fill("first query");
+  await page.waitForTimeout(400); // debounced request for "first query" is now in flight
+  await box(page).fill("second query");
+  await expect(status(page)).toContainText("“second query”");
+  releaseSlow();
+  await page.waitForTimeout(800);
+  await expect(status(page)).toContainText("“second query”");
+  await expect(box(page)).toHaveValue("second query");
+  await shot(page, info, "newest wins");
+  expect(errors).toEqual([]);
+});
 
-  const blank = await request.get("/api/search?q=%20%20");
-  expect(blank.status()).toBe(400);
-  expect(await blank.text()).toContain("Type something");
+test("more like this puts the identical copy first", async ({ page }, info) => {
+  const errors = watchErrors(page);
+  await openHydrated(page, "/?q=photo&min=-1");
+  const card = cards(page).filter({ has: page.locator('.path[title="photo.jpg"]') });
+  await card.getByRole("link", { name: "More like this" }).click();
+  await expect(page).toHaveURL(/like=\d+/);
+  await expect(status(page)).toContainText("images like photo.jpg");
+  await expect(cards(page).first().locator(".path")).toHaveText("backup/photo copy.jpg");
+  await expect(cards(page).first().locator(".score")).toHaveText("1.000");
+  await shot(page, info, "more like this");
+  expect(errors).toEqual([]);
+});
+
+test("searching with an uploaded image finds that image first", async ({ page }, info) => {
+  const errors = watchErrors(page);
+  await openHydrated(page);
+  await page.locator("#image-search").setInputFiles("../tests/fixtures/images/cmyk.jpg");
+  await expect(status(page)).toContainText("images like cmyk.jpg");
+  await expect(cards(page).first().locator(".path")).toHaveText("print/cmyk.jpg");
+  // Not an image: a clear error, not a blank page.
+  await page.locator("#image-search").setInputFiles("../README.md");
+  await expect(status(page)).toHaveClass(/error/);
+  await expect(status(page)).toContainText("not a usable image");
+  await shot(page, info, "upload");
+  expect(errors.filter((e) => !e.includes("415"))).toEqual([]);
+});
+
+test("the lightbox works from the keyboard", async ({ page }, info) => {
+  const errors = watchErrors(page);
+  await openHydrated(page, "/?q=anything&min=-1");
+  await expect(cards(page)).toHaveCount(11);
+  await cards(page).first().locator("a.thumb").focus();
+  await page.keyboard.press("Enter");
+  const dialog = page.getByRole("dialog");
+  await expect(dialog).toBeVisible();
+  await expect(dialog).toContainText("1 of 11");
+  await expect(page.getByRole("button", { name: "Close" })).toBeFocused();
+  await page.keyboard.press("ArrowRight");
+  await expect(dialog).toContainText("2 of 11");
+  await page.keyboard.press("ArrowLeft");
+  await page.keyboard.press("ArrowLeft");
+  await expect(dialog).toContainText("11 of 11");
+  await shot(page, info, "lightbox");
+  await page.keyboard.press("Escape");
+  await expect(dialog).toHaveCount(0);
+  expect(errors).toEqual([]);
+});
+
+test("bad input shows an error and the API answers 4xx with a message", async ({ page, request }, info) => {
+  const errors = watchErrors(page);
+  await openHydrated(page, "/?q=dog&k=0");
+  await expect(status(page)).toHaveClass(/error/);
+  await expect(status(page)).toContainText("k must be a whole number from 1 to 200");
+  await shot(page, info, "bad k");
+
+  const cases: [string, number, string][] = [
+    [`/api/search?q=${"x".repeat(2001)}`, 400, "too long"],
+    ["/api/search?q=%20%20", 400, "Type something"],
+    ["/api/search", 400, "Type something"],
+    ["/api/search?q=dog&k=abc", 400, "k must be"],
+    ["/api/search?q=dog&min=7", 400, "minimum similarity"],
+    ["/api/similar?id=999999", 404, "no image #999999"],
+    ["/api/similar?id=..%2Fetc", 400, "id is a number"],
+    ["/image/..%2F..%2Fetc%2Fpasswd", 400, "ids are numbers"],
+    ["/thumb/999999", 404, "no image"],
+  ];
+  for (const [url, code, text] of cases) {
+    const r = await request.get(url);
+    expect(r.status(), url).toBe(code);
+    expect((await r.text()).toLowerCase(), url).toContain(text.toLowerCase());
+  }
+  const json = await (await request.get("/api/search?q=dog&k=2&min=-1")).json();
+  expect(json.hits).toHaveLength(2);
+  expect(Object.keys(json.hits[0])).toEqual(["id", "path", "score", "width", "height", "thumb", "image"]);
+  const img = await request.get(json.hits[0].thumb);
+  expect(img.headers()["content-type"]).toBe("image/jpeg");
+  expect(img.headers()["cache-control"]).toContain("max-age");
+  expect(errors.filter((e) => !e.includes("400"))).toEqual([]);
+});
+
+test.describe("without JavaScript", () => {
+  test.use({ javaScriptEnabled: false });
+  test("the same URL renders results on the server", async ({ page }, info) => {
+    await page.goto("/?q=a%20dog&min=-1");
+    await expect(cards(page)).toHaveCount(11);
+    await expect(status(page)).toContainText("11 images for “a dog”");
+    // The form is a plain GET form.
+    await page.locator("#q").fill("a cat");
+    await page.getByRole("button", { name: "Go" }).click();
+    await expect(page).toHaveURL(/q=a\+cat/);
+    await expect(status(page)).toContainText("for “a cat”");
+    await shot(page, info, "no javascript");
+  });
 });
 
 test("the page ships a favicon", async ({ request }) => {

@@ -1,13 +1,16 @@
 //! The Leptos app: the HTML shell, the router and the pages. Compiled for both the server
 //! (`ssr`) and the browser (`hydrate`).
 
+pub mod results;
 pub mod search;
+pub mod types;
+pub mod upload;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    StaticSegment,
+    SsrMode, StaticSegment,
 };
 
 use search::SearchPage;
@@ -41,7 +44,8 @@ pub fn App() -> impl IntoView {
         <Title text="clipfind"/>
         <Router>
             <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
-                <Route path=StaticSegment("") view=SearchPage/>
+                // Async: the server waits for the results, so `/?q=...` renders them without JavaScript.
+                <Route path=StaticSegment("") view=SearchPage ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }

@@ -198,6 +198,11 @@ impl Searcher {
         self.images.get(&id).map(|i| (i.path.as_str(), i.width, i.height))
     }
 
+    /// The content hash of `id`: changes exactly when the image does.
+    pub fn image_hash(&self, id: i64) -> Option<&str> {
+        self.images.get(&id).map(|i| i.hash.as_str())
+    }
+
     /// Where the original file of `id` is, under `data_root`.
     pub fn image_file(&self, id: i64, data_root: &Path) -> Option<PathBuf> {
         self.images.get(&id).map(|i| data_root.join(&i.path))

@@ -1,5 +1,7 @@
 //! The web server: axum hosting the Leptos app, its server functions and static files.
 
+pub mod api;
+mod images;
 mod state;
 
 pub use state::AppState;
@@ -28,7 +30,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let conf = get_configuration(None).context("invalid Leptos configuration")?;
     let leptos_options = conf.leptos_options;
     let addr = leptos_options.site_addr;
-    let state = AppState::new(settings);
+    let state = tokio::task::spawn_blocking(move || AppState::load(&settings)).await.context("loading the index")?;
     state.log_startup();
 
     let routes = generate_route_list(App);
@@ -46,7 +48,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             },
         )
         .fallback(leptos_axum::file_and_error_handler(shell))
-        .with_state(leptos_options);
+        .with_state(leptos_options)
+        .merge(images::routes(state));
 
     let listener = tokio::net::TcpListener::bind(&addr)
         .await

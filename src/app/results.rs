@@ -1,0 +1,157 @@
+//! The status line, the grid of results and the lightbox.
+
+use leptos::{ev, prelude::*};
+
+use super::types::{Hit, IndexStatus, SearchReply};
+
+/// The honest one-line state of the search, as (CSS class, text).
+pub fn status_line(answer: &Option<Result<SearchReply, ServerFnError>>) -> (&'static str, String) {
+    match answer {
+        None => ("status idle", "Type to search your images, or drop an image here.".into()),
+        Some(Err(e)) => ("status error", server_message(e)),
+        Some(Ok(SearchReply { query, index: IndexStatus::NotLoaded { .. }, .. })) => {
+            ("status warning", format!("No index loaded, so “{query}” was not searched."))
+        }
+        Some(Ok(r)) if r.hits.is_empty() => (
+            "status empty",
+            format!("Nothing similar enough to “{}”. Try other words or a lower minimum similarity.", r.query),
+        ),
+        Some(Ok(r)) => (
+            "status ok",
+            format!("{} {} for “{}” in {:.0} ms", r.hits.len(), if r.hits.len() == 1 { "image" } else { "images" }, r.query, r.took_ms),
+        ),
+    }
+}
+
+/// The message a server function error carries, without the framework's wrapping.
+pub fn server_message(e: &ServerFnError) -> String {
+    match e {
+        ServerFnError::Args(m) | ServerFnError::ServerError(m) => m.clone(),
+        ServerFnError::Request(m) => format!("The server could not be reached: {m}"),
+        other => format!("The search failed: {other}"),
+    }
+}
+
+#[component]
+pub fn Results(answer: Option<Result<SearchReply, ServerFnError>>, busy: Signal<bool>) -> impl IntoView {
+    let (class, text) = status_line(&answer);
+    let hits = answer.and_then(Result::ok).map(|r| r.hits).unwrap_or_default();
+    let open = RwSignal::new(None::<usize>);
+    let count = hits.len();
+    let cards = hits
+        .iter()
+        .enumerate()
+        .map(|(i, hit)| {
+            let open_here = move |ev: ev::MouseEvent| {
+                // Without JavaScript the link opens the image itself.
+                if !(ev.ctrl_key() || ev.meta_key() || ev.shift_key()) {
+                    ev.prevent_default();
+                    open.set(Some(i));
+                }
+            };
+            view! {
+                <li class="card">
+                    <a class="thumb" href=hit.image.clone() on:click=open_here aria-label=format!("View {}", hit.path)>
+                        <img src=hit.thumb.clone() alt=hit.path.clone() loading="lazy"
+                            width=hit.width.to_string() height=hit.height.to_string()/>
+                    </a>
+                    <div class="meta">
+                        <span class="path" title=hit.path.clone()>{hit.path.clone()}</span>
+                        <span class="score" title="cosine similarity">{format!("{:.3}", hit.score)}</span>
+                    </div>
+                    <a class="like" href=format!("/?like={}", hit.id)>"More like this"</a>
+                </li>
+            }
+        })
+        .collect_view();
+    view! {
+        <p id="status" role="status" class=class aria-busy=move || busy.get().to_string()>{text}</p>
+        <ul id="results" class="grid" aria-label="Results">{cards}</ul>
+        {(count > 0).then(|| view! { <Lightbox hits=hits open=open/> })}
+    }
+}
+
+/// The chosen result full size; arrows move through the results, Esc closes.
+#[component]
+fn Lightbox(hits: Vec<Hit>, open: RwSignal<Option<usize>>) -> impl IntoView {
+    let n = hits.len();
+    let step = move |delta: isize| {
+        open.update(|o| {
+            if let Some(i) = o {
+                *i = (*i as isize + delta).rem_euclid(n as isize) as usize;
+            }
+        })
+    };
+    let keys = window_event_listener(ev::keydown, move |e| {
+        if open.get_untracked().is_none() {
+            return;
+        }
+        match e.key().as_str() {
+            "Escape" => open.set(None),
+            "ArrowRight" => step(1),
+            "ArrowLeft" => step(-1),
+            _ => return,
+        }
+        e.prevent_default();
+    });
+    on_cleanup(move || keys.remove());
+    let close_button = NodeRef::<leptos::html::Button>::new();
+    Effect::new(move |_| {
+        if open.get().is_some() {
+            if let Some(b) = close_button.get() {
+                let _ = b.focus();
+            }
+        }
+    });
+    let hits = StoredValue::new(hits);
+    view! {
+        <Show when=move || open.get().is_some()>
+            {move || {
+                let i = open.get().unwrap_or(0);
+                let hit = hits.with_value(|h| h[i].clone());
+                view! {
+                    <div class="lightbox" role="dialog" aria-modal="true" aria-label=hit.path.clone()
+                        on:click=move |_| open.set(None)>
+                        <figure on:click=|e| e.stop_propagation()>
+                            <img src=hit.image.clone() alt=hit.path.clone()/>
+                            <figcaption>
+                                <span class="path">{hit.path.clone()}</span>
+                                <span class="score">{format!("similarity {:.3} · {}×{} · {} of {n}", hit.score, hit.width, hit.height, i + 1)}</span>
+                            </figcaption>
+                            <button class="nav prev" aria-label="Previous" on:click=move |_| step(-1)>"‹"</button>
+                            <button class="nav next" aria-label="Next" on:click=move |_| step(1)>"›"</button>
+                            <button class="close" aria-label="Close" node_ref=close_button on:click=move |_| open.set(None)>"×"</button>
+                        </figure>
+                    </div>
+                }
+            }}
+        </Show>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(hits: usize) -> SearchReply {
+        SearchReply {
+            query: "a dog".into(),
+            index: IndexStatus::Ready(super::super::types::IndexInfo { images: 9, model: "m".into(), demo_model: false, last_indexed: 0 }),
+            hits: (0..hits)
+                .map(|i| Hit { id: i as i64, path: format!("{i}.jpg"), score: 0.3, width: 1, height: 1, thumb: String::new(), image: String::new() })
+                .collect(),
+            took_ms: 12.4,
+        }
+    }
+
+    #[test]
+    fn the_status_line_never_pretends() {
+        assert_eq!(status_line(&Some(Ok(reply(2)))), ("status ok", "2 images for “a dog” in 12 ms".to_string()));
+        assert_eq!(status_line(&Some(Ok(reply(1)))).1, "1 image for “a dog” in 12 ms");
+        assert_eq!(status_line(&Some(Ok(reply(0)))).0, "status empty");
+        let not_loaded = SearchReply { index: IndexStatus::NotLoaded { reason: "x".into(), command: None }, ..reply(0) };
+        assert!(status_line(&Some(Ok(not_loaded))).1.contains("“a dog” was not searched"));
+        let (class, text) = status_line(&Some(Err(ServerFnError::Args("Too long.".into()))));
+        assert_eq!((class, text.as_str()), ("status error", "Too long."));
+    }
+}

@@ -1,0 +1,141 @@
+//! Types and limits shared by the server functions and the browser.
+
+use serde::{Deserialize, Serialize};
+
+/// Longest query accepted; CLIP reads 77 tokens, anything this long is a mistake or abuse.
+pub const MAX_QUERY_CHARS: usize = 2000;
+pub const DEFAULT_K: usize = 30;
+pub const MAX_K: usize = 200;
+/// The seed's similarity threshold.
+pub const DEFAULT_MIN_SCORE: f32 = 0.1;
+pub const MAX_UPLOAD_BYTES: usize = 20 << 20;
+
+/// Whether the server has an index it can search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum IndexStatus {
+    NotLoaded {
+        reason: String,
+        /// The command that builds the missing index, when that is the fix.
+        command: Option<String>,
+    },
+    Ready(IndexInfo),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndexInfo {
+    pub images: u64,
+    pub model: String,
+    /// The bundled demo model, not real CLIP: the page says so.
+    pub demo_model: bool,
+    /// Unix seconds of the last indexing that embedded something.
+    pub last_indexed: i64,
+}
+
+/// One result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hit {
+    pub id: i64,
+    /// Relative to the image folder.
+    pub path: String,
+    /// Cosine similarity.
+    pub score: f32,
+    pub width: u32,
+    pub height: u32,
+    /// `/thumb/ID`
+    pub thumb: String,
+    /// `/image/ID`
+    pub image: String,
+}
+
+/// The server's answer to one search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchReply {
+    /// What was searched for, as the server understood it.
+    pub query: String,
+    pub index: IndexStatus,
+    pub hits: Vec<Hit>,
+    /// Server time spent, in milliseconds.
+    pub took_ms: f64,
+}
+
+/// Trims the query and refuses empty or over-long ones with a message for the user.
+pub fn validate_query(raw: &str) -> Result<&str, String> {
+    let query = raw.trim();
+    if query.is_empty() {
+        return Err("Type something to search for.".into());
+    }
+    if query.chars().count() > MAX_QUERY_CHARS {
+        return Err(format!("The query is too long: at most {MAX_QUERY_CHARS} characters."));
+    }
+    Ok(query)
+}
+
+/// Parameters arrive as text (URL or form) so that a malformed one gets a message, not a 500.
+pub fn parse_k(k: Option<&str>) -> Result<usize, String> {
+    let Some(k) = k.map(str::trim).filter(|k| !k.is_empty()) else { return Ok(DEFAULT_K) };
+    match k.parse::<usize>() {
+        Ok(n @ 1..=MAX_K) => Ok(n),
+        _ => Err(format!("k must be a whole number from 1 to {MAX_K}, not “{k}”.")),
+    }
+}
+
+pub fn parse_min_score(min: Option<&str>) -> Result<f32, String> {
+    let Some(m) = min.map(str::trim).filter(|m| !m.is_empty()) else { return Ok(DEFAULT_MIN_SCORE) };
+    match m.parse::<f32>() {
+        Ok(v) if (-1.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("The minimum similarity must be a number from -1 to 1, not “{m}”.")),
+    }
+}
+
+pub fn parse_id(id: Option<&str>) -> Result<i64, String> {
+    let id = id.map(str::trim).unwrap_or_default();
+    id.parse::<i64>().map_err(|_| format!("An image id is a number, not “{id}”."))
+}
+
+/// Percent-encodes a URL query value (everything but unreserved characters).
+pub fn encode_component(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_are_trimmed_and_bounded() {
+        assert_eq!(validate_query("  a dog \n"), Ok("a dog"));
+        assert!(validate_query("   ").is_err());
+        assert!(validate_query(&"x".repeat(MAX_QUERY_CHARS)).is_ok());
+        let long = validate_query(&"é".repeat(MAX_QUERY_CHARS + 1)).unwrap_err();
+        assert!(long.contains("at most 2000"), "{long}");
+    }
+
+    #[test]
+    fn k_and_min_score_have_defaults_and_bounds() {
+        assert_eq!(parse_k(None), Ok(DEFAULT_K));
+        assert_eq!(parse_k(Some(" 12 ")), Ok(12));
+        for bad in ["0", "201", "abc", "-3", "1.5"] {
+            assert!(parse_k(Some(bad)).unwrap_err().contains(bad), "{bad}");
+        }
+        assert_eq!(parse_min_score(Some("")), Ok(DEFAULT_MIN_SCORE));
+        assert_eq!(parse_min_score(Some("-0.5")), Ok(-0.5));
+        for bad in ["1.5", "NaN", "x"] {
+            assert!(parse_min_score(Some(bad)).is_err(), "{bad}");
+        }
+        assert_eq!(parse_id(Some("7")), Ok(7));
+        assert!(parse_id(None).is_err() && parse_id(Some("../etc")).is_err());
+    }
+
+    #[test]
+    fn encode_component_escapes_everything_reserved() {
+        assert_eq!(encode_component("a dog & cat/été?"), "a%20dog%20%26%20cat%2F%C3%A9t%C3%A9%3F");
+    }
+}

@@ -1,0 +1,79 @@
+//! Search by image: choose a file or drop one on the page; it is uploaded and never stored.
+
+use leptos::{prelude::*, server_fn::codec::{MultipartData, MultipartFormData}};
+
+use super::types::*;
+
+/// `POST /api/search_image` (multipart: `image`, optional `k`, `min`).
+#[server(endpoint = "search_image", input = MultipartFormData)]
+pub async fn search_image(data: MultipartData) -> Result<SearchReply, ServerFnError> {
+    use axum::http::StatusCode;
+
+    use crate::{engine::searcher::SearchParams, server::api};
+    let mut form = data.into_inner().ok_or_else(|| api::bad_request("Expected a multipart form."))?;
+    let (mut bytes, mut name, mut k, mut min) = (Vec::new(), String::from("the upload"), None, None);
+    let bad = |e: String| api::bad_request(format!("The upload was cut off or malformed: {e}"));
+    while let Some(mut field) = form.next_field().await.map_err(|e| bad(e.to_string()))? {
+        match field.name() {
+            Some("image") => {
+                name = field.file_name().unwrap_or("the upload").to_string();
+                while let Some(chunk) = field.chunk().await.map_err(|e| bad(e.to_string()))? {
+                    bytes.extend_from_slice(&chunk);
+                    if bytes.len() > MAX_UPLOAD_BYTES {
+                        return Err(api::reject(StatusCode::PAYLOAD_TOO_LARGE, format!("The image is larger than {} MB.", MAX_UPLOAD_BYTES >> 20)));
+                    }
+                }
+            }
+            Some("k") => k = field.text().await.ok(),
+            Some("min") => min = field.text().await.ok(),
+            _ => {}
+        }
+    }
+    if bytes.is_empty() {
+        return Err(api::bad_request("Choose an image file to search with."));
+    }
+    let params = SearchParams {
+        k: parse_k(k.as_deref()).map_err(api::bad_request)?,
+        min_score: parse_min_score(min.as_deref()).map_err(api::bad_request)?,
+    };
+    api::reply(format!("images like {name}"), move |s| s.search_image_bytes(&bytes, params)).await
+}
+
+#[component]
+pub fn UploadSearch(
+    uploaded: RwSignal<Option<Result<SearchReply, ServerFnError>>>,
+    k: Signal<String>,
+    min: Signal<String>,
+) -> impl IntoView {
+    let send = move |files: Option<web_sys::FileList>| {
+        let Some(file) = files.and_then(|f| f.get(0)) else { return };
+        let Ok(form) = web_sys::FormData::new() else { return };
+        let _ = form.append_with_blob_and_filename("image", &file, &file.name());
+        let _ = form.append_with_str("k", &k.get_untracked());
+        let _ = form.append_with_str("min", &min.get_untracked());
+        leptos::task::spawn_local(async move {
+            uploaded.set(Some(search_image(form.into()).await));
+        });
+    };
+    let on_change = move |ev: leptos::ev::Event| {
+        use wasm_bindgen::JsCast;
+        let input = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok());
+        send(input.as_ref().and_then(|i| i.files()));
+        // Choosing the same file again must search again.
+        if let Some(i) = input {
+            i.set_value("");
+        }
+    };
+    // Dropping an image anywhere on the page searches with it.
+    let drop = window_event_listener(leptos::ev::drop, move |ev| {
+        ev.prevent_default();
+        send(ev.data_transfer().and_then(|d| d.files()));
+    });
+    on_cleanup(move || drop.remove());
+    view! {
+        <label class="upload">
+            "Search by image"
+            <input id="image-search" type="file" accept="image/*" on:change=on_change/>
+        </label>
+    }
+}
