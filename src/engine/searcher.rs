@@ -75,8 +75,12 @@ pub struct IndexStats {
     pub rebuilt_from_catalog: bool,
 }
 
+/// Text embeddings kept for repeated queries (live typing and popular searches repeat).
+const QUERY_CACHE: usize = 4096;
+
 pub struct Searcher {
     clip: Clip,
+    query_cache: Mutex<HashMap<String, Vec<f32>>>,
     vectors: VectorIndex,
     catalog: Mutex<Catalog>,
     images: HashMap<i64, ImageInfo>,
@@ -117,7 +121,7 @@ impl Searcher {
             last_indexed,
             rebuilt_from_catalog: rebuilt,
         };
-        Ok(Searcher { clip, vectors, catalog: Mutex::new(catalog), images, by_path, index_dir: index_dir.to_path_buf(), stats })
+        Ok(Searcher { clip, query_cache: Mutex::new(HashMap::new()), vectors, catalog: Mutex::new(catalog), images, by_path, index_dir: index_dir.to_path_buf(), stats })
     }
 
     /// Whether `index_dir` holds an index at all.
@@ -139,8 +143,23 @@ impl Searcher {
     }
 
     pub fn search_text(&self, query: &str, params: SearchParams) -> Result<Vec<Hit>> {
-        let v = self.clip.embed_text(query)?;
+        let v = self.text_embedding(query)?;
         self.search_vector(&v, params, None)
+    }
+
+    /// The embedding of a query, from the cache when it was asked before.
+    pub fn text_embedding(&self, query: &str) -> Result<Vec<f32>> {
+        let cache = || self.query_cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(v) = cache().get(query) {
+            return Ok(v.clone());
+        }
+        let v = self.clip.embed_text(query)?;
+        let mut cache = cache();
+        if cache.len() >= QUERY_CACHE {
+            cache.clear(); // simple and bounded; refills with what is asked now
+        }
+        cache.insert(query.to_string(), v.clone());
+        Ok(v)
     }
 
     /// Images most like an image file (which need not be in the index).

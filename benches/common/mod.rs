@@ -1,0 +1,43 @@
+//! Shared by the bench binaries.
+
+use std::path::Path;
+
+use clipfind::engine::{
+    catalog::{Catalog, NewImage},
+    clip::Clip,
+    indexer::VECTORS_FILE,
+    vectors::VectorIndex,
+};
+
+/// A catalog of `n` random unit vectors under `model`'s identity, as if `n` photos were indexed.
+pub fn synthetic_index(dir: &Path, clip: &Clip, n: usize) {
+    let mut catalog = Catalog::open(dir).unwrap();
+    catalog.set_meta("model_identity", &clip.spec().identity(clip.dir()).unwrap()).unwrap();
+    catalog.set_meta("model_name", &clip.spec().name).unwrap();
+    let mut s = 0x9E37_79B9_u64;
+    catalog
+        .write(|w| {
+            for i in 0..n {
+                let mut v: Vec<f32> = (0..512)
+                    .map(|_| {
+                        s ^= s << 13;
+                        s ^= s >> 7;
+                        s ^= s << 17;
+                        (s % 2001) as f32 / 1000.0 - 1.0
+                    })
+                    .collect();
+                let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+                v.iter_mut().for_each(|x| *x /= norm);
+                let path = format!("synthetic/{i:06}.jpg");
+                let hash = format!("{i:032x}");
+                w.upsert(&NewImage { path: &path, size: 1, mtime_ns: 1, hash: &hash, width: 640, height: 480, embedding: &v }, 0)?;
+            }
+            w.bump_generation()
+        })
+        .unwrap();
+    // The vector file, as `clipfind index` writes it.
+    let (ids, vectors) = catalog.vectors(512).unwrap();
+    VectorIndex::flat(512, &ids, &vectors).unwrap().save(&dir.join(VECTORS_FILE)).unwrap();
+    catalog.set_meta("vectors_generation", &catalog.generation().unwrap().to_string()).unwrap();
+}
+
