@@ -1,5 +1,8 @@
 # The two commands: `make run` and `make test`. Both set the machine up first (idempotent).
 CARGO_SSR = --release --no-default-features --features ssr
+# cargo-leptos compiles Leptos with this set (read by option_env!); setting it for cargo test too
+# lets both share one release build instead of recompiling Leptos and the server in between.
+export LEPTOS_OUTPUT_NAME := clipfind
 
 .PHONY: run test setup watch build doctor
 

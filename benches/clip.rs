@@ -6,6 +6,8 @@
 //!
 //! CLIPFIND_BENCH_MODEL picks another model folder; CLIPFIND_THREADS the encoder threads (2).
 
+mod common;
+
 use std::{
     path::{Path, PathBuf},
     time::{Duration, Instant},
@@ -72,16 +74,7 @@ fn end_to_end(clip: &Clip, paths: &[PathBuf], batch: usize) -> f64 {
 }
 
 fn main() {
-    clipfind::engine::openmp::ensure_passive_wait();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let model = std::env::var_os("CLIPFIND_BENCH_MODEL").map_or_else(|| root.join("models/vit-b32-random"), PathBuf::from);
-    if !model.join("clipfind-model.json").is_file() {
-        eprintln!(
-            "bench model missing at {}: run `python models/tools/export_onnx.py --vit-b32-random models/vit-b32-random`",
-            model.display()
-        );
-        return;
-    }
+    let Some(model) = common::bench_model() else { return };
     let threads = std::env::var("CLIPFIND_THREADS").ok().and_then(|t| t.parse().ok()).unwrap_or(2);
     let clip = Clip::load(&model, ClipOptions { device: "cpu".parse().unwrap(), threads }).unwrap();
     println!("model {} ({}), {threads} threads, on {}", clip.spec().name, model.display(), clip.placement());

@@ -7,12 +7,11 @@
 mod common;
 
 use std::{
-    path::{Path, PathBuf},
+    path::Path,
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
-use clipfind::engine::clip::{Clip, ClipOptions};
 
 const CLIENTS: usize = 8;
 const PER_CLIENT: usize = 40;
@@ -63,15 +62,10 @@ fn load(label: &str, query: impl Fn(usize, usize) -> String + Sync) {
 }
 
 fn main() {
-    clipfind::engine::openmp::ensure_passive_wait();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let model = std::env::var_os("CLIPFIND_BENCH_MODEL").map_or_else(|| root.join("models/vit-b32-random"), PathBuf::from);
-    if !model.join("clipfind-model.json").is_file() {
-        eprintln!("bench model missing: python models/tools/export_onnx.py --vit-b32-random models/vit-b32-random");
-        return;
-    }
+    let Some(model) = common::bench_model() else { return };
     let index = tempfile::tempdir().unwrap();
-    let clip = Clip::load(&model, ClipOptions { device: "cpu".parse().unwrap(), threads: 2 }).unwrap();
+    let clip = common::load(&model);
     common::synthetic_index(index.path(), &clip, 100_000);
     drop(clip);
     let mut server = Command::new(env!("CARGO_BIN_EXE_clipfind"))

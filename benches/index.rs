@@ -8,16 +8,15 @@
 //! bench says so and prints the Rust numbers only.
 
 use std::{
-    path::{Path, PathBuf},
+    path::Path,
     process::Command,
     time::{Duration, Instant},
 };
 
 mod common;
 
-use common::synthetic_index;
+use common::{load, synthetic_index};
 use clipfind::engine::{
-    clip::{Clip, ClipOptions},
     indexer::{self, IndexOptions},
     searcher::{SearchParams, Searcher},
 };
@@ -42,18 +41,9 @@ fn photos(dir: &Path, n: u32) {
     }
 }
 
-fn load(model: &Path) -> Clip {
-    Clip::load(model, ClipOptions { device: "cpu".parse().unwrap(), threads: 2 }).unwrap()
-}
-
 fn main() {
-    clipfind::engine::openmp::ensure_passive_wait();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let model = std::env::var_os("CLIPFIND_BENCH_MODEL").map_or_else(|| root.join("models/vit-b32-random"), PathBuf::from);
-    if !model.join("clipfind-model.json").is_file() {
-        eprintln!("bench model missing: python models/tools/export_onnx.py --vit-b32-random models/vit-b32-random");
-        return;
-    }
+    let Some(model) = common::bench_model() else { return };
 
     // --- indexing throughput: 640x480 JPEGs, fresh index, 2 threads ---
     let data = tempfile::tempdir().unwrap();

@@ -1,10 +1,11 @@
-//! Shared by the bench binaries.
+//! Shared by the bench binaries (each uses part of it).
+#![allow(dead_code)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use clipfind::engine::{
     catalog::{Catalog, NewImage},
-    clip::Clip,
+    clip::{Clip, ClipOptions},
     indexer::VECTORS_FILE,
     vectors::VectorIndex,
 };
@@ -41,3 +42,21 @@ pub fn synthetic_index(dir: &Path, clip: &Clip, n: usize) {
     catalog.set_meta("vectors_generation", &catalog.generation().unwrap().to_string()).unwrap();
 }
 
+
+/// The full-size ViT-B/32-architecture model the benches run (CLIPFIND_BENCH_MODEL overrides),
+/// or None after saying how to make it.
+pub fn bench_model() -> Option<PathBuf> {
+    clipfind::engine::openmp::ensure_passive_wait();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let model = std::env::var_os("CLIPFIND_BENCH_MODEL").map_or_else(|| root.join("models/vit-b32-random"), PathBuf::from);
+    if model.join("clipfind-model.json").is_file() {
+        return Some(model);
+    }
+    eprintln!("bench model missing at {}: python models/tools/export_onnx.py --vit-b32-random models/vit-b32-random", model.display());
+    None
+}
+
+/// The model on the CPU with 2 threads, as the benchmarks are specified.
+pub fn load(model: &Path) -> Clip {
+    Clip::load(model, ClipOptions { device: "cpu".parse().unwrap(), threads: 2 }).unwrap()
+}

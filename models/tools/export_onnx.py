@@ -46,33 +46,28 @@ class VisionEncoder(torch.nn.Module):
         return self.clip.visual_projection(pooled)
 
 
-def tiny_config():
-    """Same vocabulary, context, 224/32 input and 512-d output as ViT-B/32; tiny widths."""
+def clip_config(text_width, text_layers, text_heads, vision_width, vision_layers, vision_heads):
+    """CLIP's vocabulary, 77-token context, 224/32 input and 512-d output, at the given sizes."""
     return CLIPConfig(
         text_config=dict(
-            vocab_size=49408, hidden_size=16, intermediate_size=64, num_hidden_layers=2,
-            num_attention_heads=2, max_position_embeddings=77, bos_token_id=49406, eos_token_id=49407,
+            vocab_size=49408, hidden_size=text_width, intermediate_size=4 * text_width,
+            num_hidden_layers=text_layers, num_attention_heads=text_heads, max_position_embeddings=77,
+            bos_token_id=49406, eos_token_id=49407,
         ),
         vision_config=dict(
-            hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-            image_size=224, patch_size=32,
+            hidden_size=vision_width, intermediate_size=4 * vision_width, num_hidden_layers=vision_layers,
+            num_attention_heads=vision_heads, image_size=224, patch_size=32,
         ),
         projection_dim=512,
     )
+
+
+def tiny_config():
+    return clip_config(16, 2, 2, 32, 2, 2)
 
 
 def vit_b32_config():
-    return CLIPConfig(
-        text_config=dict(
-            vocab_size=49408, hidden_size=512, intermediate_size=2048, num_hidden_layers=12,
-            num_attention_heads=8, max_position_embeddings=77, bos_token_id=49406, eos_token_id=49407,
-        ),
-        vision_config=dict(
-            hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
-            image_size=224, patch_size=32,
-        ),
-        projection_dim=512,
-    )
+    return clip_config(512, 12, 8, 768, 12, 12)
 
 
 def eager_attention(model):

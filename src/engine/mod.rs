@@ -2,6 +2,7 @@
 //!
 //! No web code lives here, so the engine is usable as a library and from the CLI.
 
+pub mod batcher;
 pub mod catalog;
 pub mod clip;
 pub mod device;

@@ -14,17 +14,17 @@
 use std::{
     collections::HashMap,
     path::{Path, PathBuf},
-    sync::Mutex,
+    sync::{Arc, Mutex},
 };
 
 use serde::Serialize;
 
 use super::{
+    batcher::Batcher,
     catalog::Catalog,
     clip::Clip,
     indexer::{self, VECTORS_FILE},
     thumbs,
-    vectors::VectorIndex,
     EngineError, Result,
 };
 
@@ -81,7 +81,7 @@ const QUERY_CACHE: usize = 4096;
 pub struct Searcher {
     clip: Clip,
     query_cache: Mutex<HashMap<String, Vec<f32>>>,
-    vectors: VectorIndex,
+    vectors: Batcher,
     catalog: Mutex<Catalog>,
     images: HashMap<i64, ImageInfo>,
     by_path: HashMap<String, i64>,
@@ -121,7 +121,7 @@ impl Searcher {
             last_indexed,
             rebuilt_from_catalog: rebuilt,
         };
-        Ok(Searcher { clip, query_cache: Mutex::new(HashMap::new()), vectors, catalog: Mutex::new(catalog), images, by_path, index_dir: index_dir.to_path_buf(), stats })
+        Ok(Searcher { clip, query_cache: Mutex::new(HashMap::new()), vectors: Batcher::new(Arc::new(vectors)), catalog: Mutex::new(catalog), images, by_path, index_dir: index_dir.to_path_buf(), stats })
     }
 
     /// Whether `index_dir` holds an index at all.
@@ -193,7 +193,10 @@ impl Searcher {
     /// Ranked hits for a normalised query vector.
     pub fn search_vector(&self, v: &[f32], params: SearchParams, exclude: Option<i64>) -> Result<Vec<Hit>> {
         let wanted = params.k + usize::from(exclude.is_some());
-        let found = self.vectors.search(v, wanted)?;
+        if v.len() != self.clip.dim() {
+            return Err(EngineError::Usage(format!("a {}-d query for a {}-d index", v.len(), self.clip.dim())));
+        }
+        let found = self.vectors.search(v.to_vec(), wanted)?;
         Ok(found
             .into_iter()
             .filter(|(id, score)| Some(*id) != exclude && *score >= params.min_score)

@@ -106,21 +106,28 @@ impl VectorIndex {
 
     /// The `k` best (id, similarity) pairs for a normalised query, best first.
     pub fn search(&self, query: &[f32], k: usize) -> Result<Vec<(i64, f32)>> {
-        if query.len() != self.dim {
-            return Err(EngineError::Usage(format!("query has {} dimensions, the index {}", query.len(), self.dim)));
+        Ok(self.search_many(query, k)?.pop().unwrap_or_default())
+    }
+
+    /// One ranked list per query (`queries` holds them back to back). Several queries in one
+    /// call read the vectors once (matrix product) instead of once per query.
+    pub fn search_many(&self, queries: &[f32], k: usize) -> Result<Vec<Vec<(i64, f32)>>> {
+        if queries.is_empty() || queries.len() % self.dim != 0 {
+            return Err(EngineError::Usage(format!("queries of {} floats for {}-d vectors", queries.len(), self.dim)));
         }
+        let n = queries.len() / self.dim;
         let k = k.min(self.len() as usize);
         if k == 0 {
-            return Ok(Vec::new());
+            return Ok(vec![Vec::new(); n]);
         }
-        let mut distances = vec![0f32; k];
-        let mut labels = vec![-1i64; k];
-        // SAFETY: a const search on an index nobody mutates; buffers are k long for one query.
+        let mut distances = vec![0f32; n * k];
+        let mut labels = vec![-1i64; n * k];
+        // SAFETY: a const search on an index nobody mutates; buffers hold k results per query.
         let status = unsafe {
             faiss_sys::faiss_Index_search(
                 self.index.inner_ptr(),
-                1,
-                query.as_ptr(),
+                n as i64,
+                queries.as_ptr(),
                 k as i64,
                 distances.as_mut_ptr(),
                 labels.as_mut_ptr(),
@@ -129,7 +136,11 @@ impl VectorIndex {
         if status != 0 {
             return Err(EngineError::Faiss(last_faiss_error()));
         }
-        Ok(labels.into_iter().zip(distances).filter(|(id, _)| *id >= 0).collect())
+        Ok(labels
+            .chunks(k)
+            .zip(distances.chunks(k))
+            .map(|(l, d)| l.iter().copied().zip(d.iter().copied()).filter(|(id, _)| *id >= 0).collect())
+            .collect())
     }
 
     /// Writes to `path` atomically: a temporary file renamed over the old one.
@@ -278,6 +289,19 @@ mod tests {
         assert_eq!(back.len(), 50);
         assert_eq!(back.search(&data[..dim], 1).unwrap()[0].0, 1);
         assert!(VectorIndex::load(&path, 9).is_err());
+    }
+
+    #[test]
+    fn batched_search_equals_single_searches() {
+        let dim = 16;
+        let data = random(300, dim, 9);
+        let ids: Vec<i64> = (0..300).collect();
+        let index = VectorIndex::flat(dim, &ids, &data).unwrap();
+        let queries = &data[..5 * dim];
+        let many = index.search_many(queries, 7).unwrap();
+        for (i, hits) in many.iter().enumerate() {
+            assert_eq!(*hits, index.search(&queries[i * dim..][..dim], 7).unwrap());
+        }
     }
 
     #[test]
