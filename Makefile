@@ -4,14 +4,15 @@ CARGO_SSR = --release --no-default-features --features ssr
 # lets both share one release build instead of recompiling Leptos and the server in between.
 export LEPTOS_OUTPUT_NAME := clipfind
 
-.PHONY: run test setup watch build doctor
+.PHONY: run test setup build doctor
 
 setup:
 	scripts/setup.sh
 
-## Serve the app with live reload on http://127.0.0.1:3000
+## Serve the app with live reload on http://127.0.0.1:3000 (release: the engine is CPU work, and
+## FAISS is then built once for tests and serving alike)
 run: setup
-	cargo leptos watch
+	cargo leptos watch --release
 
 ## Every test: unit and integration tests (server code), then browser tests in headless Chromium
 ## against the release build serving a freshly indexed folder of test images.
