@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 use clipfind::engine::{
     catalog::{Catalog, NewImage},
     clip::{Clip, ClipOptions},
-    indexer::VECTORS_FILE,
-    vectors::VectorIndex,
+    indexer, vectors,
 };
 
 /// A catalog of `n` random unit vectors under `model`'s identity, as if `n` photos were indexed.
@@ -37,9 +36,7 @@ pub fn synthetic_index(dir: &Path, clip: &Clip, n: usize) {
         })
         .unwrap();
     // The vector file, as `clipfind index` writes it.
-    let (ids, vectors) = catalog.vectors(512).unwrap();
-    VectorIndex::flat(512, &ids, &vectors).unwrap().save(&dir.join(VECTORS_FILE)).unwrap();
-    catalog.set_meta("vectors_generation", &catalog.generation().unwrap().to_string()).unwrap();
+    indexer::save_vectors(&catalog, dir, 512, vectors::DEFAULT_FACTORY).unwrap();
 }
 
 

@@ -14,6 +14,9 @@ use super::{EngineError, Result};
 
 pub const CATALOG_FILE: &str = "catalog.sqlite";
 
+const UPSERT_META: &str =
+    "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value";
+
 /// Bumped when the schema changes incompatibly.
 const FORMAT: &str = "1";
 
@@ -120,7 +123,7 @@ impl Catalog {
 
     pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
         self.conn
-            .execute("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [key, value])
+            .execute(UPSERT_META, [key, value])
             .map(drop)
             .map_err(db_error(&self.path))
     }
@@ -298,7 +301,7 @@ impl Writer<'_> {
 
     pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
         self.tx
-            .execute("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [key, value])
+            .execute(UPSERT_META, [key, value])
             .map(drop)
             .map_err(self.err())
     }

@@ -193,8 +193,6 @@ fn plan(catalog: &Catalog, data: &Path, found: Vec<FoundFile>) -> Result<Plan> {
         }
     }
     plan.removed = gone.into_values().flatten().map(|r| r.id).collect();
-    // Duplicates of files embedded in this run must wait until those are stored.
-    plan.duplicates.sort_by_key(|(_, h)| embedding_now.contains(h));
     Ok(plan)
 }
 
@@ -377,28 +375,34 @@ fn add_duplicates(w: &super::catalog::Writer<'_>, dups: &[&(FoundFile, String)],
     Ok(())
 }
 
+/// Whether the FAISS file holds the catalog's current vectors.
+fn vectors_file_current(catalog: &Catalog, index_dir: &Path) -> Result<bool> {
+    let written_for = catalog.meta("vectors_generation")?.and_then(|g| g.parse::<u64>().ok());
+    Ok(written_for == Some(catalog.generation()?) && index_dir.join(VECTORS_FILE).is_file())
+}
+
 /// Writes the FAISS file when the catalog changed since it was written (or it is missing).
 fn write_vectors(catalog: &Catalog, index_dir: &Path, dim: usize, factory: &str, factory_changed: bool) -> Result<bool> {
-    let generation = catalog.generation()?;
-    let file = index_dir.join(VECTORS_FILE);
-    let written_for = catalog.meta("vectors_generation")?.and_then(|g| g.parse::<u64>().ok());
-    if written_for == Some(generation) && file.is_file() && !factory_changed {
+    if vectors_file_current(catalog, index_dir)? && !factory_changed {
         return Ok(false);
     }
-    let (ids, vectors) = catalog.vectors(dim)?;
-    VectorIndex::build(dim, factory, &ids, &vectors)?.save(&file)?;
-    catalog.set_meta("vectors_generation", &generation.to_string())?;
+    save_vectors(catalog, index_dir, dim, factory)?;
     Ok(true)
+}
+
+/// Builds the FAISS index from the catalog and saves it, recording the generation it holds.
+pub fn save_vectors(catalog: &Catalog, index_dir: &Path, dim: usize, factory: &str) -> Result<()> {
+    let generation = catalog.generation()?;
+    let (ids, vectors) = catalog.vectors(dim)?;
+    VectorIndex::build(dim, factory, &ids, &vectors)?.save(&index_dir.join(VECTORS_FILE))?;
+    catalog.set_meta("vectors_generation", &generation.to_string())
 }
 
 /// Loads the vectors for searching: the FAISS file when it matches the catalog, else rebuilt
 /// from the catalog (after an interrupted run), without writing anything.
 pub fn load_vectors(catalog: &Catalog, index_dir: &Path, dim: usize) -> Result<(VectorIndex, bool)> {
-    let generation = catalog.generation()?;
-    let file = index_dir.join(VECTORS_FILE);
-    let written_for = catalog.meta("vectors_generation")?.and_then(|g| g.parse::<u64>().ok());
-    if written_for == Some(generation) && file.is_file() {
-        if let Ok(index) = VectorIndex::load(&file, dim) {
+    if vectors_file_current(catalog, index_dir)? {
+        if let Ok(index) = VectorIndex::load(&index_dir.join(VECTORS_FILE), dim) {
             if index.len() == catalog.count()? {
                 return Ok((index, false));
             }

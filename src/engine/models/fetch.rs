@@ -40,15 +40,10 @@ pub fn fetch(model: &Downloadable, root: &Path, endpoint: &str, show_progress: b
     let dest = root.join(model.name);
     let partial = root.join(format!(".{}.partial", model.name));
     fs::create_dir_all(&partial).map_err(|source| EngineError::Io { path: partial.clone(), source })?;
-    let agent = ureq::AgentBuilder::new()
-        .timeout_connect(Duration::from_secs(15))
-        .timeout_read(Duration::from_secs(60))
-        .redirects(0)
-        .build();
-    let follow = ureq::AgentBuilder::new()
-        .timeout_connect(Duration::from_secs(15))
-        .timeout_read(Duration::from_secs(60))
-        .build();
+    let builder = || ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(15)).timeout_read(Duration::from_secs(60));
+    // The probe must see the Hub's redirect (it carries size and sha256); downloads follow it.
+    let agent = builder().redirects(0).build();
+    let follow = builder().build();
     let mut sha256 = std::collections::BTreeMap::new();
     for (remote, local) in model.files {
         let url = format!("{}/{}/resolve/main/{remote}", endpoint.trim_end_matches('/'), model.repo);

@@ -63,9 +63,7 @@ pub fn resolve(configured: Option<&Path>, root: &Path) -> Result<(PathBuf, Model
     }
     Err(EngineError::Model {
         path: root.to_path_buf(),
-        reason: format!(
-            "no model installed: run `clipfind models fetch` (needs internet), or pass --model DIR"
-        ),
+        reason: "no model installed: run `clipfind models fetch` (needs internet), or pass --model DIR".into(),
     })
 }
 
