@@ -10,9 +10,15 @@ setup:
 	scripts/setup.sh
 
 ## Serve the app with live reload on http://127.0.0.1:3000 (release: the engine is CPU work, and
-## FAISS is then built once for tests and serving alike)
+## FAISS is then built once for tests and serving alike). With no CLIPFIND_DATA it serves the
+## bundled samples/, indexed first (incrementally) with the best installed model.
 run: setup
+ifeq ($(strip $(CLIPFIND_DATA)),)
+	cargo run $(CARGO_SSR) -- index --data samples --rebuild-on-model-change
+	CLIPFIND_DATA=samples cargo leptos watch --release
+else
 	cargo leptos watch --release
+endif
 
 ## Every test: unit and integration tests (server code), then browser tests in headless Chromium
 ## against the release build serving a freshly indexed folder of test images.

@@ -1,4 +1,10 @@
 import { defineConfig } from "@playwright/test";
+import path from "node:path";
+
+const repo = path.resolve(__dirname, "..");
+// The default demo data as `make run` serves it: samples/ with the bundled demo model (pinned,
+// so a machine with ViT-B/32 installed runs the same test), indexed by scripts/e2e-data.sh.
+const demoAddr = "127.0.0.1:3002";
 
 // Debian's Chromium, started the way this machine class needs (no network beyond loopback).
 const chromiumArgs = [
@@ -31,5 +37,24 @@ export default defineConfig({
       args: chromiumArgs,
     },
   },
-  projects: [{ name: "chromium" }],
+  projects: [
+    { name: "chromium", testIgnore: /demo\.spec\.ts/ },
+    { name: "demo", testMatch: /demo\.spec\.ts/, use: { baseURL: `http://${demoAddr}` } },
+  ],
+  webServer: {
+    command: "cargo run -q --release --no-default-features --features ssr -- serve",
+    cwd: repo,
+    url: `http://${demoAddr}/`,
+    timeout: 180_000,
+    reuseExistingServer: false,
+    env: {
+      LEPTOS_OUTPUT_NAME: "clipfind",
+      LEPTOS_SITE_ROOT: path.join(repo, "target/site"),
+      LEPTOS_SITE_ADDR: demoAddr,
+      CLIPFIND_DATA: "samples",
+      CLIPFIND_INDEX: "target/e2e/samples-index",
+      CLIPFIND_MODEL: "models/clipfind-demo",
+      CLIPFIND_DEVICE: "cpu",
+    },
+  },
 });

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the image folder and index the browser tests search (target/e2e/photos), with the
-# committed test-tiny model. Rebuilt from scratch each time: tests never see stale results.
+# Builds what the browser tests search: a folder of test images (target/e2e/photos) indexed with
+# the committed test-tiny model, and the bundled samples indexed with the demo model.
+# Rebuilt from scratch each time: tests never see stale results.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DATA="$ROOT/target/e2e/photos"
@@ -15,3 +16,8 @@ cp "$IMAGES/cmyk.jpg" "$DATA/print/cmyk.jpg"
 cd "$ROOT"
 cargo run -q --release --no-default-features --features ssr -- index --data "$DATA" --model "$ROOT/models/test-tiny" --quiet
 echo "e2e: indexed $(find "$DATA" -type f -not -path '*/.clipfind/*' | wc -l) images in $DATA"
+# The default demo data (what `make run` serves), indexed apart from samples/.clipfind so the
+# test never depends on, or changes, a developer's own sample index.
+cargo run -q --release --no-default-features --features ssr -- index --data "$ROOT/samples" \
+  --index "$ROOT/target/e2e/samples-index" --model "$ROOT/models/clipfind-demo" --quiet
+echo "e2e: indexed the samples folder with the demo model"

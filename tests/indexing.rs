@@ -226,6 +226,16 @@ fn a_different_model_is_refused_and_rebuild_switches() {
     assert!(out.status.success());
     let s: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!((n(&s, "new"), n(&s, "embedded")), (11, 11), "{s:#}");
+
+    // --rebuild-on-model-change: same model, nothing to do; back to test-tiny, everything again.
+    let out = clipfind(d.path(), other.path(), &["index", "--rebuild-on-model-change", "--json"]);
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((n(&s, "unchanged"), n(&s, "embedded")), (12, 0), "{s:#}");
+    let out = clipfind(d.path(), &tiny(), &["index", "--rebuild-on-model-change", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("re-embedding everything with `test-tiny`"));
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((n(&s, "new"), n(&s, "embedded")), (11, 11), "{s:#}");
 }
 
 #[test]

@@ -5,7 +5,7 @@ at a size and position, on a coloured, lightly textured background; captions des
 varied natural phrasing ("two red circles on a blue background", "a small green star in the top
 left"). Seeded: the same seed gives the same images and captions.
 
-    python synth_world.py OUT_DIR --count 500 --seed 1     # images + captions.json
+    python synth_world.py OUT_DIR --count 400 --seed 2     # images + eval.json (captions, expected matches)
 """
 
 import argparse
@@ -87,22 +87,26 @@ def render(s, rng, w, h):
 
 
 def captions(s, rng):
-    """Several phrasings of the same scene; the first is the most complete."""
+    """Several phrasings of the same scene, each with the attributes it names (training counts
+    every image that has those attributes as a match); the first is the most complete."""
     n, shape, color, bg = s["count"], s["shape"], s["color"], s["background"]
     obj = f"{NUMBERS[n]} {color} {plural(shape, n)}"
     sized = f"{NUMBERS[n]} {s['size']} {color} {plural(shape, n)}"
     where = {"center": "in the center", "left": "on the left", "right": "on the right", "top": "at the top",
              "bottom": "at the bottom"}.get(s["position"], f"in the {s['position']}")
+    thing = ["count", "color", "shape"]
     options = [
-        f"{sized} {where} on a {bg} background",
-        f"{obj} on a {bg} background",
-        f"{obj} {where}",
-        f"a picture of {obj}",
-        f"{color} {plural(shape, n)}",
-        f"{obj}",
-        f"a {bg} background with {obj}",
+        (f"{sized} {where} on a {bg} background", thing + ["size", "position", "background"]),
+        (f"{obj} on a {bg} background", thing + ["background"]),
+        (f"{obj} {where}", thing + ["position"]),
+        (f"a picture of {obj}", thing),
+        (f"{color} {plural(shape, n)}", ["color", "shape"]),
+        (f"{obj}", thing),
+        (f"a {bg} background with {obj}", thing + ["background"]),
+        (f"a {shape}" if n == 1 else f"{NUMBERS[n]} {plural(shape, n)}", ["count", "shape"]),
+        (f"something {color}", ["color"]),
     ]
-    return [options[0]] + rng.sample(options[1:], 3)
+    return [options[0]] + rng.sample(options[1:], 4)
 
 
 def generate(out, count, seed, sizes=((640, 480), (480, 640), (800, 600), (512, 512))):
@@ -113,19 +117,34 @@ def generate(out, count, seed, sizes=((640, 480), (480, 640), (800, 600), (512, 
     for i in range(count):
         s = scene(rng)
         w, h = rng.choice(sizes)
-        name = f"{i:05d}-{s['color']}-{s['shape']}.{'png' if i % 5 == 0 else 'jpg'}"
+        # neutral names: what an image shows is in eval.json, never in its name
+        name = f"shapes-{i:04d}.{'png' if i % 5 == 0 else 'jpg'}"
         img = render(s, rng, w, h)
         img.save(out / name, quality=90) if name.endswith("jpg") else img.save(out / name)
-        items.append({"file": name, **s, "captions": captions(s, rng)})
-    (out / "captions.json").write_text(json.dumps(items, indent=1) + "\n")
+        phrased = captions(s, rng)
+        items.append({"file": name, **s, "captions": [t for t, _ in phrased], "names": [k for _, k in phrased]})
     return items
+
+
+def eval_manifest(items):
+    """The expected matches: every "a {colour} {shape}" query present, relevant when an image has
+    that colour and shape; image groups of the same colour and shape for image-to-image search."""
+    groups = {}
+    for it in items:
+        groups.setdefault((it["color"], it["shape"]), []).append(it["file"])
+    return {
+        "images": items,
+        "text_queries": [{"text": f"a {color} {shape}", "relevant": files} for (color, shape), files in sorted(groups.items())],
+        "image_groups": [files for _, files in sorted(groups.items()) if len(files) > 1],
+    }
 
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out_dir")
-    ap.add_argument("--count", type=int, default=500)
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--count", type=int, default=400)
+    ap.add_argument("--seed", type=int, default=2)
     a = ap.parse_args()
     items = generate(a.out_dir, a.count, a.seed)
-    print(f"wrote {len(items)} images to {a.out_dir}")
+    (Path(a.out_dir) / "eval.json").write_text(json.dumps(eval_manifest(items), indent=1) + "\n")
+    print(f"wrote {len(items)} images and eval.json to {a.out_dir}")

@@ -24,6 +24,10 @@ pub struct IndexArgs {
     /// Drop the index and embed everything again (needed after changing models).
     #[arg(long)]
     pub rebuild: bool,
+    /// Re-embed everything only if the index was built with a different model (for folders
+    /// that should always follow the best installed model, like the bundled samples).
+    #[arg(long, conflicts_with = "rebuild")]
+    pub rebuild_on_model_change: bool,
     /// Commit progress every N embedded images, so an interrupted run resumes there.
     #[arg(long, default_value_t = 256, value_name = "N")]
     pub checkpoint: usize,
@@ -58,6 +62,7 @@ pub fn run(settings: &Settings, args: &IndexArgs) -> anyhow::Result<()> {
         factory: args.factory.clone(),
         exclude: args.exclude.clone(),
         rebuild: args.rebuild,
+        rebuild_on_model_change: args.rebuild_on_model_change,
         checkpoint: args.checkpoint,
         thumbnails: !args.no_thumbnails,
         progress,

@@ -12,6 +12,7 @@ use crate::engine::{
 
 mod doctor;
 mod embed;
+mod eval;
 mod index;
 mod models_cmd;
 mod search;
@@ -53,6 +54,8 @@ pub enum Command {
     Search(search::SearchArgs),
     /// Print the normalised CLIP embedding of a text or an image.
     Embed(embed::EmbedArgs),
+    /// Measure retrieval quality on a labelled set of images (recall@K, MRR).
+    Eval(eval::EvalArgs),
     /// List installed models or download one.
     Models {
         #[command(subcommand)]
@@ -136,6 +139,7 @@ pub fn main() -> ExitCode {
         Command::Index(args) => index::run(&cli.settings, &args),
         Command::Search(args) => search::run(&cli.settings, &args),
         Command::Embed(args) => embed::run(&cli.settings, &args),
+        Command::Eval(args) => eval::run(&cli.settings, &args),
         Command::Models { action } => models_cmd::run(action),
     };
     match result {

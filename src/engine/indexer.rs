@@ -39,6 +39,8 @@ pub struct IndexOptions {
     pub exclude: Vec<String>,
     /// Drop everything and start again (needed to change models).
     pub rebuild: bool,
+    /// Start again only when the index was built with another model (else keep it and update).
+    pub rebuild_on_model_change: bool,
     /// Commit to the catalog every this many embedded images.
     pub checkpoint: usize,
     pub thumbnails: bool,
@@ -54,6 +56,7 @@ impl IndexOptions {
             factory: None,
             exclude: Vec::new(),
             rebuild: false,
+            rebuild_on_model_change: false,
             checkpoint: 256,
             thumbnails: true,
             progress: ProgressBar::hidden(),
@@ -103,17 +106,21 @@ pub fn content_hash(path: &Path) -> std::io::Result<String> {
     Ok(format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&bytes)))
 }
 
-/// Refuses an index built with another model, unless rebuilding.
-fn check_model(catalog: &mut Catalog, clip: &Clip, identity: &str, rebuild: bool) -> Result<()> {
+/// Refuses an index built with another model, unless rebuilding or allowed to start again.
+fn check_model(catalog: &mut Catalog, clip: &Clip, identity: &str, options: &IndexOptions) -> Result<()> {
     let stored = catalog.meta("model_identity")?;
     let same = stored.as_deref() == Some(identity);
+    let rebuild = options.rebuild;
     if stored.is_some() && !same && !rebuild {
         let name = catalog.meta("model_name")?.unwrap_or_default();
-        return Err(EngineError::ModelMismatch(format!(
-            "this index was built with the model `{name}`, not `{}` (different files). Use that model \
-             (--model), or re-embed everything with --rebuild",
-            clip.spec().name
-        )));
+        if !options.rebuild_on_model_change {
+            return Err(EngineError::ModelMismatch(format!(
+                "this index was built with the model `{name}`, not `{}` (different files). Use that model \
+                 (--model), or re-embed everything with --rebuild",
+                clip.spec().name
+            )));
+        }
+        tracing::warn!("the index was built with `{name}`: re-embedding everything with `{}`", clip.spec().name);
     }
     if rebuild || !same {
         catalog.write(|w| {
@@ -204,7 +211,7 @@ pub fn run(clip: &Clip, options: &IndexOptions) -> Result<Summary> {
     std::fs::create_dir_all(index_dir).map_err(|source| EngineError::Io { path: index_dir.clone(), source })?;
     let mut catalog = Catalog::open(index_dir)?;
     let identity = clip.spec().identity(clip.dir())?;
-    check_model(&mut catalog, clip, &identity, options.rebuild)?;
+    check_model(&mut catalog, clip, &identity, options)?;
 
     let factory = match (&options.factory, catalog.meta("factory")?) {
         (Some(f), _) => f.clone(),

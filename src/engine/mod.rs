@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod clip;
 pub mod device;
 pub mod error;
+pub mod evaluate;
 pub mod indexer;
 pub mod models;
 pub mod openmp;

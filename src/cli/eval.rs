@@ -1,0 +1,46 @@
+//! `clipfind eval`: how well the pipeline retrieves the expected images of a labelled set.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::Settings;
+use crate::engine::evaluate::{self, EvalSet, Metrics};
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Folder of images with an eval.json (queries and their expected matches).
+    #[arg(long, value_name = "DIR", default_value = "samples/shapes")]
+    pub set: PathBuf,
+    /// Print the report as JSON (the format of models/*/reference-eval.json).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Indexes the set from scratch (into --index when given, else a temporary folder), then runs
+/// every query through the same search the app uses.
+pub fn run(settings: &Settings, args: &EvalArgs) -> anyhow::Result<()> {
+    let set = EvalSet::load(&args.set)?;
+    let clip = settings.load_model()?;
+    let model = clip.spec().name.clone();
+    let temporary = tempfile::tempdir()?;
+    let index_dir = settings.index.clone().unwrap_or_else(|| temporary.path().to_path_buf());
+    let searcher = set.index(clip, &index_dir)?;
+    let report = evaluate::evaluate(&searcher, &set)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!("model {model} on {} ({} images)", args.set.display(), report.images);
+    println!("{:<16} {:>8} {:>9} {:>9} {:>10} {:>7} {:>12}", "", "queries", "recall@1", "recall@5", "recall@10", "MRR", "precision@5");
+    print_row("text to image", &report.text_to_image);
+    print_row("image to image", &report.image_to_image);
+    Ok(())
+}
+
+fn print_row(name: &str, m: &Metrics) {
+    println!(
+        "{name:<16} {:>8} {:>9.3} {:>9.3} {:>10.3} {:>7.3} {:>12.3}",
+        m.queries, m.recall_at_1, m.recall_at_5, m.recall_at_10, m.mrr, m.precision_at_5
+    );
+}
