@@ -131,29 +131,29 @@ pub fn evaluate(searcher: &Searcher, set: &EvalSet) -> Result<Report> {
     Ok(Report { images, text_to_image: metrics(&text), image_to_image: metrics(&image) })
 }
 
-/// One query's result: the rank of the first relevant hit (past the end when there is none) and
-/// how many of the top 5 are relevant.
+/// One query's result: the rank of the first relevant hit (None: not found at all) and how many
+/// of the top 5 are relevant.
 struct Ranked {
-    first_relevant: usize,
+    first_relevant: Option<usize>,
     relevant_in_top5: usize,
 }
 
 fn ranked(hits: &[Hit], relevant: HashSet<&str>) -> Ranked {
     let is_relevant = |h: &Hit| relevant.contains(h.path.as_str());
     Ranked {
-        first_relevant: hits.iter().position(is_relevant).map_or(hits.len() + 1, |p| p + 1),
+        first_relevant: hits.iter().position(is_relevant).map(|p| p + 1),
         relevant_in_top5: hits.iter().take(5).filter(|h| is_relevant(h)).count(),
     }
 }
 
 fn metrics(results: &[Ranked]) -> Metrics {
     let n = results.len().max(1) as f64;
-    let recall = |k: usize| results.iter().filter(|r| r.first_relevant <= k).count() as f64 / n;
+    let recall = |k: usize| results.iter().filter(|r| r.first_relevant.is_some_and(|rank| rank <= k)).count() as f64 / n;
     Metrics {
         recall_at_1: recall(1),
         recall_at_5: recall(5),
         recall_at_10: recall(10),
-        mrr: results.iter().map(|r| 1.0 / r.first_relevant as f64).sum::<f64>() / n,
+        mrr: results.iter().filter_map(|r| r.first_relevant).map(|rank| 1.0 / rank as f64).sum::<f64>() / n,
         precision_at_5: results.iter().map(|r| r.relevant_in_top5 as f64 / 5.0).sum::<f64>() / n,
         queries: results.len(),
     }
@@ -171,18 +171,18 @@ mod tests {
     fn ranks_and_metrics_follow_their_definitions() {
         let all = hits(&["a", "b", "c", "d", "e", "f", "g"]);
         let first = ranked(&all, ["a", "c"].into());
-        assert_eq!((first.first_relevant, first.relevant_in_top5), (1, 2));
+        assert_eq!((first.first_relevant, first.relevant_in_top5), (Some(1), 2));
         let sixth = ranked(&all, ["f"].into());
-        assert_eq!((sixth.first_relevant, sixth.relevant_in_top5), (6, 0));
+        assert_eq!((sixth.first_relevant, sixth.relevant_in_top5), (Some(6), 0));
         let missing = ranked(&all, ["zzz"].into());
-        assert_eq!(missing.first_relevant, 8);
+        assert_eq!(missing.first_relevant, None);
 
         let m = metrics(&[first, sixth, missing]);
         assert_eq!(m.queries, 3);
         assert!((m.recall_at_1 - 1.0 / 3.0).abs() < 1e-12);
         assert!((m.recall_at_5 - 1.0 / 3.0).abs() < 1e-12);
         assert!((m.recall_at_10 - 2.0 / 3.0).abs() < 1e-12);
-        assert!((m.mrr - (1.0 + 1.0 / 6.0 + 1.0 / 8.0) / 3.0).abs() < 1e-12);
+        assert!((m.mrr - (1.0 + 1.0 / 6.0) / 3.0).abs() < 1e-12);
         assert!((m.precision_at_5 - (2.0 / 5.0) / 3.0).abs() < 1e-12);
     }
 
