@@ -21,7 +21,8 @@ else
 endif
 
 ## Every test: unit and integration tests (server code), then browser tests in headless Chromium
-## against the release build serving a freshly indexed folder of test images.
+## against the release build serving a freshly indexed folder of test images (and, started by
+## Playwright, a second server on the samples with the demo model, as `make run` serves them).
 test: setup
 	cargo test $(CARGO_SSR)
 	scripts/e2e-data.sh

@@ -43,16 +43,17 @@ fn reference() -> Report {
     serde_json::from_str(&text).expect("reference-eval.json parses")
 }
 
-fn assert_close(what: &str, rust: &Metrics, python: &Metrics) {
-    assert_eq!(rust.queries, python.queries, "{what}: query count");
-    for (name, r, p) in [
-        ("recall@1", rust.recall_at_1, python.recall_at_1),
-        ("recall@5", rust.recall_at_5, python.recall_at_5),
-        ("recall@10", rust.recall_at_10, python.recall_at_10),
-        ("MRR", rust.mrr, python.mrr),
+/// Every metric of `a` within `tolerance` of `b` (0.01: "within 1 point" on a 0-1 scale).
+fn assert_close(what: &str, a: &Metrics, b: &Metrics, tolerance: f64) {
+    assert_eq!(a.queries, b.queries, "{what}: query count");
+    for (name, x, y) in [
+        ("recall@1", a.recall_at_1, b.recall_at_1),
+        ("recall@5", a.recall_at_5, b.recall_at_5),
+        ("recall@10", a.recall_at_10, b.recall_at_10),
+        ("MRR", a.mrr, b.mrr),
+        ("precision@5", a.precision_at_5, b.precision_at_5),
     ] {
-        // "within 1 point": one hundredth, on a 0-1 scale
-        assert!((r - p).abs() <= 0.01, "{what} {name}: Rust {r:.4} vs PyTorch reference {p:.4}");
+        assert!((x - y).abs() <= tolerance, "{what} {name}: {x:.4} vs {y:.4}");
     }
 }
 
@@ -65,8 +66,8 @@ fn held_out_recall_meets_the_bar_and_matches_the_pytorch_reference() {
     assert!(text.recall_at_5 >= 0.90, "colour+shape recall@5 {:.3} < 0.90", text.recall_at_5);
     let reference = reference();
     assert_eq!(report.images, reference.images);
-    assert_close("text to image", &text, &reference.text_to_image);
-    assert_close("image to image", &report.image_to_image, &reference.image_to_image);
+    assert_close("text to image, Rust vs PyTorch", &text, &reference.text_to_image, 0.01);
+    assert_close("image to image, Rust vs PyTorch", &report.image_to_image, &reference.image_to_image, 0.01);
 }
 
 #[test]
@@ -79,4 +80,29 @@ fn a_red_square_query_returns_red_squares_first() {
     let hits = searcher().search_text("a red square", SearchParams { k: 3, min_score: -1.0 }).unwrap();
     let shown: Vec<String> = hits.iter().map(|h| format!("{} ({} {})", h.path, label(&h.path, "color"), label(&h.path, "shape"))).collect();
     assert!(hits.iter().all(|h| is(&h.path, "color", "red") && is(&h.path, "shape", "square")), "top 3: {shown:?}");
+}
+
+#[test]
+fn clipfind_eval_prints_the_same_report_and_explains_a_missing_set() {
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_clipfind"))
+            .args(args)
+            .current_dir(root())
+            .env("CLIPFIND_DEVICE", "cpu")
+            .env_remove("CLIPFIND_MODEL")
+            .env_remove("CLIPFIND_INDEX")
+            .output()
+            .unwrap()
+    };
+    let out = run(&["eval", "--json", "--model", "models/clipfind-demo"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed: Report = serde_json::from_slice(&out.stdout).expect("eval --json prints a report");
+    let library = evaluate::evaluate(searcher(), shapes()).unwrap();
+    assert_eq!(printed.images, library.images);
+    assert_close("text to image, CLI vs library", &printed.text_to_image, &library.text_to_image, 1e-9);
+    assert_close("image to image, CLI vs library", &printed.image_to_image, &library.image_to_image, 1e-9);
+
+    let out = run(&["eval", "--set", "no/such/folder", "--model", "models/clipfind-demo"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no evaluation set in no/such/folder"));
 }

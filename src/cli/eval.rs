@@ -17,15 +17,14 @@ pub struct EvalArgs {
     pub json: bool,
 }
 
-/// Indexes the set from scratch (into --index when given, else a temporary folder), then runs
-/// every query through the same search the app uses.
+/// Indexes the set from scratch into a temporary folder (never --index / CLIPFIND_INDEX: that is
+/// the index of the user's own photos), then runs every query through the search the app uses.
 pub fn run(settings: &Settings, args: &EvalArgs) -> anyhow::Result<()> {
     let set = EvalSet::load(&args.set)?;
     let clip = settings.load_model()?;
     let model = clip.spec().name.clone();
-    let temporary = tempfile::tempdir()?;
-    let index_dir = settings.index.clone().unwrap_or_else(|| temporary.path().to_path_buf());
-    let searcher = set.index(clip, &index_dir)?;
+    let index_dir = tempfile::tempdir()?;
+    let searcher = set.index(clip, index_dir.path())?;
     let report = evaluate::evaluate(&searcher, &set)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
