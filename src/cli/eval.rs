@@ -9,7 +9,8 @@ use crate::engine::evaluate::{self, EvalSet, Metrics};
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// Folder of images with an eval.json (queries and their expected matches).
+    /// Folder of images with an eval.json (queries and their expected matches). It is indexed
+    /// into a temporary folder: --data and --index are not used.
     #[arg(long, value_name = "DIR", default_value = "samples/shapes")]
     pub set: PathBuf,
     /// Print the report as JSON (the format of models/*/reference-eval.json).
