@@ -12,6 +12,7 @@ train_demo.py calls evaluate() with the PyTorch model it has just trained.
 """
 
 import argparse
+import functools
 import json
 from pathlib import Path
 
@@ -72,8 +73,14 @@ def evaluate(set_dir, embed_texts, embed_images):
     return {"images": len(files), "text_to_image": text, "image_to_image": image}
 
 
+@functools.cache
+def _tokenizer():
+    return open_clip.get_tokenizer("ViT-B-32")
+
+
 def tokenize(texts):
-    ids = open_clip.get_tokenizer("ViT-B-32")(texts)
+    """open_clip's ids, trimmed to the longest text (the engine too runs only real tokens)."""
+    ids = _tokenizer()(texts)
     return ids[:, : int((ids != 0).sum(1).max())]
 
 

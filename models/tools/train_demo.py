@@ -56,21 +56,17 @@ def dataset(folder, count, seed):
     return items, pixels(images)
 
 
-def tokens(tokenizer, texts):
-    ids = tokenizer(texts)
-    width = int((ids != 0).sum(1).max())
-    return ids[:, :width]
-
-
 def matches(items, idx, chosen):
     """matches[i, j]: image idx[i] has every attribute that caption chosen[j] of image idx[j] names,
     so "red squares" counts every red square in the batch as a match, not as a negative."""
-    out = torch.zeros(len(idx), len(idx))
-    for j, (b, c) in enumerate(zip(idx, chosen)):
-        named = items[b]["names"][c]
-        for i, a in enumerate(idx):
-            out[i, j] = all(items[a][k] == items[b][k] for k in named)
-    return out
+    names = [items[b]["names"][c] for b, c in zip(idx, chosen)]
+    out = torch.ones(len(idx), len(idx), dtype=torch.bool)
+    for key in {k for named in names for k in named}:
+        code = {}
+        values = torch.tensor([code.setdefault(items[a][key], len(code)) for a in idx])
+        named = torch.tensor([key in n for n in names])
+        out &= (values[:, None] == values[None, :]) | ~named[None, :]
+    return out.float()
 
 
 def soft_cross_entropy(logits, target):
@@ -81,7 +77,6 @@ def train(out_dir, n_train, steps, seed, work, eval_set):
     torch.manual_seed(seed)
     rng = random.Random(seed)
     torch.set_num_threads(2)
-    tokenizer = open_clip.get_tokenizer("ViT-B-32")
     started = time.time()
     items, images = dataset(Path(work) / "train", n_train, seed + 100)
     print(f"{n_train} images ready in {time.time() - started:.0f}s", flush=True)
@@ -100,7 +95,7 @@ def train(out_dir, n_train, steps, seed, work, eval_set):
             for g in opt.param_groups:
                 g["lr"] = lr
             img = F.normalize(export_onnx.VisionEncoder(model)(normalise(images[idx])), dim=-1)
-            txt = F.normalize(export_onnx.TextEncoder(model)(tokens(tokenizer, texts)), dim=-1)
+            txt = F.normalize(export_onnx.TextEncoder(model)(eval_demo.tokenize(texts)), dim=-1)
             logits = model.logit_scale.exp().clamp(max=100) * img @ txt.T
             target = matches(items, idx, chosen)
             loss = (soft_cross_entropy(logits, target) + soft_cross_entropy(logits.T, target.T)) / 2

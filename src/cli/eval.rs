@@ -23,7 +23,6 @@ pub struct EvalArgs {
 pub fn run(settings: &Settings, args: &EvalArgs) -> anyhow::Result<()> {
     let set = EvalSet::load(&args.set)?;
     let clip = settings.load_model()?;
-    let model = clip.spec().name.clone();
     let index_dir = tempfile::tempdir()?;
     let searcher = set.index(clip, index_dir.path())?;
     let report = evaluate::evaluate(&searcher, &set)?;
@@ -31,7 +30,7 @@ pub fn run(settings: &Settings, args: &EvalArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
-    println!("model {model} on {} ({} images)", args.set.display(), report.images);
+    println!("model {} on {} ({} images)", searcher.stats().model, args.set.display(), report.images);
     println!("{:<16} {:>8} {:>9} {:>9} {:>10} {:>7} {:>12}", "", "queries", "recall@1", "recall@5", "recall@10", "MRR", "precision@5");
     print_row("text to image", &report.text_to_image);
     print_row("image to image", &report.image_to_image);
