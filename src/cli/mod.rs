@@ -15,6 +15,7 @@ mod embed;
 mod eval;
 mod index;
 mod models_cmd;
+mod progress;
 mod search;
 
 #[derive(Debug, Parser)]

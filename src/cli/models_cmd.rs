@@ -4,7 +4,11 @@ use std::io::IsTerminal;
 
 use clap::Subcommand;
 
-use crate::engine::models::{self, fetch, ModelChoice};
+use super::progress::Bar;
+use crate::engine::{
+    models::{self, fetch, ModelChoice},
+    progress::{Progress, Silent},
+};
 
 #[derive(Debug, Subcommand)]
 pub enum ModelsAction {
@@ -15,6 +19,12 @@ pub enum ModelsAction {
         /// Model to download.
         #[arg(default_value = models::DEFAULT_FETCH, value_parser = known_model)]
         name: String,
+        /// Repository revision (commit hash or branch) [default: the commit clipfind pins].
+        #[arg(long)]
+        revision: Option<String>,
+        /// Download again even when an intact copy is installed.
+        #[arg(long)]
+        force: bool,
         /// Do not draw progress bars.
         #[arg(long)]
         quiet: bool,
@@ -56,13 +66,20 @@ pub fn run(action: ModelsAction) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        ModelsAction::Fetch { name, quiet } => {
+        ModelsAction::Fetch { name, revision, force, quiet } => {
             let model = models::DOWNLOADABLE.iter().find(|m| m.name == name).expect("validated by clap");
             let endpoint = fetch::endpoint();
-            eprintln!("fetching {} ({}) from {endpoint}", model.name, model.repo);
-            let show = !quiet && std::io::stderr().is_terminal();
-            let dir = fetch::fetch(model, &root, &endpoint, show)?;
-            println!("installed {} in {}", model.name, dir.display());
+            let request = fetch::FetchRequest { model, root: &root, endpoint: &endpoint, revision: revision.as_deref(), force };
+            let progress: Box<dyn Progress> = if !quiet && std::io::stderr().is_terminal() { Box::new(Bar::bytes()) } else { Box::new(Silent) };
+            eprintln!("fetching {} ({} at {}) from {endpoint}", model.name, model.repo, request.revision());
+            match fetch::fetch(&request, progress.as_ref())? {
+                fetch::Fetched::Installed(dir) => println!("installed {} in {}", model.name, dir.display()),
+                fetch::Fetched::AlreadyInstalled(dir) => println!(
+                    "{} is already installed and intact in {}; nothing downloaded (--force downloads it again)",
+                    model.name,
+                    dir.display()
+                ),
+            }
             Ok(())
         }
     }

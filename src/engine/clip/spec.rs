@@ -15,6 +15,9 @@ pub struct ModelSpec {
     #[serde(default)]
     pub description: String,
     pub source: String,
+    /// The commit of `source` the files came from, when downloaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
     pub license: String,
     pub embedding_dim: usize,
     pub image_size: u32,
@@ -82,7 +85,7 @@ impl ModelSpec {
         for file in [&self.text.file, &self.vision.file, &self.tokenizer] {
             let hash = match self.sha256.get(file.as_str()) {
                 Some(h) => h.clone(),
-                None => crate::engine::models::fetch::sha256_file(&dir.join(file))?,
+                None => crate::engine::digest::sha256_file(&dir.join(file))?,
             };
             lines.push(format!("{file}={hash}"));
         }

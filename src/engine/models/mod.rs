@@ -16,6 +16,9 @@ pub const DEMO_MODEL: &str = "clipfind-demo";
 pub struct Downloadable {
     pub name: &'static str,
     pub repo: &'static str,
+    /// The commit installed by default, so an upstream change never silently changes a user's
+    /// model (and with it their index's identity).
+    pub revision: &'static str,
     pub description: &'static str,
     pub license: &'static str,
     /// (path in the repository, file name in the model folder)
@@ -25,6 +28,7 @@ pub struct Downloadable {
 pub const DOWNLOADABLE: &[Downloadable] = &[Downloadable {
     name: "vit-b32",
     repo: "Xenova/clip-vit-base-patch32",
+    revision: "d15189d7028b43f1d3e65039190477f6af591c2a",
     description: "OpenAI CLIP ViT-B/32, the model Ultralytics' VisualAISearch uses (ONNX export)",
     license: "MIT (OpenAI CLIP)",
     files: &[
