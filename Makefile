@@ -1,5 +1,5 @@
 # The two commands: `make run` and `make test`. Both set the machine up first (idempotent).
-CARGO_SSR = --release --no-default-features --features ssr
+CARGO_SSR = --release --no-default-features --features clipfind/ssr
 # cargo-leptos compiles Leptos with this set (read by option_env!); setting it for cargo test too
 # lets both share one release build instead of recompiling Leptos and the server in between.
 export LEPTOS_OUTPUT_NAME := clipfind
@@ -24,7 +24,7 @@ endif
 ## against the release build serving a freshly indexed folder of test images (and, started by
 ## Playwright, a second server on the samples with the demo model, as `make run` serves them).
 test: setup
-	cargo test $(CARGO_SSR)
+	cargo test --workspace $(CARGO_SSR)
 	scripts/e2e-data.sh
 	CLIPFIND_DATA=target/e2e/photos CLIPFIND_MODEL=models/test-tiny cargo leptos end-to-end --release
 

@@ -13,7 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use clipfind::engine::clip::{
+use clipfind_engine::clip::{
     pipeline::{self, PipelineOptions},
     Clip, ClipOptions,
 };
@@ -76,7 +76,7 @@ fn end_to_end(clip: &Clip, paths: &[PathBuf], batch: usize) -> f64 {
 fn main() {
     let Some(model) = common::bench_model() else { return };
     let threads = std::env::var("CLIPFIND_THREADS").ok().and_then(|t| t.parse().ok()).unwrap_or(2);
-    let clip = Clip::load(&model, ClipOptions { device: "cpu".parse().unwrap(), threads }).unwrap();
+    let clip = Clip::load(&model, ClipOptions { device: "cpu".parse().unwrap(), threads, ..Default::default() }).unwrap();
     println!("model {} ({}), {threads} threads, on {}", clip.spec().name, model.display(), clip.placement());
 
     // --- text queries ---

@@ -16,7 +16,7 @@ use std::{
 mod common;
 
 use common::{load, synthetic_index};
-use clipfind::engine::{
+use clipfind_engine::{
     indexer::{self, IndexOptions},
     searcher::{SearchParams, Searcher},
 };

@@ -1,7 +1,9 @@
 //! clipfind: semantic image search. CLIP embeddings through ONNX Runtime, vectors in FAISS,
 //! a Leptos web app on top.
 //!
-//! - [`engine`]: the search engine (no web code), usable as a library.
+//! The search engine is the `clipfind-engine` crate (engine/); the layers stack
+//! engine <- [`app`] <- [`server`] <- [`cli`], each importing only those below it.
+//!
 //! - [`cli`]: the `clipfind` command line.
 //! - [`server`]: the axum server that hosts the app.
 //! - [`app`]: the Leptos pages and their server functions, shared by server and browser.
@@ -11,8 +13,6 @@
 pub mod app;
 #[cfg(feature = "ssr")]
 pub mod cli;
-#[cfg(feature = "ssr")]
-pub mod engine;
 #[cfg(feature = "ssr")]
 pub mod server;
 

@@ -3,10 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use clipfind::engine::{
+use clipfind_engine::{
     catalog::{Catalog, NewImage},
     clip::{Clip, ClipOptions},
-    indexer, vectors,
+    store::{faiss_store::DEFAULT_FACTORY, vector_file},
 };
 
 /// A catalog of `n` random unit vectors under `model`'s identity, as if `n` photos were indexed.
@@ -36,14 +36,14 @@ pub fn synthetic_index(dir: &Path, clip: &Clip, n: usize) {
         })
         .unwrap();
     // The vector file, as `clipfind index` writes it.
-    indexer::save_vectors(&catalog, dir, 512, vectors::DEFAULT_FACTORY).unwrap();
+    vector_file::write(&catalog, dir, 512, DEFAULT_FACTORY).unwrap();
 }
 
 
 /// The full-size ViT-B/32-architecture model the benches run (CLIPFIND_BENCH_MODEL overrides),
 /// or None after saying how to make it.
 pub fn bench_model() -> Option<PathBuf> {
-    clipfind::engine::openmp::ensure_passive_wait();
+    clipfind_engine::openmp::ensure_passive_wait();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let model = std::env::var_os("CLIPFIND_BENCH_MODEL").map_or_else(|| root.join("models/vit-b32-random"), PathBuf::from);
     if model.join("clipfind-model.json").is_file() {
@@ -55,5 +55,5 @@ pub fn bench_model() -> Option<PathBuf> {
 
 /// The model on the CPU with 2 threads, as the benchmarks are specified.
 pub fn load(model: &Path) -> Clip {
-    Clip::load(model, ClipOptions { device: "cpu".parse().unwrap(), threads: 2 }).unwrap()
+    Clip::load(model, ClipOptions { device: "cpu".parse().unwrap(), threads: 2, ..Default::default() }).unwrap()
 }

@@ -1,4 +1,5 @@
 import { test, expect, type Page, type TestInfo } from "@playwright/test";
+import { readFileSync } from "node:fs";
 
 // The server searches target/e2e/photos (scripts/e2e-data.sh) with the random-weight test
 // model: text similarities are meaningless but small, so text searches use min=-1; image
@@ -158,6 +159,52 @@ test("bad input shows an error and the API answers 4xx with a message", async ({
   expect(img.headers()["content-type"]).toBe("image/jpeg");
   expect(img.headers()["cache-control"]).toContain("max-age");
   expect(errors.filter((e) => !e.includes("400"))).toEqual([]);
+});
+
+test("errors are JSON with their status; images answer ETag, 304 and Range", async ({ request }) => {
+  const cases: [string, number][] = [
+    ["/api/search?q=%20", 400],
+    ["/api/search?q=dog&k=abc", 400],
+    ["/api/similar?id=999999", 404],
+    ["/image/abc", 400],
+    ["/thumb/999999", 404],
+  ];
+  for (const [url, code] of cases) {
+    const r = await request.get(url);
+    expect(r.status(), url).toBe(code);
+    const body = await r.json();
+    expect(body.status, url).toBe(code);
+    expect(body.error, url).toMatch(/\w/);
+  }
+  const upload = (name: string, buffer: Buffer) =>
+    request.post("/api/search_image", { multipart: { image: { name, mimeType: "application/octet-stream", buffer } } });
+  const tooBig = await upload("big.jpg", Buffer.alloc(21 << 20, 7));
+  expect(tooBig.status()).toBe(413);
+  expect(await tooBig.json()).toEqual({ error: "The image is larger than 20 MB.", status: 413 });
+  for (const file of ["../README.md", "../tests/fixtures/broken/aspect-bomb.png"]) {
+    const r = await upload(file.split("/").pop()!, readFileSync(file));
+    expect(r.status(), file).toBe(415);
+    const body = await r.json();
+    expect(body.status).toBe(415);
+    expect(body.error).toContain("not a usable image");
+  }
+  const aspect = await (await upload("strip.png", readFileSync("../tests/fixtures/broken/aspect-bomb.png"))).json();
+  expect(aspect.error).toContain("sides differ more than 256 times");
+  // The server is still there.
+  expect((await request.get("/api/status")).status()).toBe(200);
+
+  const hit = (await (await request.get("/api/search?q=dog&k=1&min=-1")).json()).hits[0];
+  const full = await request.get(hit.image);
+  expect(full.status()).toBe(200);
+  const etag = full.headers()["etag"];
+  expect(etag).toMatch(/^"o[0-9a-f]{32}"$/);
+  expect(full.headers()["last-modified"]).toBeTruthy();
+  expect(full.headers()["accept-ranges"]).toBe("bytes");
+  expect((await request.get(hit.image, { headers: { "If-None-Match": etag } })).status()).toBe(304);
+  const part = await request.get(hit.image, { headers: { Range: "bytes=0-9" } });
+  expect(part.status()).toBe(206);
+  expect(part.headers()["content-range"]).toMatch(/^bytes 0-9\/\d+$/);
+  expect(Buffer.compare(await part.body(), (await full.body()).subarray(0, 10))).toBe(0);
 });
 
 test.describe("without JavaScript", () => {

@@ -3,6 +3,8 @@
 
 pub mod results;
 pub mod search;
+#[cfg(feature = "ssr")]
+pub mod ssr;
 pub mod types;
 pub mod upload;
 

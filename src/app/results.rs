@@ -2,13 +2,13 @@
 
 use leptos::{ev, prelude::*};
 
-use super::types::{Hit, IndexStatus, SearchReply};
+use super::types::{ApiError, Hit, IndexStatus, SearchReply};
 
 /// The honest one-line state of the search, as (CSS class, text).
-pub fn status_line(answer: &Option<Result<SearchReply, ServerFnError>>) -> (&'static str, String) {
+pub fn status_line(answer: &Option<Result<SearchReply, ApiError>>) -> (&'static str, String) {
     match answer {
         None => ("status idle", "Type to search your images, or drop an image here.".into()),
-        Some(Err(e)) => ("status error", server_message(e)),
+        Some(Err(e)) => ("status error", e.error.clone()),
         Some(Ok(SearchReply { query, index: IndexStatus::NotLoaded { .. }, .. })) => {
             ("status warning", format!("No index loaded, so “{query}” was not searched."))
         }
@@ -23,17 +23,8 @@ pub fn status_line(answer: &Option<Result<SearchReply, ServerFnError>>) -> (&'st
     }
 }
 
-/// The message a server function error carries, without the framework's wrapping.
-pub fn server_message(e: &ServerFnError) -> String {
-    match e {
-        ServerFnError::Args(m) | ServerFnError::ServerError(m) => m.clone(),
-        ServerFnError::Request(m) => format!("The server could not be reached: {m}"),
-        other => format!("The search failed: {other}"),
-    }
-}
-
 #[component]
-pub fn Results(answer: Option<Result<SearchReply, ServerFnError>>, busy: Signal<bool>) -> impl IntoView {
+pub fn Results(answer: Option<Result<SearchReply, ApiError>>, busy: Signal<bool>) -> impl IntoView {
     let (class, text) = status_line(&answer);
     let hits = answer.and_then(Result::ok).map(|r| r.hits).unwrap_or_default();
     let open = RwSignal::new(None::<usize>);
@@ -151,7 +142,7 @@ mod tests {
         assert_eq!(status_line(&Some(Ok(reply(0)))).0, "status empty");
         let not_loaded = SearchReply { index: IndexStatus::NotLoaded { reason: "x".into(), command: None }, ..reply(0) };
         assert!(status_line(&Some(Ok(not_loaded))).1.contains("“a dog” was not searched"));
-        let (class, text) = status_line(&Some(Err(ServerFnError::Args("Too long.".into()))));
+        let (class, text) = status_line(&Some(Err(ApiError { error: "Too long.".into(), status: 400 })));
         assert_eq!((class, text.as_str()), ("status error", "Too long."));
     }
 }

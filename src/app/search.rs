@@ -17,37 +17,31 @@ use super::{
 
 /// Text search: `GET /api/search?q=TEXT&k=30&min=0.1`, JSON out.
 #[server(endpoint = "search", input = GetUrl)]
-pub async fn search(q: Option<String>, k: Option<String>, min: Option<String>) -> Result<SearchReply, ServerFnError> {
-    use crate::{engine::searcher::SearchParams, server::api};
-    let query = validate_query(q.as_deref().unwrap_or_default()).map_err(api::bad_request)?.to_string();
-    let params = SearchParams {
-        k: parse_k(k.as_deref()).map_err(api::bad_request)?,
-        min_score: parse_min_score(min.as_deref()).map_err(api::bad_request)?,
-    };
+pub async fn search(q: Option<String>, k: Option<String>, min: Option<String>) -> Result<SearchReply, ApiError> {
+    use super::ssr;
+    let query = validate_query(q.as_deref().unwrap_or_default()).map_err(ApiError::bad_request)?.to_string();
+    let params = ssr::search_params(k.as_deref(), min.as_deref())?;
     let text = query.clone();
-    api::reply(query, move |s| s.search_text(&text, params)).await
+    ssr::reply(query, move |s| s.search_text(&text, params)).await
 }
 
 /// More like this: `GET /api/similar?id=ID&k=30&min=0.1`.
 #[server(endpoint = "similar", input = GetUrl)]
-pub async fn similar(id: Option<String>, k: Option<String>, min: Option<String>) -> Result<SearchReply, ServerFnError> {
-    use crate::{engine::searcher::SearchParams, server::{api, AppState}};
-    let id = parse_id(id.as_deref()).map_err(api::bad_request)?;
-    let params = SearchParams {
-        k: parse_k(k.as_deref()).map_err(api::bad_request)?,
-        min_score: parse_min_score(min.as_deref()).map_err(api::bad_request)?,
-    };
-    let label = expect_context::<AppState>()
+pub async fn similar(id: Option<String>, k: Option<String>, min: Option<String>) -> Result<SearchReply, ApiError> {
+    use super::ssr;
+    let id = parse_id(id.as_deref()).map_err(ApiError::bad_request)?;
+    let params = ssr::search_params(k.as_deref(), min.as_deref())?;
+    let label = ssr::app_state()?
         .searcher()
         .and_then(|s| s.image(id).map(|(path, _, _)| format!("images like {path}")))
-        .ok_or_else(|| api::reject(axum::http::StatusCode::NOT_FOUND, format!("There is no image #{id} in the index.")))?;
-    api::reply(label, move |s| s.similar_to(id, params)).await
+        .ok_or_else(|| ApiError::new(404, format!("There is no image #{id} in the index.")))?;
+    ssr::reply(label, move |s| s.similar_to(id, params)).await
 }
 
 /// Whether an index is loaded, and what it holds: `GET /api/status`.
 #[server(endpoint = "status", input = GetUrl)]
-pub async fn load_status() -> Result<IndexStatus, ServerFnError> {
-    Ok(crate::server::api::status())
+pub async fn load_status() -> Result<IndexStatus, ApiError> {
+    super::ssr::status()
 }
 
 /// What the URL asks for.
@@ -77,7 +71,8 @@ impl Ask {
     }
 }
 
-type Answer = Option<Result<SearchReply, ServerFnError>>;
+/// No search yet (`None`), or the server's answer.
+type Answer = Option<Result<SearchReply, ApiError>>;
 
 async fn answer_for(a: Ask) -> Answer {
     if let Some(id) = a.like {
@@ -89,50 +84,25 @@ async fn answer_for(a: Ask) -> Answer {
     }
 }
 
-#[component]
-pub fn SearchPage() -> impl IntoView {
+/// What the URL's query string asks for, as it changes.
+fn use_ask() -> Memo<Ask> {
     let params = use_query_map();
-    let ask = Memo::new(move |_| {
+    Memo::new(move |_| {
         let p = params.read();
-        Ask {
-            q: p.get("q").unwrap_or_default(),
-            like: p.get("like"),
-            k: p.get("k").unwrap_or_default(),
-            min: p.get("min").unwrap_or_default(),
-        }
-    });
-    // The first answer is loaded with the page (rendered on the server, so it works without
-    // JavaScript); later ones are fetched as the URL changes. Requests overlap freely and each
-    // carries a number: an answer older than the newest request is dropped, so a slow response
-    // never overwrites a newer one.
-    let first = Resource::new(|| (), move |_| answer_for(ask.get_untracked()));
-    let live: RwSignal<Option<Answer>> = RwSignal::new(None);
-    let newest = StoredValue::new(0u64);
-    let pending = RwSignal::new(false);
-    Effect::new(move |seen: Option<()>| {
-        let next = ask.get();
-        if seen.is_none() {
-            return; // the page's own request, already answered by `first`
-        }
-        let number = newest.get_value() + 1;
-        newest.set_value(number);
-        pending.set(true);
-        leptos::task::spawn_local(async move {
-            let answer = answer_for(next).await;
-            if newest.get_value() == number {
-                live.set(Some(answer));
-                pending.set(false);
-            }
-        });
-    });
-    let status = Resource::new(|| (), |_| load_status());
-    let uploaded: RwSignal<Answer> = RwSignal::new(None);
+        Ask { q: p.get("q").unwrap_or_default(), like: p.get("like"), k: p.get("k").unwrap_or_default(), min: p.get("min").unwrap_or_default() }
+    })
+}
 
-    // Browser tests wait for this before typing: effects only run once hydrated.
+/// True once the page is hydrated (effects only run in the browser): browser tests wait for it.
+fn use_hydrated() -> RwSignal<bool> {
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));
+    hydrated
+}
 
-    // The text box follows the URL (back button), except for what this page itself pushed.
+/// The text in the search box. It follows the URL (the back button), except for what this page
+/// itself pushed there; returns the box's text and the last text pushed.
+fn use_draft(ask: Memo<Ask>) -> (RwSignal<String>, StoredValue<String>) {
     let draft = RwSignal::new(ask.get_untracked().q);
     let pushed = StoredValue::new(ask.get_untracked().q);
     Effect::new(move |_| {
@@ -142,58 +112,69 @@ pub fn SearchPage() -> impl IntoView {
             draft.set(q);
         }
     });
+    (draft, pushed)
+}
 
+/// Puts a new ask into the URL (which starts its search); `replace` edits the history entry.
+fn use_go(pushed: StoredValue<String>, uploaded: RwSignal<Answer>) -> impl Fn(Ask, bool) + Clone {
     let navigate = use_navigate();
-    let go = move |next: Ask, replace: bool| {
+    move |next: Ask, replace: bool| {
         pushed.set_value(next.q.clone());
         uploaded.set(None);
         navigate(&next.url(), NavigateOptions { replace, scroll: false, ..Default::default() });
-    };
+    }
+}
+
+/// Searches typed text after a short pause; editing the same words replaces the history entry,
+/// a new search adds one. Returns (on input, on submit).
+fn use_typing(
+    ask: Memo<Ask>,
+    draft: RwSignal<String>,
+    go: impl Fn(Ask, bool) + Clone + 'static,
+) -> (impl Fn(leptos::ev::Event) + Clone, impl Fn(leptos::ev::SubmitEvent) + Clone) {
     let timer = StoredValue::new(None::<TimeoutHandle>);
-    let go_typed = {
-        let go = go.clone();
-        move |text: String| {
-            let current = ask.get_untracked();
-            // Editing the same words replaces the history entry; a new search adds one.
-            let replace = !current.q.is_empty() && (text.starts_with(&current.q) || current.q.starts_with(&text));
-            go(Ask { q: text, like: None, ..current }, replace);
+    let cancel = move || {
+        if let Some(t) = timer.get_value() {
+            t.clear();
         }
+    };
+    let go_typed = move |text: String| {
+        let current = ask.get_untracked();
+        let replace = !current.q.is_empty() && (text.starts_with(&current.q) || current.q.starts_with(&text));
+        go(Ask { q: text, like: None, ..current }, replace);
     };
     let on_input = {
         let go_typed = go_typed.clone();
         move |ev: leptos::ev::Event| {
             let text = event_target_value(&ev);
             draft.set(text.clone());
-            if let Some(t) = timer.get_value() {
-                t.clear();
-            }
+            cancel();
             let go_typed = go_typed.clone();
-            let handle = set_timeout_with_handle(move || go_typed(text), Duration::from_millis(100)).ok();
-            timer.set_value(handle);
+            timer.set_value(set_timeout_with_handle(move || go_typed(text), Duration::from_millis(100)).ok());
         }
     };
-    let on_submit = {
-        let go_typed = go_typed.clone();
-        move |ev: leptos::ev::SubmitEvent| {
-            ev.prevent_default();
-            if let Some(t) = timer.get_value() {
-                t.clear();
-            }
-            go_typed(draft.get_untracked());
-        }
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        cancel();
+        go_typed(draft.get_untracked());
     };
-    let set_k = {
-        let go = go.clone();
-        move |ev: leptos::ev::Event| {
-            go(Ask { k: event_target_value(&ev), ..ask.get_untracked() }, false);
-        }
-    };
-    let set_min = {
-        let go = go.clone();
-        move |ev: leptos::ev::Event| {
-            go(Ask { min: event_target_value(&ev), ..ask.get_untracked() }, true);
-        }
-    };
+    (on_input, on_submit)
+}
+
+#[component]
+pub fn SearchPage() -> impl IntoView {
+    let ask = use_ask();
+    // One resource keyed on what the URL asks: rendered on the server with the page (so it works
+    // without JavaScript), refetched as the URL changes. Leptos drops an answer whose ask has
+    // been superseded, so a slow older response never overwrites a newer one.
+    let answer = Resource::new(move || ask.get(), answer_for);
+    let status = Resource::new(|| (), |_| load_status());
+    let uploaded: RwSignal<Answer> = RwSignal::new(None);
+    let pending = RwSignal::new(false);
+    let hydrated = use_hydrated();
+    let (draft, pushed) = use_draft(ask);
+    let go = use_go(pushed, uploaded);
+    let (on_input, on_submit) = use_typing(ask, draft, go.clone());
 
     view! {
         <main class="page" data-hydrated=move || hydrated.get().then_some("true")
@@ -213,32 +194,45 @@ pub fn SearchPage() -> impl IntoView {
                     value=ask.get_untracked().q
                     prop:value=move || draft.get()
                     on:input=on_input/>
-                <div class="controls">
-                    <label>"Results per page "
-                        <select name="k" on:change=set_k>
-                            {[10usize, 30, 60, 100, 200].into_iter().map(|k| view! {
-                                <option value=k.to_string() selected=move || parse_k(Some(&ask.get().k)).unwrap_or(DEFAULT_K) == k>{k}</option>
-                            }).collect_view()}
-                        </select>
-                    </label>
-                    <label>"Minimum similarity "
-                        <input name="min" type="number" step="0.01" min="-1" max="1"
-                            value=parse_min_score(Some(&ask.get_untracked().min)).unwrap_or(DEFAULT_MIN_SCORE).to_string()
-                            prop:value=move || parse_min_score(Some(&ask.get().min)).unwrap_or(DEFAULT_MIN_SCORE).to_string()
-                            on:change=set_min/>
-                    </label>
-                    <button type="submit" class="go">"Go"</button>
-                    <UploadSearch uploaded=uploaded k=Signal::derive(move || ask.get().k) min=Signal::derive(move || ask.get().min)/>
-                </div>
+                <SearchControls ask=ask go=go uploaded=uploaded/>
             </form>
-            <Suspense fallback=|| view! { <p id="status" role="status" class="status">"Searching…"</p> }>
+            <Transition fallback=|| view! { <p id="status" role="status" class="status">"Searching…"</p> } set_pending=pending.write_only()>
                 {move || {
-                    let page_answer = first.get()?;
-                    let answer = uploaded.get().or_else(|| live.get().unwrap_or(page_answer));
-                    Some(view! { <Results answer=answer busy=pending.into()/> })
+                    let page_answer = answer.get()?;
+                    Some(view! { <Results answer=uploaded.get().or(page_answer) busy=pending.into()/> })
                 }}
-            </Suspense>
+            </Transition>
         </main>
+    }
+}
+
+/// Results per page, minimum similarity, the Go button and search by image.
+#[component]
+fn SearchControls(ask: Memo<Ask>, go: impl Fn(Ask, bool) + Clone + Send + Sync + 'static, uploaded: RwSignal<Answer>) -> impl IntoView {
+    let set_k = {
+        let go = go.clone();
+        move |ev: leptos::ev::Event| go(Ask { k: event_target_value(&ev), ..ask.get_untracked() }, false)
+    };
+    let set_min = move |ev: leptos::ev::Event| go(Ask { min: event_target_value(&ev), ..ask.get_untracked() }, true);
+    let min_shown = move |a: &Ask| parse_min_score(Some(&a.min)).unwrap_or(DEFAULT_MIN_SCORE).to_string();
+    view! {
+        <div class="controls">
+            <label>"Results per page "
+                <select name="k" on:change=set_k>
+                    {[10usize, 30, 60, 100, 200].into_iter().map(|k| view! {
+                        <option value=k.to_string() selected=move || parse_k(Some(&ask.get().k)).unwrap_or(DEFAULT_K) == k>{k}</option>
+                    }).collect_view()}
+                </select>
+            </label>
+            <label>"Minimum similarity "
+                <input name="min" type="number" step="0.01" min="-1" max="1"
+                    value=min_shown(&ask.get_untracked())
+                    prop:value=move || min_shown(&ask.get())
+                    on:change=set_min/>
+            </label>
+            <button type="submit" class="go">"Go"</button>
+            <UploadSearch uploaded=uploaded k=Signal::derive(move || ask.get().k) min=Signal::derive(move || ask.get().min)/>
+        </div>
     }
 }
 

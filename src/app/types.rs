@@ -1,5 +1,10 @@
 //! Types and limits shared by the server functions and the browser.
 
+use leptos::server_fn::{
+    codec::JsonEncoding,
+    error::{FromServerFnError, ServerFnErrorErr},
+};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::{Deserialize, Serialize};
 
 /// Longest query accepted; CLIP reads 77 tokens, anything this long is a mistake or abuse.
@@ -59,6 +64,57 @@ pub struct SearchReply {
     pub took_ms: f64,
 }
 
+/// An error of the JSON API and the page. The JSON API answers it as
+/// `{"error": "<message>", "status": N}` with HTTP status N.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiError {
+    /// What went wrong, for a person.
+    pub error: String,
+    /// The HTTP status it was answered with.
+    pub status: u16,
+}
+
+impl ApiError {
+    /// An error answered with `status`. On the server it also sets the response's status.
+    pub fn new(status: u16, error: impl Into<String>) -> ApiError {
+        let error = ApiError { error: error.into(), status };
+        #[cfg(feature = "ssr")]
+        if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+            response.set_status(axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR));
+        }
+        error
+    }
+
+    /// 400: what was sent cannot be used.
+    pub fn bad_request(error: impl Into<String>) -> ApiError {
+        ApiError::new(400, error)
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.error)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl FromServerFnError for ApiError {
+    type Encoder = JsonEncoding;
+
+    /// Errors of the server-function machinery itself: arguments that cannot be read are the
+    /// caller's fault (400); an unreachable server or an unreadable answer are the network's.
+    fn from_server_fn_error(value: ServerFnErrorErr) -> ApiError {
+        match value {
+            ServerFnErrorErr::Args(m) => ApiError::bad_request(format!("The request's parameters cannot be read: {m}")),
+            ServerFnErrorErr::MissingArg(m) => ApiError::bad_request(format!("A parameter is missing: {m}")),
+            ServerFnErrorErr::Request(m) => ApiError::new(503, format!("The server could not be reached: {m}")),
+            ServerFnErrorErr::Deserialization(m) => ApiError::new(502, format!("The server's answer could not be read: {m}")),
+            other => ApiError::new(500, other.to_string()),
+        }
+    }
+}
+
 /// Trims the query and refuses empty or over-long ones with a message for the user.
 pub fn validate_query(raw: &str) -> Result<&str, String> {
     let query = raw.trim();
@@ -93,16 +149,12 @@ pub fn parse_id(id: Option<&str>) -> Result<i64, String> {
     id.parse::<i64>().map_err(|_| format!("An image id is a number, not “{id}”."))
 }
 
-/// Percent-encodes a URL query value (everything but unreserved characters).
+/// Everything but RFC 3986's unreserved characters is escaped in a query value.
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
+/// Percent-encodes a URL query value.
 pub fn encode_component(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    utf8_percent_encode(s, COMPONENT).to_string()
 }
 
 #[cfg(test)]

@@ -6,13 +6,11 @@ use super::types::*;
 
 /// `POST /api/search_image` (multipart: `image`, optional `k`, `min`).
 #[server(endpoint = "search_image", input = MultipartFormData)]
-pub async fn search_image(data: MultipartData) -> Result<SearchReply, ServerFnError> {
-    use axum::http::StatusCode;
-
-    use crate::{engine::searcher::SearchParams, server::api};
-    let mut form = data.into_inner().ok_or_else(|| api::bad_request("Expected a multipart form."))?;
+pub async fn search_image(data: MultipartData) -> Result<SearchReply, ApiError> {
+    use super::ssr;
+    let mut form = data.into_inner().ok_or_else(|| ApiError::bad_request("Expected a multipart form."))?;
     let (mut bytes, mut name, mut k, mut min) = (Vec::new(), String::from("the upload"), None, None);
-    let bad = |e: String| api::bad_request(format!("The upload was cut off or malformed: {e}"));
+    let bad = |e: String| ApiError::bad_request(format!("The upload was cut off or malformed: {e}"));
     while let Some(mut field) = form.next_field().await.map_err(|e| bad(e.to_string()))? {
         match field.name() {
             Some("image") => {
@@ -20,7 +18,7 @@ pub async fn search_image(data: MultipartData) -> Result<SearchReply, ServerFnEr
                 while let Some(chunk) = field.chunk().await.map_err(|e| bad(e.to_string()))? {
                     bytes.extend_from_slice(&chunk);
                     if bytes.len() > MAX_UPLOAD_BYTES {
-                        return Err(api::reject(StatusCode::PAYLOAD_TOO_LARGE, format!("The image is larger than {} MB.", MAX_UPLOAD_BYTES >> 20)));
+                        return Err(ApiError::new(413, format!("The image is larger than {} MB.", MAX_UPLOAD_BYTES >> 20)));
                     }
                 }
             }
@@ -30,18 +28,15 @@ pub async fn search_image(data: MultipartData) -> Result<SearchReply, ServerFnEr
         }
     }
     if bytes.is_empty() {
-        return Err(api::bad_request("Choose an image file to search with."));
+        return Err(ApiError::bad_request("Choose an image file to search with."));
     }
-    let params = SearchParams {
-        k: parse_k(k.as_deref()).map_err(api::bad_request)?,
-        min_score: parse_min_score(min.as_deref()).map_err(api::bad_request)?,
-    };
-    api::reply(format!("images like {name}"), move |s| s.search_image_bytes(&bytes, params)).await
+    let params = ssr::search_params(k.as_deref(), min.as_deref())?;
+    ssr::reply(format!("images like {name}"), move |s| s.search_image_bytes(&bytes, params)).await
 }
 
 #[component]
 pub fn UploadSearch(
-    uploaded: RwSignal<Option<Result<SearchReply, ServerFnError>>>,
+    uploaded: RwSignal<Option<Result<SearchReply, ApiError>>>,
     k: Signal<String>,
     min: Signal<String>,
 ) -> impl IntoView {

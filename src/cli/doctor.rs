@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::Settings;
-use crate::engine::{runtime, vectors};
+use clipfind_engine::{runtime, store::faiss_store as vectors};
 
 #[derive(Debug, Serialize)]
 struct DoctorReport {
@@ -35,7 +35,7 @@ struct FaissReport {
 
 /// Loads every native part and says what it found; fails when any part is unusable.
 pub fn run(settings: &Settings, json: bool) -> anyhow::Result<()> {
-    let ort = runtime::load();
+    let ort = runtime::load(settings.ort_library.as_deref());
     let report = DoctorReport {
         clipfind: env!("CARGO_PKG_VERSION"),
         onnxruntime: ort.as_ref().ok().map(|rt| OnnxRuntimeReport {
@@ -50,7 +50,7 @@ pub fn run(settings: &Settings, json: bool) -> anyhow::Result<()> {
         },
         device: settings.device.to_string(),
         data: settings.data.clone(),
-        index: settings.index_dir(),
+        index: settings.library_config(true).index_dir(),
         model: settings.model.clone(),
     };
     if json {

@@ -21,7 +21,8 @@ pub struct EmbedArgs {
 }
 
 pub fn run(settings: &Settings, args: &EmbedArgs) -> anyhow::Result<()> {
-    let clip = settings.load_model()?;
+    let library = settings.open_library(false)?;
+    let clip = library.clip();
     let vector = match (&args.text, &args.image) {
         (Some(text), _) => clip.embed_text(text)?,
         (None, Some(path)) => clip.embed_image_file(path)?,

@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::Settings;
-use crate::engine::evaluate::{self, EvalSet, Metrics};
+use clipfind_engine::{
+    evaluate::{self, EvalSet, Metrics},
+    library::{Library, LibraryConfig},
+};
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
@@ -22,7 +25,7 @@ pub struct EvalArgs {
 /// the index of the user's own photos), then runs every query through the search the app uses.
 pub fn run(settings: &Settings, args: &EvalArgs) -> anyhow::Result<()> {
     let set = EvalSet::load(&args.set)?;
-    let clip = settings.load_model()?;
+    let clip = Library::open(LibraryConfig { data: None, index: None, ..settings.library_config(false) })?.into_clip();
     let index_dir = tempfile::tempdir()?;
     let searcher = set.index(clip, index_dir.path())?;
     let report = evaluate::evaluate(&searcher, &set)?;

@@ -1,13 +1,15 @@
 //! `clipfind index`: embed a folder of images into a persistent index.
 
-use std::io::IsTerminal;
+use std::{io::IsTerminal, sync::Arc};
 
 use anyhow::Context;
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 
-use super::Settings;
-use crate::engine::indexer::{self, IndexOptions, Summary};
+use super::{progress::Bar, Settings};
+use clipfind_engine::{
+    indexer::{IndexOptions, Summary},
+    progress::{Progress, Silent},
+};
 
 #[derive(Debug, Args)]
 pub struct IndexArgs {
@@ -44,20 +46,11 @@ pub struct IndexArgs {
 
 pub fn run(settings: &Settings, args: &IndexArgs) -> anyhow::Result<()> {
     let data = settings.data.clone().context("`clipfind index` needs the image folder: --data DIR (or CLIPFIND_DATA)")?;
-    let index_dir = settings.index_dir().expect("data is set");
-    let clip = settings.load_model_for(None)?;
-    let progress = if args.quiet || args.json || !std::io::stderr().is_terminal() {
-        ProgressBar::hidden()
-    } else {
-        let bar = ProgressBar::new(0);
-        bar.set_style(
-            ProgressStyle::with_template("embedding [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
-                .expect("a valid template")
-                .progress_chars("=> "),
-        );
-        bar
-    };
-    let options = IndexOptions {
+    let library = settings.open_library(false)?;
+    let index_dir = library.index_dir().expect("data is set");
+    let progress: Arc<dyn Progress> =
+        if args.quiet || args.json || !std::io::stderr().is_terminal() { Arc::new(Silent) } else { Arc::new(Bar::items()) };
+    let summary = library.index(|defaults| IndexOptions {
         batch: args.batch,
         factory: args.factory.clone(),
         exclude: args.exclude.clone(),
@@ -66,9 +59,8 @@ pub fn run(settings: &Settings, args: &IndexArgs) -> anyhow::Result<()> {
         checkpoint: args.checkpoint,
         thumbnails: !args.no_thumbnails,
         progress,
-        ..IndexOptions::new(data.clone(), index_dir.clone())
-    };
-    let summary = indexer::run(&clip, &options)?;
+        ..defaults
+    })?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else if !args.quiet {

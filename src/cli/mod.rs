@@ -4,9 +4,8 @@ use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::engine::{
-    clip::{Clip, ClipOptions},
-    models::{self, ModelChoice},
+use clipfind_engine::{
+    library::{Library, LibraryConfig},
     Device,
 };
 
@@ -86,62 +85,51 @@ pub struct Settings {
     /// Threads per encoder (0: one per core).
     #[arg(long, env = "CLIPFIND_THREADS", global = true, default_value_t = 0)]
     pub threads: usize,
+
+    /// Folder of downloaded models (`clipfind models fetch`) and the bundled demo model.
+    #[arg(long, env = "CLIPFIND_MODELS", global = true, value_name = "DIR", default_value = "models")]
+    pub models_dir: PathBuf,
+
+    /// The ONNX Runtime library (a file, or a folder holding one) [default: the one
+    /// scripts/setup.sh installs, or one beside the executable].
+    #[arg(long, env = "ORT_DYLIB_PATH", global = true, value_name = "PATH")]
+    pub ort_library: Option<PathBuf>,
 }
 
 impl Settings {
-    /// The index folder: the one given, else `.clipfind` inside the data folder.
-    pub fn index_dir(&self) -> Option<PathBuf> {
-        self.index.clone().or_else(|| self.data.as_ref().map(|d| d.join(".clipfind")))
+    /// The engine's view of these settings. `use_index_model`: without --model, use the model
+    /// an existing index was built with (searching) rather than the best installed (indexing).
+    pub fn library_config(&self, use_index_model: bool) -> LibraryConfig {
+        LibraryConfig {
+            data: self.data.clone(),
+            index: self.index.clone(),
+            model: self.model.clone(),
+            models_root: self.models_dir.clone(),
+            device: self.device,
+            threads: self.threads,
+            use_index_model,
+            runtime_library: self.ort_library.clone(),
+        }
     }
 
-    /// Loads the model to use, telling the user which one and why.
-    pub fn load_model(&self) -> anyhow::Result<Clip> {
-        self.load_model_for(None)
-    }
-
-    /// As [`Settings::load_model`]; for an existing index without a configured model, the model
-    /// the index was built with.
-    pub fn load_model_for(&self, index_dir: Option<&std::path::Path>) -> anyhow::Result<Clip> {
-        let recorded = match (&self.model, index_dir) {
-            (None, Some(dir)) => crate::engine::catalog::Catalog::open_read_only(dir)
-                .ok()
-                .and_then(|c| c.meta("model_dir").ok().flatten())
-                .map(PathBuf::from)
-                .filter(|d| d.join(crate::engine::clip::spec::SPEC_FILE).is_file()),
-            _ => None,
-        };
-        let (dir, choice) = match recorded {
-            Some(dir) => (dir, ModelChoice::Configured),
-            None => models::resolve(self.model.as_deref(), &models::models_root())?,
-        };
-        match choice {
-            ModelChoice::Demo => tracing::warn!(
-                "using the bundled demo model ({}): it only knows a synthetic world of shapes; \
-                 run `clipfind models fetch` for real photos",
-                dir.display()
-            ),
-            ModelChoice::Fetched | ModelChoice::Configured => tracing::debug!("model: {}", dir.display()),
-        }
-        let clip = Clip::load(&dir, ClipOptions { device: self.device, threads: self.threads })?;
-        if self.device == Device::Auto {
-            tracing::info!("device auto: running on {}", clip.placement());
-        }
-        Ok(clip)
+    /// Opens the library (loads the model) as [`Settings::library_config`] describes.
+    pub fn open_library(&self, use_index_model: bool) -> anyhow::Result<Library> {
+        Ok(Library::open(self.library_config(use_index_model))?)
     }
 }
 
 pub fn main() -> ExitCode {
-    crate::engine::openmp::ensure_passive_wait();
+    clipfind_engine::openmp::ensure_passive_wait();
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let result = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => crate::server::run(cli.settings),
+        Command::Serve => crate::server::run(cli.settings.library_config(true)),
         Command::Doctor { json } => doctor::run(&cli.settings, json),
         Command::Index(args) => index::run(&cli.settings, &args),
         Command::Search(args) => search::run(&cli.settings, &args),
         Command::Embed(args) => embed::run(&cli.settings, &args),
         Command::Eval(args) => eval::run(&cli.settings, &args),
-        Command::Models { action } => models_cmd::run(action),
+        Command::Models { action } => models_cmd::run(&cli.settings, action),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -170,9 +158,9 @@ mod tests {
     #[test]
     fn index_defaults_inside_the_data_folder() {
         let cli = Cli::try_parse_from(["clipfind", "--data", "photos"]).unwrap();
-        assert_eq!(cli.settings.index_dir(), Some(PathBuf::from("photos/.clipfind")));
+        assert_eq!(cli.settings.library_config(true).index_dir(), Some(PathBuf::from("photos/.clipfind")));
         let cli = Cli::try_parse_from(["clipfind", "--data", "photos", "--index", "/tmp/i"]).unwrap();
-        assert_eq!(cli.settings.index_dir(), Some(PathBuf::from("/tmp/i")));
+        assert_eq!(cli.settings.library_config(true).index_dir(), Some(PathBuf::from("/tmp/i")));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use clap::Subcommand;
 
 use super::progress::Bar;
-use crate::engine::{
+use clipfind_engine::{
     models::{self, fetch, ModelChoice},
     progress::{Progress, Silent},
 };
@@ -22,6 +22,9 @@ pub enum ModelsAction {
         /// Repository revision (commit hash or branch) [default: the commit clipfind pins].
         #[arg(long)]
         revision: Option<String>,
+        /// The Hugging Face Hub or a mirror of it.
+        #[arg(long, env = "HF_ENDPOINT", default_value = fetch::DEFAULT_ENDPOINT)]
+        endpoint: String,
         /// Download again even when an intact copy is installed.
         #[arg(long)]
         force: bool,
@@ -38,8 +41,8 @@ fn known_model(name: &str) -> Result<String, String> {
     })
 }
 
-pub fn run(action: ModelsAction) -> anyhow::Result<()> {
-    let root = models::models_root();
+pub fn run(settings: &super::Settings, action: ModelsAction) -> anyhow::Result<()> {
+    let root = settings.models_dir.clone();
     match action {
         ModelsAction::List => {
             let default = models::resolve(None, &root).ok();
@@ -66,9 +69,8 @@ pub fn run(action: ModelsAction) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        ModelsAction::Fetch { name, revision, force, quiet } => {
+        ModelsAction::Fetch { name, revision, endpoint, force, quiet } => {
             let model = models::DOWNLOADABLE.iter().find(|m| m.name == name).expect("validated by clap");
-            let endpoint = fetch::endpoint();
             let request = fetch::FetchRequest { model, root: &root, endpoint: &endpoint, revision: revision.as_deref(), force };
             let progress: Box<dyn Progress> = if !quiet && std::io::stderr().is_terminal() { Box::new(Bar::bytes()) } else { Box::new(Silent) };
             eprintln!("fetching {} ({} at {}) from {endpoint}", model.name, model.repo, request.revision());

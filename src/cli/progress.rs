@@ -4,7 +4,7 @@ use std::sync::Mutex;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::engine::progress::Progress;
+use clipfind_engine::progress::Progress;
 
 /// One bar per task, drawn on stderr; `template` uses indicatif's keys.
 pub struct Bar {
@@ -16,6 +16,11 @@ impl Bar {
     /// A bar for byte counts (downloads).
     pub fn bytes() -> Bar {
         Bar::new("{msg:>14} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+    }
+
+    /// A bar for counted items (images).
+    pub fn items() -> Bar {
+        Bar::new("{msg} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
     }
 
     fn new(template: &'static str) -> Bar {

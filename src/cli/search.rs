@@ -6,7 +6,10 @@ use anyhow::{bail, Context};
 use clap::Args;
 
 use super::Settings;
-use crate::engine::searcher::{SearchParams, Searcher};
+use clipfind_engine::{
+    library::Library,
+    searcher::{SearchParams, Searcher},
+};
 
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("what").required(true).args(["query", "image", "like"])))]
@@ -31,12 +34,12 @@ pub struct SearchArgs {
 }
 
 pub fn run(settings: &Settings, args: &SearchArgs) -> anyhow::Result<()> {
-    let index_dir = settings.index_dir().context("which index? pass --data DIR or --index DIR")?;
+    let config = settings.library_config(true);
+    let index_dir = config.index_dir().context("which index? pass --data DIR or --index DIR")?;
     if !Searcher::exists(&index_dir) {
         bail!("no index in {}: build it with `clipfind index --data DIR`", index_dir.display());
     }
-    let clip = settings.load_model_for(Some(&index_dir))?;
-    let searcher = Searcher::open(&index_dir, clip)?;
+    let searcher = Library::open(config)?.searcher()?;
     let params = SearchParams { k: args.k, min_score: args.min_score };
     let hits = match (&args.query, &args.image, &args.like) {
         (Some(q), _, _) => searcher.search_text(q, params)?,

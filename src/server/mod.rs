@@ -1,36 +1,30 @@
-//! The web server: axum hosting the Leptos app, its server functions and static files.
+//! The web server: axum hosting the Leptos app, its server functions and the image routes.
 
-pub mod api;
 mod images;
-mod state;
-
-pub use state::AppState;
 
 use anyhow::Context;
 use axum::Router;
+use clipfind_engine::library::LibraryConfig;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 
-use crate::{
-    app::{shell, App},
-    cli::Settings,
-};
+use crate::app::{shell, ssr::AppState, App};
 
 /// Serves the app until Ctrl-C. Address and site root come from Leptos' own configuration
 /// (`LEPTOS_SITE_ADDR`, `LEPTOS_SITE_ROOT`, or the values cargo-leptos passes).
-pub fn run(settings: Settings) -> anyhow::Result<()> {
+pub fn run(library: LibraryConfig) -> anyhow::Result<()> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?
-        .block_on(serve(settings))
+        .block_on(serve(library))
 }
 
-async fn serve(settings: Settings) -> anyhow::Result<()> {
+async fn serve(library: LibraryConfig) -> anyhow::Result<()> {
     let conf = get_configuration(None).context("invalid Leptos configuration")?;
     let leptos_options = conf.leptos_options;
     let addr = leptos_options.site_addr;
-    let state = tokio::task::spawn_blocking(move || AppState::load(&settings)).await.context("loading the index")?;
+    let state = tokio::task::spawn_blocking(move || AppState::load(&library)).await.context("loading the index")?;
     state.log_startup();
 
     let routes = generate_route_list(App);

@@ -1,0 +1,81 @@
+//! Concurrent searches coalesced into one FAISS call. On a memory-bound exact index, eight
+//! queries searched together cost little more than one (the vectors are read once), so under
+//! load every waiting query joins the next batch instead of queueing behind the others.
+
+use std::{
+    sync::{mpsc, Arc, Mutex},
+    thread,
+};
+
+use super::{store::VectorStore, EngineError, Result};
+
+/// Most queries in one FAISS call.
+const MAX_BATCH: usize = 64;
+
+type Reply = mpsc::SyncSender<Result<Vec<(i64, f32)>>>;
+
+struct Request {
+    query: Vec<f32>,
+    k: usize,
+    reply: Reply,
+}
+
+pub struct Batcher {
+    requests: Mutex<mpsc::Sender<Request>>,
+}
+
+impl Batcher {
+    /// Starts the search thread for `vectors`.
+    pub fn new(vectors: Arc<dyn VectorStore>) -> Batcher {
+        // FAISS takes the matrix-product path from this many queries on (default 20).
+        // SAFETY: sets a global FAISS tuning integer.
+        unsafe { faiss_sys::faiss_set_distance_compute_blas_threshold(2) };
+        let (tx, rx) = mpsc::channel::<Request>();
+        thread::Builder::new()
+            .name("clipfind-search".into())
+            .spawn(move || {
+                while let Ok(first) = rx.recv() {
+                    let mut batch = vec![first];
+                    while batch.len() < MAX_BATCH {
+                        match rx.try_recv() {
+                            Ok(r) => batch.push(r),
+                            Err(_) => break,
+                        }
+                    }
+                    run(vectors.as_ref(), batch);
+                }
+            })
+            .expect("the search thread starts");
+        Batcher { requests: Mutex::new(tx) }
+    }
+
+    /// The `k` best (id, similarity) pairs for `query`; blocks until its batch is done.
+    pub fn search(&self, query: Vec<f32>, k: usize) -> Result<Vec<(i64, f32)>> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .send(Request { query, k, reply })
+            .map_err(|_| EngineError::Faiss("the search thread stopped".into()))?;
+        answer.recv().map_err(|_| EngineError::Faiss("the search thread stopped".into()))?
+    }
+}
+
+fn run(vectors: &dyn VectorStore, batch: Vec<Request>) {
+    let k = batch.iter().map(|r| r.k).max().unwrap_or(1);
+    let queries: Vec<f32> = batch.iter().flat_map(|r| r.query.iter().copied()).collect();
+    match vectors.search(&queries, k) {
+        Ok(results) => {
+            for (request, mut hits) in batch.into_iter().zip(results) {
+                hits.truncate(request.k);
+                let _ = request.reply.send(Ok(hits));
+            }
+        }
+        Err(e) => {
+            let message = e.to_string();
+            for request in batch {
+                let _ = request.reply.send(Err(EngineError::Faiss(message.clone())));
+            }
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! Many image files to embeddings: each file is read once, hashed and (when its content needs
+//! the encoder) decoded and preprocessed on worker threads while the vision encoder works on the
+//! previous batch, so the encoder does not wait for JPEG decoding.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        mpsc,
+    },
+};
+
+use image::DynamicImage;
+
+use super::{
+    preprocess::{image_error, Prepared},
+    Clip,
+};
+use crate::{digest::content_hash, Result};
+
+/// How the pipeline runs.
+#[derive(Debug, Clone, Copy)]
+pub struct PipelineOptions {
+    /// Images per encoder run.
+    pub batch: usize,
+    /// Decode threads (0: one per core).
+    pub decoders: usize,
+}
+
+impl Default for PipelineOptions {
+    fn default() -> Self {
+        PipelineOptions { batch: 8, decoders: 0 }
+    }
+}
+
+/// One image's embedding.
+#[derive(Debug)]
+pub struct Embedded {
+    /// L2-normalised.
+    pub embedding: Vec<f32>,
+    /// Size of the upright image.
+    pub width: u32,
+    /// Size of the upright image.
+    pub height: u32,
+}
+
+/// One file after its single read: its content hash, and its embedding when it needed one.
+#[derive(Debug)]
+pub struct Read {
+    /// [`content_hash`] of the file's bytes.
+    pub hash: String,
+    /// `None` when the triage said the content needs no encoder run.
+    pub embedded: Option<Embedded>,
+}
+
+/// What the pipeline asks its caller, on the decode threads.
+pub trait Triage: Sync {
+    /// Whether file `i`, whose content hashes to `hash`, needs the encoder.
+    fn needs_embedding(&self, _i: usize, _hash: &str) -> bool {
+        true
+    }
+
+    /// File `i` was decoded (the indexer writes thumbnails here, while the image is in memory).
+    fn decoded(&self, _i: usize, _hash: &str, _image: &DynamicImage) {}
+}
+
+/// Embeds every file.
+struct EmbedAll;
+
+impl Triage for EmbedAll {}
+
+/// Embeds `paths`, calling `sink(i, outcome)` once per path (in completion order). A file that
+/// cannot be read or decoded gives its error to the sink and the run goes on; an encoder failure
+/// stops the run and is returned.
+pub fn embed_files(clip: &Clip, paths: &[PathBuf], options: PipelineOptions, mut sink: impl FnMut(usize, Result<Embedded>)) -> Result<()> {
+    embed_files_with(clip, paths, options, &EmbedAll, |i, read| {
+        sink(i, read.map(|r| r.embedded.expect("every file is embedded")));
+    })
+}
+
+/// As [`embed_files`], reading each file once: its bytes are hashed, `triage` decides from the
+/// hash whether to decode and embed it, and sees each decoded image.
+pub fn embed_files_with(
+    clip: &Clip,
+    paths: &[PathBuf],
+    options: PipelineOptions,
+    triage: &dyn Triage,
+    mut sink: impl FnMut(usize, Result<Read>),
+) -> Result<()> {
+    let batch = options.batch.max(1);
+    let decoders = match options.decoders {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    let next = AtomicUsize::new(0);
+    // Bounded: decoders run at most two batches ahead, so memory stays flat on huge folders.
+    let (tx, rx) = mpsc::sync_channel::<(usize, Result<Item>)>(batch * 2);
+    std::thread::scope(|scope| {
+        for _ in 0..decoders.min(paths.len().max(1)) {
+            let tx = tx.clone();
+            let next = &next;
+            scope.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(path) = paths.get(i) else { break };
+                if tx.send((i, read_one(clip, path, i, triage))).is_err() {
+                    break; // the encoder stopped
+                }
+            });
+        }
+        drop(tx);
+        let mut pending = Batch::default();
+        for (i, outcome) in rx {
+            match outcome {
+                Ok(Item { hash, prepared: Some(prepared) }) => {
+                    pending.push(i, hash, prepared);
+                    if pending.ids.len() == batch {
+                        pending.encode(clip, &mut sink)?;
+                    }
+                }
+                Ok(Item { hash, prepared: None }) => sink(i, Ok(Read { hash, embedded: None })),
+                Err(e) => sink(i, Err(e)),
+            }
+        }
+        pending.encode(clip, &mut sink)
+    })
+}
+
+/// A file read and, when needed, prepared for the encoder.
+struct Item {
+    hash: String,
+    prepared: Option<Prepared>,
+}
+
+fn read_one(clip: &Clip, path: &Path, i: usize, triage: &dyn Triage) -> Result<Item> {
+    let bytes = std::fs::read(path).map_err(|e| image_error(path, e.to_string()))?;
+    let hash = content_hash(&bytes);
+    if !triage.needs_embedding(i, &hash) {
+        return Ok(Item { hash, prepared: None });
+    }
+    let prepared = clip
+        .preprocess()
+        .prepare_bytes_with(&bytes, |image| triage.decoded(i, &hash, image))
+        .map_err(|reason| image_error(path, reason))?;
+    Ok(Item { hash, prepared: Some(prepared) })
+}
+
+/// Prepared images waiting for the encoder, with the indexes of their paths.
+#[derive(Default)]
+struct Batch {
+    ids: Vec<usize>,
+    hashes: Vec<String>,
+    images: Vec<Prepared>,
+}
+
+impl Batch {
+    fn push(&mut self, i: usize, hash: String, image: Prepared) {
+        self.ids.push(i);
+        self.hashes.push(hash);
+        self.images.push(image);
+    }
+
+    fn encode(&mut self, clip: &Clip, sink: &mut impl FnMut(usize, Result<Read>)) -> Result<()> {
+        if self.ids.is_empty() {
+            return Ok(());
+        }
+        let embeddings = clip.embed_prepared(&self.images)?;
+        let done = self.ids.drain(..).zip(self.hashes.drain(..)).zip(self.images.drain(..)).zip(embeddings);
+        for (((i, hash), image), embedding) in done {
+            sink(i, Ok(Read { hash, embedded: Some(Embedded { embedding, width: image.width, height: image.height }) }));
+        }
+        Ok(())
+    }
+}

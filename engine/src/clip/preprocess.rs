@@ -1,0 +1,296 @@
+//! Image decoding and CLIP preprocessing, matching open_clip's transform on PIL images:
+//! EXIF orientation, RGB (alpha dropped, as `convert("RGB")`), short side to `size` with bicubic
+//! (Catmull-Rom, antialiased like PIL), center crop with round-half-even offsets, /255, mean/std.
+
+use std::{io::Cursor, path::Path};
+
+use fast_image_resize::{images::Image as FirImage, FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage};
+
+use crate::{EngineError, Result};
+
+/// Decoded images larger than this many pixels are refused before any pixel memory is taken
+/// (150 MP covers medium-format cameras; a 20000x20000 "header bomb" is 400 MP).
+pub const MAX_PIXELS: u64 = 150_000_000;
+/// Smaller images carry no content worth searching (tracking pixels, spacers).
+pub const MIN_SIDE: u32 = 4;
+const MAX_DECODE_BYTES: u64 = 2 << 30;
+/// Longer than this many times its short side is not a photo (a 1,000,000 x 4 PNG of a few KB
+/// would otherwise be scaled up to 56 million by 224 pixels, tens of GB): refused.
+pub const MAX_ASPECT: u32 = 256;
+/// Beyond this aspect ratio only the middle of the long side is resized: the center crop never
+/// reaches the rest, and resizing all of it would cost memory and time for nothing. Below it
+/// the transform is exactly open_clip's.
+const CROP_ASPECT: u32 = 16;
+
+/// A decoded, upright image ready for the vision encoder.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// `3 * size * size` floats, channels first.
+    pub pixels: Vec<f32>,
+    /// Size of the upright image before resizing.
+    pub width: u32,
+    /// Height in pixels of the upright image before resizing.
+    pub height: u32,
+}
+
+/// A model's image preprocessing: square input size and per-channel normalisation.
+#[derive(Debug, Clone)]
+pub struct Preprocess {
+    size: u32,
+    mean: [f32; 3],
+    std: [f32; 3],
+}
+
+impl Preprocess {
+    /// Preprocessing to `size` x `size` pixels, each RGB channel (scaled to 0..1) normalised with `mean` and `std`.
+    pub fn new(size: u32, mean: [f32; 3], std: [f32; 3]) -> Self {
+        Preprocess { size, mean, std }
+    }
+
+    /// Side of the square image the vision encoder takes, in pixels.
+    pub fn size(&self) -> u32 {
+        self.size
+    }
+
+    /// Floats per prepared image.
+    pub fn len(&self) -> usize {
+        3 * (self.size as usize).pow(2)
+    }
+
+    /// Reads, decodes and prepares one image file.
+    pub fn load(&self, path: &Path) -> Result<Prepared> {
+        self.load_with(path, |_| {})
+    }
+
+    /// Reads, decodes and prepares a file, showing the decoded image to `on_decoded` first.
+    pub fn load_with(&self, path: &Path, on_decoded: impl FnOnce(&DynamicImage)) -> Result<Prepared> {
+        let bytes = std::fs::read(path).map_err(|e| image_error(path, e.to_string()))?;
+        self.prepare_bytes_with(&bytes, on_decoded).map_err(|reason| image_error(path, reason))
+    }
+
+    /// Decodes and prepares an encoded image; the error is a sentence for the user.
+    pub fn prepare_bytes(&self, bytes: &[u8]) -> std::result::Result<Prepared, String> {
+        self.prepare_bytes_with(bytes, |_| {})
+    }
+
+    /// As [`Preprocess::prepare_bytes`], showing the decoded image to `on_decoded` first.
+    pub fn prepare_bytes_with(&self, bytes: &[u8], on_decoded: impl FnOnce(&DynamicImage)) -> std::result::Result<Prepared, String> {
+        let image = decode(bytes)?;
+        on_decoded(&image);
+        self.prepare_decoded(image)
+    }
+
+    fn prepare_decoded(&self, image: DynamicImage) -> std::result::Result<Prepared, String> {
+        let (width, height) = (image.width(), image.height());
+        let pixels = self.prepare(image)?;
+        Ok(Prepared { pixels, width, height })
+    }
+
+    /// open_clip's transform on an upright decoded image.
+    pub fn prepare(&self, image: DynamicImage) -> std::result::Result<Vec<f32>, String> {
+        let image = middle_of_very_long(image);
+        // PIL resizes before `convert("RGB")`, and resizes images with alpha premultiplied:
+        // keep the alpha through the resize to get the same colours, then drop it.
+        let pixels = if image.color().has_alpha() {
+            let rgba = image.to_rgba8();
+            Pixels { w: rgba.width(), h: rgba.height(), channels: 4, data: rgba.into_raw() }
+        } else {
+            let rgb = to_rgb(image);
+            Pixels { w: rgb.width(), h: rgb.height(), channels: 3, data: rgb.into_raw() }
+        };
+        let resized = resize_short_side(pixels, self.size)?;
+        let mut out = vec![0.0; self.len()];
+        self.crop_and_normalise(&resized, &mut out);
+        Ok(out)
+    }
+
+    fn crop_and_normalise(&self, img: &Pixels, out: &mut [f32]) {
+        let s = self.size as usize;
+        let ch = img.channels;
+        let left = center_offset(img.w, self.size) as usize;
+        let top = center_offset(img.h, self.size) as usize;
+        let stride = img.w as usize * ch;
+        let scale: [f32; 3] = std::array::from_fn(|c| 1.0 / (255.0 * self.std[c]));
+        let shift: [f32; 3] = std::array::from_fn(|c| self.mean[c] / self.std[c]);
+        for y in 0..s {
+            let row = &img.data[(top + y) * stride + left * ch..][..s * ch];
+            for (x, px) in row.chunks_exact(ch).enumerate() {
+                for c in 0..3 {
+                    out[c * s * s + y * s + x] = f32::from(px[c]) * scale[c] - shift[c];
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn image_error(path: &Path, reason: String) -> EngineError {
+    EngineError::Image { path: path.to_path_buf(), reason }
+}
+
+/// Decodes with memory limits checked from the header first, then applies EXIF orientation.
+pub fn decode(bytes: &[u8]) -> std::result::Result<DynamicImage, String> {
+    if bytes.is_empty() {
+        return Err("the file is empty".into());
+    }
+    let mut reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| e.to_string())?;
+    match reader.format() {
+        None => return Err("not an image in a supported format (JPEG, PNG, WebP, GIF, BMP, TIFF)".into()),
+        Some(ImageFormat::Jpeg) => check_jpeg_complete(bytes)?,
+        Some(_) => {}
+    }
+    let mut limits = Limits::default();
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    reader.limits(limits);
+    let mut decoder = reader.into_decoder().map_err(|e| e.to_string())?;
+    let (w, h) = decoder.dimensions();
+    if u64::from(w) * u64::from(h) > MAX_PIXELS {
+        return Err(format!("{w}x{h} is larger than the {} megapixel limit", MAX_PIXELS / 1_000_000));
+    }
+    if w < MIN_SIDE || h < MIN_SIDE {
+        return Err(format!("{w}x{h} is too small to search (at least {MIN_SIDE}x{MIN_SIDE} pixels)"));
+    }
+    if w.max(h) / w.min(h) > MAX_ASPECT {
+        return Err(format!("{w}x{h} is not a photo: its sides differ more than {MAX_ASPECT} times"));
+    }
+    let orientation = decoder.orientation().map_err(|e| e.to_string())?;
+    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| e.to_string())?;
+    image.apply_orientation(orientation);
+    Ok(image)
+}
+
+/// The middle `CROP_ASPECT`:1 part of an image longer than that; other images unchanged.
+fn middle_of_very_long(image: DynamicImage) -> DynamicImage {
+    let (w, h) = (image.width(), image.height());
+    let short = w.min(h);
+    let keep = short.saturating_mul(CROP_ASPECT);
+    match (w > keep, h > keep) {
+        (true, _) => image.crop_imm((w - keep) / 2, 0, keep, h),
+        (_, true) => image.crop_imm(0, (h - keep) / 2, w, keep),
+        _ => image,
+    }
+}
+
+/// PIL's `convert("RGB")`: alpha is dropped, not composited; gray is replicated.
+fn to_rgb(image: DynamicImage) -> RgbImage {
+    match image {
+        DynamicImage::ImageRgb8(rgb) => rgb,
+        other => other.to_rgb8(),
+    }
+}
+
+/// torchvision `Resize(size)`: short side to `size`, long side `int(size * long / short)`.
+pub fn resized_dims(w: u32, h: u32, size: u32) -> (u32, u32) {
+    let long_of = |long: u32, short: u32| (u64::from(size) * u64::from(long) / u64::from(short)) as u32;
+    if w <= h { (size, long_of(h, w)) } else { (long_of(w, h), size) }
+}
+
+/// torchvision `CenterCrop`: `int(round((d - size) / 2))`, Python's round half to even.
+pub fn center_offset(d: u32, size: u32) -> u32 {
+    let twice = d.saturating_sub(size);
+    let (half, odd) = (twice / 2, twice % 2 == 1);
+    // (d - size) / 2 is either whole or ends in .5; .5 rounds to the even neighbour.
+    if odd && half % 2 == 1 { half + 1 } else { half }
+}
+
+/// 8-bit interleaved pixels, RGB or RGBA.
+struct Pixels {
+    w: u32,
+    h: u32,
+    channels: usize,
+    data: Vec<u8>,
+}
+
+fn resize_short_side(img: Pixels, size: u32) -> std::result::Result<Pixels, String> {
+    let (nw, nh) = resized_dims(img.w, img.h, size);
+    if (nw, nh) == (img.w, img.h) {
+        return Ok(img); // PIL returns an unchanged copy at the same size
+    }
+    let kind = if img.channels == 4 { PixelType::U8x4 } else { PixelType::U8x3 };
+    let src = FirImage::from_vec_u8(img.w, img.h, img.data, kind).map_err(|e| e.to_string())?;
+    let mut dst = FirImage::new(nw, nh, kind);
+    // Catmull-Rom is PIL's bicubic (a = -0.5); alpha is premultiplied during the resize.
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::CatmullRom)).use_alpha(true);
+    Resizer::new().resize(&src, &mut dst, &options).map_err(|e| e.to_string())?;
+    Ok(Pixels { w: nw, h: nh, channels: img.channels, data: dst.into_vec() })
+}
+
+/// A JPEG whose last scan has no end-of-image marker was cut off (PIL refuses it too). In
+/// entropy-coded data 0xFF is always stuffed, so a marker found after the last SOS is real.
+fn check_jpeg_complete(bytes: &[u8]) -> std::result::Result<(), String> {
+    let find_last = |marker: u8| bytes.windows(2).rposition(|w| w == [0xFF, marker]);
+    match (find_last(0xDA), find_last(0xD9)) {
+        (Some(sos), Some(eoi)) if eoi > sos => Ok(()),
+        _ => Err("the JPEG is truncated (no end-of-image marker)".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resized_dims_follow_torchvision() {
+        assert_eq!(resized_dims(640, 480, 224), (298, 224));
+        assert_eq!(resized_dims(480, 640, 224), (224, 298));
+        assert_eq!(resized_dims(12, 9, 224), (298, 224));
+        assert_eq!(resized_dims(224, 224, 224), (224, 224));
+        assert_eq!(resized_dims(4000, 3000, 224), (298, 224));
+    }
+
+    #[test]
+    fn center_offsets_round_half_to_even() {
+        // (d - 224) / 2: 0.5 -> 0, 1.5 -> 2, 2.5 -> 2, 3 -> 3, 37 -> 37
+        assert_eq!(center_offset(225, 224), 0);
+        assert_eq!(center_offset(227, 224), 2);
+        assert_eq!(center_offset(229, 224), 2);
+        assert_eq!(center_offset(230, 224), 3);
+        assert_eq!(center_offset(298, 224), 37);
+        assert_eq!(center_offset(224, 224), 0);
+    }
+
+    #[test]
+    fn normalisation_uses_mean_and_std_per_channel() {
+        let p = Preprocess::new(4, [0.5, 0.25, 0.0], [0.5, 0.25, 1.0]);
+        let img = RgbImage::from_pixel(4, 4, image::Rgb([255, 0, 51]));
+        let out = p.prepare(DynamicImage::ImageRgb8(img)).unwrap();
+        assert_eq!(out.len(), 48);
+        assert!((out[0] - 1.0).abs() < 1e-6); // (1 - 0.5) / 0.5
+        assert!((out[16] + 1.0).abs() < 1e-6); // (0 - 0.25) / 0.25
+        assert!((out[32] - 0.2).abs() < 1e-6); // 0.2
+    }
+
+    #[test]
+    fn a_cut_off_jpeg_is_refused() {
+        let mut jpeg = Vec::new();
+        let img = DynamicImage::ImageRgb8(RgbImage::from_pixel(32, 32, image::Rgb([9, 99, 199])));
+        img.write_to(&mut Cursor::new(&mut jpeg), ImageFormat::Jpeg).unwrap();
+        assert!(decode(&jpeg).is_ok());
+        let err = decode(&jpeg[..jpeg.len() - 2]).unwrap_err();
+        assert!(err.contains("truncated"), "{err}");
+    }
+
+    #[test]
+    fn absurd_aspect_ratios_are_refused_and_long_panoramas_cropped() {
+        let mut png = Vec::new();
+        let strip = DynamicImage::ImageRgb8(RgbImage::from_pixel(2000, 4, image::Rgb([200, 30, 30])));
+        strip.write_to(&mut Cursor::new(&mut png), ImageFormat::Png).unwrap();
+        assert!(decode(&png).unwrap_err().contains("sides differ more than 256 times"));
+
+        let panorama = DynamicImage::ImageRgb8(RgbImage::from_fn(4000, 100, |x, _| image::Rgb([(x / 16) as u8, 0, 0])));
+        let cropped = middle_of_very_long(panorama.clone());
+        assert_eq!((cropped.width(), cropped.height()), (1600, 100));
+        let p = Preprocess::new(32, [0.0; 3], [1.0; 3]);
+        assert_eq!(p.prepare(panorama).unwrap().len(), 3 * 32 * 32);
+        let photo = DynamicImage::ImageRgb8(RgbImage::new(640, 480));
+        assert_eq!(middle_of_very_long(photo).width(), 640, "photos keep open_clip's exact transform");
+    }
+
+    #[test]
+    fn alpha_is_dropped_not_composited() {
+        let rgba = image::RgbaImage::from_pixel(2, 2, image::Rgba([10, 20, 30, 0]));
+        assert_eq!(to_rgb(DynamicImage::ImageRgba8(rgba)).get_pixel(0, 0).0, [10, 20, 30]);
+    }
+}

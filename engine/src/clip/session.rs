@@ -1,0 +1,132 @@
+//! ONNX Runtime sessions on the requested device, and the names of their inputs and outputs.
+
+use std::{path::Path, sync::Mutex};
+
+use ort::{
+    ep,
+    session::{builder::GraphOptimizationLevel, Session},
+    value::ValueType,
+};
+
+use crate::{runtime, Device, EngineError, Result};
+
+/// Where a session actually runs, after `auto` is resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// On the CPU.
+    Cpu,
+    /// On the CUDA device with this index.
+    Cuda(u32),
+}
+
+impl std::fmt::Display for Placement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Placement::Cpu => f.write_str("cpu"),
+            Placement::Cuda(n) => write!(f, "cuda:{n}"),
+        }
+    }
+}
+
+/// A session plus what was learnt from it. `run` needs `&mut`, hence the mutex.
+pub struct LoadedSession {
+    /// The ONNX Runtime session; take it with [`LoadedSession::lock`].
+    pub session: Mutex<Session>,
+    /// Where the session runs.
+    pub placement: Placement,
+}
+
+pub(super) fn inference_error(stage: &'static str) -> impl Fn(String) -> EngineError {
+    move |reason| EngineError::Inference { stage, reason }
+}
+
+/// Opens `path` on the device with the intra-op threads `options` ask for (0: ONNX Runtime's choice).
+pub fn open(path: &Path, options: &super::ClipOptions) -> Result<LoadedSession> {
+    let (device, threads) = (options.device, options.threads);
+    let rt = runtime::load(options.runtime_library.as_deref())?;
+    let model_error = |reason: String| EngineError::Model { path: path.to_path_buf(), reason };
+    if !path.is_file() {
+        return Err(model_error("file not found".into()));
+    }
+    let wants_cuda = match device {
+        Device::Cpu => None,
+        Device::Cuda(n) => {
+            if !rt.has_cuda() {
+                return Err(EngineError::Device(format!(
+                    "cuda:{n} was asked for, but the ONNX Runtime at {} has no CUDA support \
+                     (use the onnxruntime-gpu library through ORT_DYLIB_PATH, or --device cpu)",
+                    rt.path.display()
+                )));
+            }
+            Some(n)
+        }
+        Device::Auto => rt.has_cuda().then_some(0),
+    };
+    let build = |cuda: Option<u32>| -> std::result::Result<Session, String> {
+        let mut builder = Session::builder(&rt.environment)
+            .and_then(|b| b.with_optimization_level(GraphOptimizationLevel::All).map_err(Into::into))
+            .map_err(|e| e.to_string())?;
+        if threads > 0 {
+            builder = builder.with_intra_threads(threads).map_err(|e| e.to_string())?;
+        }
+        if let Some(n) = cuda {
+            let cuda = ep::CUDA::default().with_device_id(n as i32).build().error_on_failure();
+            builder = builder.with_execution_providers([cuda]).map_err(|e| e.to_string())?;
+        }
+        builder.commit_from_file(path).map_err(|e| e.to_string())
+    };
+    let (session, placement) = match (device, wants_cuda) {
+        (_, None) => (build(None).map_err(model_error)?, Placement::Cpu),
+        (Device::Auto, Some(n)) => match build(Some(n)) {
+            Ok(s) => (s, Placement::Cuda(n)),
+            Err(e) => {
+                tracing::warn!("CUDA is present but unusable ({e}); running on the CPU");
+                (build(None).map_err(model_error)?, Placement::Cpu)
+            }
+        },
+        (_, Some(n)) => (
+            build(Some(n)).map_err(|e| EngineError::Device(format!("cannot run on cuda:{n}: {e}")))?,
+            Placement::Cuda(n),
+        ),
+    };
+    Ok(LoadedSession { session: Mutex::new(session), placement })
+}
+
+impl LoadedSession {
+    /// Names of the model's inputs.
+    pub fn input_names(&self) -> Vec<String> {
+        self.lock().inputs().iter().map(|i| i.name().to_string()).collect()
+    }
+
+    /// Names of the model's outputs, each with its tensor rank (0 when not a tensor).
+    pub fn output_names(&self) -> Vec<(String, usize)> {
+        self.lock()
+            .outputs()
+            .iter()
+            .map(|o| (o.name().to_string(), rank(o.dtype())))
+            .collect()
+    }
+
+    /// Locks the session for a run, recovering it when an earlier holder panicked.
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, Session> {
+        // A panic inside ONNX Runtime's run cannot leave the session half-updated.
+        self.session.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn rank(dtype: &ValueType) -> usize {
+    dtype.tensor_shape().map_or(0, |s| s.len())
+}
+
+/// The name to use: the declared one if the model has it, else the first that `fits`.
+pub fn pick_name(
+    declared: Option<&str>,
+    available: &[(String, usize)],
+    fits: impl Fn(&str, usize) -> bool,
+) -> Option<String> {
+    declared
+        .filter(|d| available.iter().any(|(n, _)| n == d))
+        .map(str::to_string)
+        .or_else(|| available.iter().find(|(n, r)| fits(n, *r)).map(|(n, _)| n.clone()))
+}
+

@@ -1,0 +1,509 @@
+//! Building and updating an index: scan the folder, work out what changed since the last run,
+//! embed only new and changed files, and keep catalog, vectors and thumbnails consistent.
+//!
+//! Each new or changed file is read once: its bytes are hashed on a decode thread, and only
+//! content the catalog does not already hold is decoded and embedded (the same content under a
+//! new path is a rename or a duplicate; an edited file that hashes the same is only touched).
+//!
+//! Crash safety: the catalog commits every `checkpoint` files, and the FAISS file is written to
+//! a temporary name and renamed. The catalog records which catalog generation the FAISS file
+//! holds; a stale or missing FAISS file is rebuilt from the catalog when loaded.
+
+use std::{
+    collections::{HashMap, HashSet},
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+    time::{Instant, SystemTime, UNIX_EPOCH},
+};
+
+use image::DynamicImage;
+
+use serde::Serialize;
+
+use super::{
+    catalog::{Catalog, ImageRow, NewImage, SkippedRow, Writer},
+    clip::{
+        pipeline::{self, PipelineOptions, Read, Triage},
+        Clip,
+    },
+    progress::{Progress, Silent},
+    scan::{self, FoundFile, ScanOptions},
+    store::{
+        faiss_store::{normalise_factory, DEFAULT_FACTORY},
+        vector_file,
+    },
+    thumbs, EngineError, Result,
+};
+
+/// What to index, where to keep the index, and how.
+#[derive(Clone)]
+pub struct IndexOptions {
+    /// The folder of images to index.
+    pub data: PathBuf,
+    /// The folder the index (catalog, vectors, thumbnails) is kept in.
+    pub index_dir: PathBuf,
+    /// Images per vision encoder run.
+    pub batch: usize,
+    /// FAISS factory string; None keeps the index's current one (Flat for a new index).
+    pub factory: Option<String>,
+    /// Glob patterns of files to leave out, matched against the relative path or the file name.
+    pub exclude: Vec<String>,
+    /// Drop everything and start again (needed to change models).
+    pub rebuild: bool,
+    /// Start again only when the index was built with another model (else keep it and update).
+    pub rebuild_on_model_change: bool,
+    /// Commit to the catalog every this many embedded images.
+    pub checkpoint: usize,
+    /// Whether to write a thumbnail of each decoded image into the index folder.
+    pub thumbnails: bool,
+    /// Told how many images are embedded as it happens.
+    pub progress: Arc<dyn Progress>,
+}
+
+impl IndexOptions {
+    /// Options to index `data` into `index_dir`: batch 8, checkpoint 256, thumbnails on, the index's factory kept.
+    pub fn new(data: PathBuf, index_dir: PathBuf) -> Self {
+        IndexOptions {
+            data,
+            index_dir,
+            batch: 8,
+            factory: None,
+            exclude: Vec::new(),
+            rebuild: false,
+            rebuild_on_model_change: false,
+            checkpoint: 256,
+            thumbnails: true,
+            progress: Arc::new(Silent),
+        }
+    }
+}
+
+/// A file that was not indexed, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    /// The file, relative to the data folder and `/`-separated (a scan problem may give a full path).
+    pub path: String,
+    /// Why, as a sentence for the user.
+    pub reason: String,
+}
+
+/// What one run did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    /// Images in the index after the run.
+    pub total: u64,
+    /// New paths whose images were embedded.
+    pub new: usize,
+    /// Known paths whose content changed and was embedded again.
+    pub changed: usize,
+    /// Known files left as they were (same size and mtime, or same content).
+    pub unchanged: usize,
+    /// Same content under a new path: moved, no encoder run.
+    pub renamed: usize,
+    /// Images dropped because their file is gone and its content turned up nowhere else.
+    pub removed: usize,
+    /// New files whose content was already indexed under another path: embedding reused.
+    pub duplicates: usize,
+    /// Images that went through the vision encoder.
+    pub embedded: usize,
+    /// Files that could not be indexed, and why.
+    pub skipped: Vec<Skipped>,
+    /// Folders or files the scan could not read.
+    pub scan_problems: Vec<Skipped>,
+    /// Wall-clock duration of the whole run, in seconds.
+    pub seconds: f64,
+    /// Embedded images per second of the embedding phase.
+    pub images_per_second: f64,
+    /// Whether the FAISS file was (re)written.
+    pub vectors_written: bool,
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Refuses an index built with another model, unless rebuilding or allowed to start again.
+fn check_model(catalog: &mut Catalog, clip: &Clip, identity: &str, options: &IndexOptions) -> Result<()> {
+    let stored = catalog.meta("model_identity")?;
+    let same = stored.as_deref() == Some(identity);
+    let rebuild = options.rebuild;
+    if stored.is_some() && !same && !rebuild {
+        let name = catalog.meta("model_name")?.unwrap_or_default();
+        if !options.rebuild_on_model_change {
+            return Err(EngineError::ModelMismatch(format!(
+                "this index was built with the model `{name}`, not `{}` (different files). Use that model \
+                 (--model), or re-embed everything with --rebuild",
+                clip.spec().name
+            )));
+        }
+        tracing::warn!("the index was built with `{name}`: re-embedding everything with `{}`", clip.spec().name);
+    }
+    if rebuild || !same {
+        catalog.write(|w| {
+            w.delete_all()?;
+            w.bump_generation()?;
+            w.set_meta("model_identity", identity)?;
+            w.set_meta("model_name", &clip.spec().name)?;
+            w.set_meta("dim", &clip.dim().to_string())
+        })?;
+    }
+    Ok(())
+}
+
+/// Indexes `options.data` with `clip` into `options.index_dir`.
+pub fn run(clip: &Clip, options: &IndexOptions) -> Result<Summary> {
+    let started = Instant::now();
+    let (mut catalog, data, factory, factory_changed) = open_catalog(clip, options)?;
+    let scan = scan::scan(&data, &ScanOptions { exclude: options.exclude.clone(), skip_dir: Some(options.index_dir.clone()) })?;
+    let rows = catalog.images()?;
+    let plan = plan(&rows, &catalog.skipped()?, scan.files);
+    let mut summary = Summary {
+        unchanged: plan.unchanged,
+        skipped: plan.known_skipped.clone(),
+        scan_problems: scan.problems.iter().map(|(p, r)| Skipped { path: p.clone(), reason: r.clone() }).collect(),
+        ..Summary::default()
+    };
+
+    let embed_started = Instant::now();
+    let sorter = Sorter::new(&plan, &rows, options);
+    read_and_embed(clip, &mut catalog, &data, &plan, &sorter, options, &mut summary)?;
+    let embed_seconds = embed_started.elapsed().as_secs_f64();
+    finish(&mut catalog, &plan, sorter, &mut summary)?;
+
+    summary.vectors_written = vector_file::write_if_stale(&catalog, &options.index_dir, clip.dim(), &factory, factory_changed)?;
+    if options.thumbnails && (summary.removed > 0 || summary.changed > 0) {
+        let keep: HashSet<String> = catalog.images()?.into_iter().map(|r| r.hash).collect();
+        thumbs::prune(&options.index_dir, &keep);
+    }
+    summary.total = catalog.count()?;
+    summary.seconds = started.elapsed().as_secs_f64();
+    summary.images_per_second = if summary.embedded > 0 { summary.embedded as f64 / embed_seconds } else { 0.0 };
+    Ok(summary)
+}
+
+/// Opens (or creates) the catalog, checks the model and records the run's settings. Returns the
+/// catalog, the canonical data folder, the FAISS factory and whether it changed.
+fn open_catalog(clip: &Clip, options: &IndexOptions) -> Result<(Catalog, PathBuf, String, bool)> {
+    let data = options.data.canonicalize().map_err(|source| EngineError::Io { path: options.data.clone(), source })?;
+    let index_dir = &options.index_dir;
+    std::fs::create_dir_all(index_dir).map_err(|source| EngineError::Io { path: index_dir.clone(), source })?;
+    let mut catalog = Catalog::open(index_dir)?;
+    let identity = clip.spec().identity(clip.dir())?;
+    check_model(&mut catalog, clip, &identity, options)?;
+
+    let stored_factory = catalog.meta("factory")?;
+    let factory = options.factory.clone().or_else(|| stored_factory.clone()).unwrap_or_else(|| DEFAULT_FACTORY.to_string());
+    normalise_factory(&factory)?;
+    let factory_changed = stored_factory.as_deref() != Some(factory.as_str());
+    if let Some(old) = catalog.meta("data_root")?.filter(|old| Path::new(old) != data) {
+        tracing::warn!("the index was built for {old}; now indexing {} (paths are relative, so it carries over)", data.display());
+    }
+    catalog.set_meta("data_root", &data.to_string_lossy())?;
+    if let Ok(model_dir) = clip.dir().canonicalize() {
+        catalog.set_meta("model_dir", &model_dir.to_string_lossy())?;
+    }
+    catalog.set_meta("factory", &factory)?;
+    Ok((catalog, data, factory, factory_changed))
+}
+
+/// What the scan found compared with the catalog, decided from paths, sizes and mtimes alone.
+struct Plan<'a> {
+    unchanged: usize,
+    /// Files that failed before and have not changed since: reported, not read again.
+    known_skipped: Vec<Skipped>,
+    /// Files to read: new paths, and paths whose size or mtime changed (with their row).
+    candidates: Vec<(FoundFile, Option<&'a ImageRow>)>,
+    /// Rows whose path the scan did not find: renamed (when their content turns up under a new
+    /// path) or removed.
+    gone: Vec<&'a ImageRow>,
+}
+
+fn plan<'a>(rows: &'a [ImageRow], skipped: &HashMap<String, SkippedRow>, found: Vec<FoundFile>) -> Plan<'a> {
+    let mut plan = Plan { unchanged: 0, known_skipped: Vec::new(), candidates: Vec::new(), gone: Vec::new() };
+    let mut by_path: HashMap<&str, &ImageRow> = rows.iter().map(|r| (r.path.as_str(), r)).collect();
+    let same = |size: u64, mtime_ns: i64, file: &FoundFile| size == file.size && mtime_ns == file.mtime_ns;
+    for file in found {
+        let row = by_path.remove(file.rel.as_str());
+        match row {
+            Some(row) if same(row.size, row.mtime_ns, &file) => plan.unchanged += 1,
+            None if skipped.get(&file.rel).is_some_and(|s| same(s.size, s.mtime_ns, &file)) => {
+                let reason = skipped[&file.rel].reason.clone();
+                plan.known_skipped.push(Skipped { path: file.rel, reason });
+            }
+            _ => plan.candidates.push((file, row)),
+        }
+    }
+    plan.gone = by_path.into_values().collect();
+    plan
+}
+
+/// What happens to a file once its content hash is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Decision {
+    /// New content: through the encoder. `new`: a new path (else an edited file).
+    Embed { new: bool },
+    /// The file's size or mtime changed, its content did not (row id).
+    Touch(i64),
+    /// Content of a row whose path is gone: that row moves here (row id).
+    Rename(i64),
+    /// Content already indexed (or being indexed) under another path: its embedding is reused.
+    Duplicate,
+}
+
+/// Decides, on the decode threads, what each candidate's content needs (the pipeline's triage),
+/// and writes thumbnails of what gets decoded.
+struct Sorter<'a> {
+    plan: &'a Plan<'a>,
+    index_dir: &'a Path,
+    thumbnails: bool,
+    state: Mutex<SortState>,
+}
+
+#[derive(Default)]
+struct SortState {
+    /// Content hashes of rows whose path is gone, to their row ids: renames claim them.
+    gone: HashMap<String, Vec<i64>>,
+    /// Content the catalog holds, or that this run is embedding.
+    known: HashSet<String>,
+    decisions: HashMap<usize, (Decision, String)>,
+    /// Duplicates whose content had no embedding when they were committed.
+    deferred: Vec<usize>,
+}
+
+impl<'a> Sorter<'a> {
+    fn new(plan: &'a Plan<'a>, rows: &[ImageRow], options: &'a IndexOptions) -> Sorter<'a> {
+        let mut state = SortState { known: rows.iter().map(|r| r.hash.clone()).collect(), ..SortState::default() };
+        for row in &plan.gone {
+            state.gone.entry(row.hash.clone()).or_default().push(row.id);
+        }
+        Sorter { plan, index_dir: &options.index_dir, thumbnails: options.thumbnails, state: Mutex::new(state) }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, SortState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn decision(&self, i: usize) -> Option<(Decision, String)> {
+        self.state().decisions.get(&i).cloned()
+    }
+}
+
+impl Triage for Sorter<'_> {
+    fn needs_embedding(&self, i: usize, hash: &str) -> bool {
+        let mut state = self.state();
+        let decision = match self.plan.candidates[i].1 {
+            Some(row) if row.hash == hash => Decision::Touch(row.id),
+            Some(_) => {
+                state.known.insert(hash.to_string());
+                Decision::Embed { new: false }
+            }
+            None => match state.gone.get_mut(hash).and_then(Vec::pop) {
+                Some(id) => Decision::Rename(id),
+                None if !state.known.insert(hash.to_string()) => Decision::Duplicate,
+                None => Decision::Embed { new: true },
+            },
+        };
+        state.decisions.insert(i, (decision, hash.to_string()));
+        matches!(decision, Decision::Embed { .. })
+    }
+
+    fn decoded(&self, i: usize, hash: &str, image: &DynamicImage) {
+        if self.thumbnails {
+            if let Err(e) = thumbs::ensure(self.index_dir, hash, image) {
+                tracing::warn!("thumbnail for {}: {e}", self.plan.candidates[i].0.rel);
+            }
+        }
+    }
+}
+
+/// Runs the candidates through the pipeline, committing every `checkpoint` outcomes.
+fn read_and_embed(
+    clip: &Clip,
+    catalog: &mut Catalog,
+    data: &Path,
+    plan: &Plan<'_>,
+    sorter: &Sorter<'_>,
+    options: &IndexOptions,
+    summary: &mut Summary,
+) -> Result<()> {
+    let paths: Vec<PathBuf> = plan.candidates.iter().map(|(f, _)| data.join(&f.rel)).collect();
+    options.progress.begin("embedding", Some(paths.len() as u64), 0);
+    let mut pending: Vec<(usize, Result<Read>)> = Vec::new();
+    let mut failure = None;
+    let piped = pipeline::embed_files_with(clip, &paths, PipelineOptions { batch: options.batch.max(1), decoders: 0 }, sorter, |i, outcome| {
+        options.progress.advance(1);
+        pending.push((i, outcome));
+        if pending.len() >= options.checkpoint.max(1) && failure.is_none() {
+            failure = commit(catalog, plan, sorter, &mut pending, summary).err();
+        }
+    });
+    options.progress.finish();
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    piped?;
+    commit(catalog, plan, sorter, &mut pending, summary)
+}
+
+/// Writes what the pipeline produced for these files in one transaction.
+fn commit(catalog: &mut Catalog, plan: &Plan<'_>, sorter: &Sorter<'_>, pending: &mut Vec<(usize, Result<Read>)>, summary: &mut Summary) -> Result<()> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let now = now_secs();
+    let done = std::mem::take(pending);
+    let counted = catalog.write(|w| {
+        let mut counted = Vec::with_capacity(done.len());
+        for (i, outcome) in &done {
+            let file = &plan.candidates[*i].0;
+            counted.push(match (outcome, sorter.decision(*i)) {
+                (Err(e), _) => {
+                    w.skip(&file.rel, file.size, file.mtime_ns, &skip_reason(e))?;
+                    Counted::Skipped(skip_reason(e))
+                }
+                (Ok(read), Some((decision, _))) => apply(w, file, read, decision, now)?,
+                (Ok(_), None) => unreachable!("the pipeline asks the sorter about every file it reads"),
+            });
+        }
+        if counted.iter().any(Counted::changes_vectors) {
+            w.bump_generation()?;
+        }
+        Ok(counted)
+    })?;
+    for ((i, _), counted) in done.iter().zip(counted) {
+        if matches!(counted, Counted::DuplicateLater) {
+            sorter.state().deferred.push(*i);
+        }
+        summary.count(&plan.candidates[*i].0.rel, counted);
+    }
+    Ok(())
+}
+
+/// What one file's outcome adds to the summary.
+enum Counted {
+    New,
+    Changed,
+    Unchanged,
+    Renamed,
+    Duplicate,
+    /// A duplicate of content not committed yet (embedded later in this run, or broken).
+    DuplicateLater,
+    Skipped(String),
+}
+
+impl Counted {
+    /// Whether the catalog's set of (id, vector, path) rows changed, so the vectors must be rewritten.
+    fn changes_vectors(&self) -> bool {
+        matches!(self, Counted::New | Counted::Changed | Counted::Renamed | Counted::Duplicate)
+    }
+}
+
+impl Summary {
+    fn count(&mut self, path: &str, counted: Counted) {
+        match counted {
+            Counted::New => (self.new, self.embedded) = (self.new + 1, self.embedded + 1),
+            Counted::Changed => (self.changed, self.embedded) = (self.changed + 1, self.embedded + 1),
+            Counted::Unchanged => self.unchanged += 1,
+            Counted::Renamed => self.renamed += 1,
+            Counted::Duplicate => self.duplicates += 1,
+            Counted::DuplicateLater => {}
+            Counted::Skipped(reason) => self.skipped.push(Skipped { path: path.to_string(), reason }),
+        }
+    }
+}
+
+/// Records one read file in the catalog as its decision says.
+fn apply(w: &Writer<'_>, file: &FoundFile, read: &Read, decision: Decision, now: i64) -> Result<Counted> {
+    Ok(match decision {
+        Decision::Embed { new } => {
+            let e = read.embedded.as_ref().expect("embedded files carry an embedding");
+            let image = NewImage {
+                path: &file.rel,
+                size: file.size,
+                mtime_ns: file.mtime_ns,
+                hash: &read.hash,
+                width: e.width,
+                height: e.height,
+                embedding: &e.embedding,
+            };
+            w.upsert(&image, now)?;
+            w.unskip(&file.rel)?;
+            if new { Counted::New } else { Counted::Changed }
+        }
+        Decision::Touch(id) => {
+            w.touch(id, file.size, file.mtime_ns)?;
+            Counted::Unchanged
+        }
+        Decision::Rename(id) => {
+            w.move_image(id, &file.rel, file.size, file.mtime_ns)?;
+            w.unskip(&file.rel)?;
+            Counted::Renamed
+        }
+        Decision::Duplicate => match add_duplicate(w, file, &read.hash, now)? {
+            true => Counted::Duplicate,
+            false => Counted::DuplicateLater,
+        },
+    })
+}
+
+/// Stores a duplicate with the embedding of the indexed file of the same content; false when
+/// that content has no embedding (yet).
+fn add_duplicate(w: &Writer<'_>, file: &FoundFile, hash: &str, now: i64) -> Result<bool> {
+    let Some(embedding) = w.embedding_of_hash(hash)? else { return Ok(false) };
+    let (width, height) = w.dimensions_of_hash(hash)?.unwrap_or((0, 0));
+    let image = NewImage { path: &file.rel, size: file.size, mtime_ns: file.mtime_ns, hash, width, height, embedding: &embedding };
+    w.upsert(&image, now)?;
+    w.unskip(&file.rel)?;
+    Ok(true)
+}
+
+/// After the pipeline: duplicates of content embedded later in the run, and rows whose path is
+/// gone and whose content turned up nowhere (removed).
+fn finish(catalog: &mut Catalog, plan: &Plan<'_>, sorter: Sorter<'_>, summary: &mut Summary) -> Result<()> {
+    let state = sorter.state.into_inner().unwrap_or_else(|p| p.into_inner());
+    let failed: HashMap<&str, &Skipped> = summary.skipped.iter().map(|s| (s.path.as_str(), s)).collect();
+    let broken: HashMap<&str, String> = state
+        .decisions
+        .iter()
+        .filter(|(_, (d, _))| matches!(d, Decision::Embed { .. }))
+        .filter_map(|(i, (_, hash))| failed.get(plan.candidates[*i].0.rel.as_str()).map(|s| (hash.as_str(), format!("same content as {}: {}", s.path, s.reason))))
+        .collect();
+    let removed: Vec<i64> = state.gone.values().flatten().copied().collect();
+    let mut deferred = state.deferred.clone();
+    deferred.sort_unstable();
+    let now = now_secs();
+    let outcomes = catalog.write(|w| {
+        let mut outcomes = Vec::new();
+        for i in &deferred {
+            let file = &plan.candidates[*i].0;
+            let hash = state.decisions[i].1.as_str();
+            outcomes.push((*i, match add_duplicate(w, file, hash, now)? {
+                true => Counted::Duplicate,
+                false => {
+                    let reason = broken.get(hash).cloned().unwrap_or_else(|| "its content could not be indexed".into());
+                    w.skip(&file.rel, file.size, file.mtime_ns, &reason)?;
+                    Counted::Skipped(reason)
+                }
+            }));
+        }
+        for id in &removed {
+            w.delete(*id)?;
+        }
+        if !removed.is_empty() || outcomes.iter().any(|(_, c)| c.changes_vectors()) {
+            w.bump_generation()?;
+        }
+        Ok(outcomes)
+    })?;
+    for (i, counted) in outcomes {
+        summary.count(&plan.candidates[i].0.rel, counted);
+    }
+    summary.removed = removed.len();
+    Ok(())
+}
+
+fn skip_reason(e: &EngineError) -> String {
+    match e {
+        EngineError::Image { reason, .. } => reason.clone(),
+        other => other.chain(),
+    }
+}

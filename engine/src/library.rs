@@ -1,0 +1,175 @@
+//! One place that opens a library: which index folder, which model (and why), loaded once for
+//! the CLI and the server alike.
+
+use std::path::{Path, PathBuf};
+
+use crate::{
+    catalog::Catalog,
+    clip::{spec::SPEC_FILE, Clip, ClipOptions},
+    indexer::{self, IndexOptions, Summary},
+    models::{self, ModelChoice},
+    searcher::Searcher,
+    Device, EngineError, Result,
+};
+
+/// Where a library's images, index and model are, and where its encoders run. Built by the
+/// caller (from flags and environment variables): the engine reads no environment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LibraryConfig {
+    /// The folder of images.
+    pub data: Option<PathBuf>,
+    /// The index folder [default: `DATA/.clipfind`].
+    pub index: Option<PathBuf>,
+    /// A model folder chosen by the user; else see [`LibraryConfig::use_index_model`].
+    pub model: Option<PathBuf>,
+    /// Where downloaded models live (`clipfind models fetch`) and the demo model is found.
+    pub models_root: PathBuf,
+    /// Where the encoders run.
+    pub device: Device,
+    /// Threads per encoder (0: one per core).
+    pub threads: usize,
+    /// Without a chosen model, use the one the index was built with (searching); otherwise the
+    /// best installed one (indexing, which refuses or rebuilds an index of another model).
+    pub use_index_model: bool,
+    /// The ONNX Runtime library to load; `None` looks in the usual places.
+    pub runtime_library: Option<PathBuf>,
+}
+
+impl LibraryConfig {
+    /// A configuration for the images in `data`, with everything else at its default.
+    pub fn new(data: impl Into<PathBuf>) -> LibraryConfig {
+        LibraryConfig { data: Some(data.into()), ..LibraryConfig::default() }
+    }
+
+    /// The index folder: the one given, else `.clipfind` inside the data folder.
+    pub fn index_dir(&self) -> Option<PathBuf> {
+        self.index.clone().or_else(|| self.data.as_ref().map(|d| d.join(".clipfind")))
+    }
+}
+
+impl Default for LibraryConfig {
+    fn default() -> Self {
+        LibraryConfig {
+            data: None,
+            index: None,
+            model: None,
+            models_root: PathBuf::from("models"),
+            device: Device::Auto,
+            threads: 0,
+            use_index_model: true,
+            runtime_library: None,
+        }
+    }
+}
+
+/// An opened library: its model loaded, its folders known.
+pub struct Library {
+    config: LibraryConfig,
+    clip: Clip,
+    choice: ModelChoice,
+}
+
+impl Library {
+    /// Picks the model (chosen, else the index's own when searching, else the fetched CLIP,
+    /// else the demo) and loads it.
+    pub fn open(config: LibraryConfig) -> Result<Library> {
+        let (dir, choice) = choose_model(&config)?;
+        if choice == ModelChoice::Demo {
+            tracing::warn!(
+                "using the bundled demo model ({}): it only knows a synthetic world of shapes; \
+                 run `clipfind models fetch` for real photos",
+                dir.display()
+            );
+        }
+        let options = ClipOptions { device: config.device, threads: config.threads, runtime_library: config.runtime_library.clone() };
+        let clip = Clip::load(&dir, options)?;
+        if config.device == Device::Auto {
+            tracing::info!("device auto: running on {}", clip.placement());
+        }
+        Ok(Library { config, clip, choice })
+    }
+
+    /// The loaded model.
+    pub fn clip(&self) -> &Clip {
+        &self.clip
+    }
+
+    /// The loaded model, for uses beyond this library's index (evaluation on another set).
+    pub fn into_clip(self) -> Clip {
+        self.clip
+    }
+
+    /// Why this model was chosen.
+    pub fn model_choice(&self) -> ModelChoice {
+        self.choice
+    }
+
+    /// The configuration it was opened with.
+    pub fn config(&self) -> &LibraryConfig {
+        &self.config
+    }
+
+    /// The index folder, when one is configured.
+    pub fn index_dir(&self) -> Option<PathBuf> {
+        self.config.index_dir()
+    }
+
+    /// Opens the index for searching.
+    pub fn searcher(self) -> Result<Searcher> {
+        let dir = self.index_dir().ok_or_else(|| EngineError::Usage("which index? pass the data folder or the index folder".into()))?;
+        if !Searcher::exists(&dir) {
+            return Err(EngineError::NoIndex(dir));
+        }
+        Searcher::open(&dir, self.clip)
+    }
+
+    /// Brings the index up to date with the data folder.
+    pub fn index(&self, configure: impl FnOnce(IndexOptions) -> IndexOptions) -> Result<Summary> {
+        let data = self.config.data.clone().ok_or_else(|| EngineError::Usage("indexing needs the image folder".into()))?;
+        let index_dir = self.index_dir().expect("a data folder gives an index folder");
+        indexer::run(&self.clip, &configure(IndexOptions::new(data, index_dir)))
+    }
+}
+
+fn choose_model(config: &LibraryConfig) -> Result<(PathBuf, ModelChoice)> {
+    let recorded = match (&config.model, config.use_index_model) {
+        (None, true) => config.index_dir().and_then(|dir| model_of_index(&dir)),
+        _ => None,
+    };
+    match recorded {
+        Some(dir) => Ok((dir, ModelChoice::Configured)),
+        None => models::resolve(config.model.as_deref(), &config.models_root),
+    }
+}
+
+/// The model folder an existing index was built with, when it is still there.
+fn model_of_index(index_dir: &Path) -> Option<PathBuf> {
+    Catalog::open_read_only(index_dir)
+        .ok()?
+        .meta("model_dir")
+        .ok()
+        .flatten()
+        .map(PathBuf::from)
+        .filter(|d| d.join(SPEC_FILE).is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_index_defaults_inside_the_data_folder() {
+        assert_eq!(LibraryConfig::new("photos").index_dir(), Some(PathBuf::from("photos/.clipfind")));
+        let config = LibraryConfig { index: Some("/tmp/i".into()), ..LibraryConfig::new("photos") };
+        assert_eq!(config.index_dir(), Some(PathBuf::from("/tmp/i")));
+        assert_eq!(LibraryConfig::default().index_dir(), None);
+    }
+
+    #[test]
+    fn no_model_installed_says_how_to_get_one() {
+        let root = tempfile::tempdir().unwrap();
+        let config = LibraryConfig { models_root: root.path().into(), ..LibraryConfig::default() };
+        let err = Library::open(config).err().unwrap();
+        assert!(err.to_string().contains("clipfind models fetch"), "{err}");
+    }
+}

@@ -1,0 +1,413 @@
+//! Downloading a model from the Hugging Face Hub (or a mirror in `HF_ENDPOINT`) at a pinned
+//! revision. File metadata is read as `huggingface_hub` reads it (relative redirects followed,
+//! `X-Linked-*` taken from an LFS redirect, never a redirect's own `Content-Length`); every file
+//! is verified (LFS files by sha256, regular files by git blob sha1); LFS downloads resume with
+//! `Range`; the model folder is swapped in whole, so a broken download never looks installed.
+
+use std::{
+    fs::{self, OpenOptions},
+    io::{Read, Write},
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use super::Downloadable;
+use crate::{
+    clip::spec::{ModelSpec, TextSpec, VisionSpec, OPENAI_MEAN, OPENAI_STD},
+    digest::{git_blob_sha1_file, sha256_file},
+    progress::Progress,
+    EngineError, Result,
+};
+
+/// Base URL of the Hugging Face Hub, used when no mirror is given.
+pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
+/// More hops than this is a loop, not a hub.
+const MAX_REDIRECTS: usize = 10;
+
+/// What to download, from where, into which models folder.
+#[derive(Debug, Clone)]
+pub struct FetchRequest<'a> {
+    /// The model to download.
+    pub model: &'a Downloadable,
+    /// The models folder; the model is installed in `root/NAME`.
+    pub root: &'a Path,
+    /// Base URL of the Hub or a mirror (a trailing `/` is ignored).
+    pub endpoint: &'a str,
+    /// A commit hash (or branch) of the model's repository; `None`: the model's pinned revision.
+    pub revision: Option<&'a str>,
+    /// Download again even when an intact copy is installed.
+    pub force: bool,
+}
+
+impl FetchRequest<'_> {
+    /// The revision to download: the one asked for, else the model's pinned commit.
+    pub fn revision(&self) -> &str {
+        self.revision.unwrap_or(self.model.revision)
+    }
+}
+
+/// What `fetch` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetched {
+    /// Downloaded, verified and installed in this folder.
+    Installed(PathBuf),
+    /// An intact copy at this revision was already installed here; nothing was downloaded.
+    AlreadyInstalled(PathBuf),
+}
+
+/// Installs `request.model` into `root/NAME`, resuming an earlier partial download.
+pub fn fetch(request: &FetchRequest, progress: &dyn Progress) -> Result<Fetched> {
+    let model = request.model;
+    let dest = request.root.join(model.name);
+    if !request.force && is_installed_intact(&dest, model, request.revision())? {
+        return Ok(Fetched::AlreadyInstalled(dest));
+    }
+    let hub = Hub::new(request.endpoint);
+    let remotes = model
+        .files
+        .iter()
+        .map(|(remote, _)| hub.metadata(&hub.resolve_url(model.repo, request.revision(), remote)))
+        .collect::<Result<Vec<_>>>()?;
+    let commit = agreed_commit(&remotes, request.revision())?;
+
+    let partial = request.root.join(format!(".{}.partial", model.name));
+    fs::create_dir_all(&partial).map_err(|source| EngineError::Io { path: partial.clone(), source })?;
+    let downloaded = download_all(&hub, model, &remotes, &partial, progress);
+    let sha256 = match downloaded {
+        Ok(sha256) => sha256,
+        Err(e) => {
+            // Nothing of use was written: leave no empty folder behind.
+            let _ = fs::remove_dir(&partial);
+            return Err(e);
+        }
+    };
+    model_spec(model, &hub, commit, sha256).write(&partial)?;
+    install(&partial, &dest)?;
+    Ok(Fetched::Installed(dest))
+}
+
+/// Whether `dest` holds this model at `revision` with every file matching its recorded sha256.
+/// A folder from before revisions were recorded counts when its files are intact.
+pub fn is_installed_intact(dest: &Path, model: &Downloadable, revision: &str) -> Result<bool> {
+    let Ok(spec) = ModelSpec::read(dest) else { return Ok(false) };
+    if spec.revision.as_deref().is_some_and(|installed| installed != revision) {
+        return Ok(false);
+    }
+    for (_, local) in model.files {
+        let path = dest.join(local);
+        let Some(want) = spec.sha256.get(*local) else { return Ok(false) };
+        if !path.is_file() || sha256_file(&path)? != *want {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// The commit the hub says it served: one for every file, and the pinned one when a commit was asked for.
+fn agreed_commit(remotes: &[RemoteFile], revision: &str) -> Result<String> {
+    let mut commits = remotes.iter().filter_map(|r| r.commit.as_deref());
+    let Some(first) = commits.next() else { return Ok(revision.to_string()) };
+    if commits.any(|c| c != first) {
+        return Err(fetch_error("the hub answered from different commits for one revision; run the command again".into()));
+    }
+    if is_commit_hash(revision) && !first.eq_ignore_ascii_case(revision) {
+        return Err(fetch_error(format!("asked for commit {revision}, the hub answered with commit {first}")));
+    }
+    Ok(first.to_ascii_lowercase())
+}
+
+fn is_commit_hash(revision: &str) -> bool {
+    revision.len() == 40 && revision.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Downloads and verifies each file into `partial`; returns the sha256 of each, by local name.
+fn download_all(
+    hub: &Hub,
+    model: &Downloadable,
+    remotes: &[RemoteFile],
+    partial: &Path,
+    progress: &dyn Progress,
+) -> Result<std::collections::BTreeMap<String, String>> {
+    let mut sha256 = std::collections::BTreeMap::new();
+    for ((_, local), remote) in model.files.iter().zip(remotes) {
+        let digest = hub.download(remote, &partial.join(local), local, progress)?;
+        sha256.insert(local.to_string(), digest);
+    }
+    Ok(sha256)
+}
+
+fn model_spec(model: &Downloadable, hub: &Hub, commit: String, sha256: std::collections::BTreeMap<String, String>) -> ModelSpec {
+    ModelSpec {
+        format: 1,
+        name: model.name.into(),
+        description: model.description.into(),
+        source: format!("{}/{}", hub.endpoint, model.repo),
+        revision: Some(commit),
+        license: model.license.into(),
+        embedding_dim: 512,
+        image_size: 224,
+        image_mean: OPENAI_MEAN,
+        image_std: OPENAI_STD,
+        context_length: 77,
+        text: TextSpec { file: "text.onnx".into(), input_ids: "input_ids".into(), attention_mask: None, output: "text_embeds".into() },
+        vision: VisionSpec { file: "vision.onnx".into(), input: "pixel_values".into(), output: "image_embeds".into() },
+        tokenizer: "tokenizer.json".into(),
+        sha256,
+    }
+}
+
+/// Replaces `dest` with the finished `partial` folder.
+fn install(partial: &Path, dest: &Path) -> Result<()> {
+    if dest.exists() {
+        fs::remove_dir_all(dest).map_err(|source| EngineError::Io { path: dest.to_path_buf(), source })?;
+    }
+    fs::rename(partial, dest).map_err(|source| EngineError::Io { path: dest.to_path_buf(), source })
+}
+
+/// How a downloaded file is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Check {
+    /// An LFS file's oid.
+    Sha256(String),
+    /// A regular file's git object id, `sha1("blob <len>\0" + bytes)`.
+    GitBlobSha1(String),
+}
+
+/// What the hub says about one file before it is downloaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RemoteFile {
+    url: String,
+    size: Option<u64>,
+    check: Option<Check>,
+    /// The server continues an interrupted download (`Range`); otherwise it restarts.
+    resumable: bool,
+    commit: Option<String>,
+}
+
+struct Hub {
+    endpoint: String,
+    /// Sees each redirect (the first one carries an LFS file's size and hash).
+    probe: ureq::Agent,
+    /// Follows redirects; asks for gzip and decodes it.
+    download: ureq::Agent,
+}
+
+impl Hub {
+    fn new(endpoint: &str) -> Hub {
+        let builder = || ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(15)).timeout_read(Duration::from_secs(60));
+        Hub {
+            endpoint: endpoint.trim_end_matches('/').to_string(),
+            probe: builder().redirects(0).build(),
+            download: builder().redirects(MAX_REDIRECTS as u32).build(),
+        }
+    }
+
+    fn resolve_url(&self, repo: &str, revision: &str, file: &str) -> String {
+        format!("{}/{repo}/resolve/{revision}/{file}", self.endpoint)
+    }
+
+    /// `HEAD` the file, following redirects on the same host, as `huggingface_hub` does.
+    fn metadata(&self, url: &str) -> Result<RemoteFile> {
+        let mut current = url::Url::parse(url).map_err(|e| fetch_error(format!("{url}: {e}")))?;
+        let origin = current.origin();
+        let mut commit = None;
+        for _ in 0..MAX_REDIRECTS {
+            let response = self.head(current.as_str())?;
+            let from_hub = current.origin() == origin;
+            if from_hub {
+                commit = commit.or_else(|| response.header("x-repo-commit").map(str::to_ascii_lowercase));
+            }
+            if !(300..400).contains(&response.status()) {
+                return Ok(final_metadata(url, &response, from_hub, commit));
+            }
+            if let Some(lfs) = lfs_metadata(url, &response, commit.clone()) {
+                return Ok(lfs);
+            }
+            let location = response.header("location").ok_or_else(|| {
+                fetch_error(format!("{current}: HTTP {} without a Location", response.status()))
+            })?;
+            current = current.join(location).map_err(|e| fetch_error(format!("{current}: bad Location `{location}`: {e}")))?;
+        }
+        Err(fetch_error(format!("{url}: more than {MAX_REDIRECTS} redirects")))
+    }
+
+    fn head(&self, url: &str) -> Result<ureq::Response> {
+        // `identity`: a Content-Length that is the file's size, not a compressed one.
+        match self.probe.head(url).set("Accept-Encoding", "identity").call() {
+            Ok(response) => Ok(response),
+            Err(ureq::Error::Status(code, response)) if (300..400).contains(&code) => Ok(response),
+            Err(ureq::Error::Status(code, _)) => Err(http_error(url, code)),
+            Err(ureq::Error::Transport(t)) => Err(offline(url, &t)),
+        }
+    }
+
+    /// Downloads one file to `path` (continuing what is there when the server can), verifies it
+    /// and returns its sha256. A file that fails verification is removed.
+    fn download(&self, remote: &RemoteFile, path: &Path, label: &str, progress: &dyn Progress) -> Result<String> {
+        let mut have = if remote.resumable { fs::metadata(path).map(|m| m.len()).unwrap_or(0) } else { 0 };
+        if remote.size.is_some_and(|size| have > size) {
+            have = 0; // longer than the file: not a prefix of it
+        }
+        if !(have > 0 && remote.size == Some(have)) {
+            self.transfer(remote, path, have, label, progress)?;
+        }
+        verify(remote, path, label)
+    }
+
+    fn transfer(&self, remote: &RemoteFile, path: &Path, have: u64, label: &str, progress: &dyn Progress) -> Result<()> {
+        let io = |source| EngineError::Io { path: path.to_path_buf(), source };
+        let mut request = self.download.get(&remote.url);
+        if have > 0 {
+            request = request.set("Range", &format!("bytes={have}-"));
+        }
+        let response = match request.call() {
+            Ok(r) => r,
+            Err(ureq::Error::Status(code, _)) => return Err(http_error(&remote.url, code)),
+            Err(ureq::Error::Transport(t)) => return Err(offline(&remote.url, &t)),
+        };
+        let start = resumed_from(&response, have).map_err(|reason| fetch_error(format!("{label}: {reason}")))?;
+        let mut file = OpenOptions::new().create(true).write(true).append(start > 0).truncate(start == 0).open(path).map_err(io)?;
+        progress.begin(label, remote.size, start);
+        let copied = copy_body(response.into_reader(), &mut file, progress);
+        progress.finish();
+        if let Err(e) = copied {
+            let again = if remote.resumable { "run the command again to resume" } else { "run the command again" };
+            if !remote.resumable {
+                let _ = fs::remove_file(path);
+            }
+            return Err(fetch_error(format!("{label}: download interrupted ({e}); {again}")));
+        }
+        file.sync_all().map_err(io)
+    }
+}
+
+/// Where the body of `response` starts in the file: `have` for a matching partial answer, 0 for a whole one.
+fn resumed_from(response: &ureq::Response, have: u64) -> std::result::Result<u64, String> {
+    if response.status() != 206 {
+        return Ok(0);
+    }
+    let range = response.header("content-range").unwrap_or_default();
+    match range.strip_prefix("bytes ").and_then(|r| r.split('-').next()).and_then(|s| s.parse::<u64>().ok()) {
+        Some(start) if start == have => Ok(have),
+        _ => Err(format!("asked for bytes {have}- and the server answered `{range}`")),
+    }
+}
+
+fn copy_body(mut body: impl Read, file: &mut fs::File, progress: &dyn Progress) -> std::io::Result<()> {
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = body.read(&mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        file.write_all(&buf[..n])?;
+        progress.advance(n as u64);
+    }
+}
+
+/// An LFS file: the hub's first redirect carries its size and sha256.
+fn lfs_metadata(url: &str, redirect: &ureq::Response, commit: Option<String>) -> Option<RemoteFile> {
+    let size = redirect.header("x-linked-size")?.trim().parse().ok()?;
+    let check = redirect.header("x-linked-etag").and_then(|etag| hex_digest(etag, 64)).map(Check::Sha256);
+    Some(RemoteFile { url: url.into(), size: Some(size), check, resumable: true, commit })
+}
+
+/// A file served directly (older hubs, mirrors, or the end of a relative redirect for a regular file).
+fn final_metadata(url: &str, response: &ureq::Response, from_hub: bool, commit: Option<String>) -> RemoteFile {
+    let encoded = response.header("content-encoding").is_some_and(|e| !e.eq_ignore_ascii_case("identity"));
+    let size = if encoded { None } else { response.header("content-length").and_then(|v| v.trim().parse().ok()) };
+    let etag = response.header("x-linked-etag").or_else(|| response.header("etag"));
+    // A storage server's ETag (an MD5, say) proves nothing; only the hub's names the content.
+    let check = etag.filter(|_| from_hub).and_then(|etag| {
+        hex_digest(etag, 64).map(Check::Sha256).or_else(|| hex_digest(etag, 40).map(Check::GitBlobSha1))
+    });
+    let ranges = response.header("accept-ranges").is_some_and(|v| v.eq_ignore_ascii_case("bytes"));
+    let resumable = !encoded && size.is_some() && match check {
+        Some(Check::Sha256(_)) => true,
+        Some(Check::GitBlobSha1(_)) => false, // regular files are small: restart them
+        None => ranges,
+    };
+    RemoteFile { url: url.into(), size, check, resumable, commit }
+}
+
+/// `"abc…"`, `W/"abc…"` -> `abc…` when it is `len` hex digits.
+fn hex_digest(etag: &str, len: usize) -> Option<String> {
+    let value = etag.trim().trim_start_matches("W/").trim_matches('"').to_ascii_lowercase();
+    (value.len() == len && value.bytes().all(|b| b.is_ascii_hexdigit())).then_some(value)
+}
+
+/// Checks size and digest; returns the sha256. Removes what can never become the right file.
+fn verify(remote: &RemoteFile, path: &Path, label: &str) -> Result<String> {
+    let io = |source| EngineError::Io { path: path.to_path_buf(), source };
+    let remove = || fs::remove_file(path).map_err(io);
+    let size = fs::metadata(path).map_err(io)?.len();
+    if let Some(want) = remote.size.filter(|want| *want != size) {
+        if size < want && remote.resumable {
+            return Err(fetch_error(format!("{label}: got {size} of {want} bytes; run the command again to resume")));
+        }
+        remove()?;
+        return Err(fetch_error(format!("{label}: got {size} bytes, expected {want}; removed it, run the command again")));
+    }
+    let sha256 = sha256_file(path)?;
+    let (kind, got, want) = match &remote.check {
+        Some(Check::Sha256(want)) => ("sha256", sha256.clone(), want),
+        Some(Check::GitBlobSha1(want)) => ("git blob sha1", git_blob_sha1_file(path)?, want),
+        None => return Ok(sha256),
+    };
+    if got != *want {
+        remove()?;
+        return Err(fetch_error(format!("{label} is corrupt: {kind} {got}, expected {want}; removed it, run the command again")));
+    }
+    Ok(sha256)
+}
+
+fn fetch_error(reason: String) -> EngineError {
+    EngineError::Fetch(reason)
+}
+
+fn http_error(url: &str, code: u16) -> EngineError {
+    let hint = match code {
+        401 | 403 => " (the repository is gated or private)",
+        404 => " (no such repository, revision or file)",
+        _ => "",
+    };
+    fetch_error(format!("{url}: HTTP {code}{hint}"))
+}
+
+fn offline(url: &str, e: &ureq::Transport) -> EngineError {
+    // ureq's own message repeats the URL; say it once, with the cause.
+    let cause = std::error::Error::source(e).map_or_else(|| e.kind().to_string(), |s| format!("{}: {s}", e.kind()));
+    fetch_error(format!(
+        "cannot reach {url} ({cause}). Downloading a model needs internet; if you are offline, use the \
+         bundled demo model, or set HF_ENDPOINT to a reachable mirror"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etags_are_read_as_the_hub_writes_them() {
+        let sha = "a".repeat(64);
+        assert_eq!(hex_digest(&format!("W/\"{sha}\""), 64), Some(sha.clone()));
+        assert_eq!(hex_digest(&format!("\"{}\"", "B".repeat(40)), 40), Some("b".repeat(40)));
+        assert_eq!(hex_digest("\"d41d8cd98f00b204e9800998ecf8427e-3\"", 40), None);
+    }
+
+    #[test]
+    fn commits_must_agree_and_match_a_pinned_revision() {
+        let file = |commit: Option<&str>| RemoteFile {
+            url: String::new(),
+            size: None,
+            check: None,
+            resumable: false,
+            commit: commit.map(str::to_string),
+        };
+        let pinned = "0123456789abcdef0123456789abcdef01234567";
+        assert_eq!(agreed_commit(&[file(Some(pinned)), file(None)], pinned).unwrap(), pinned);
+        assert_eq!(agreed_commit(&[file(None)], "main").unwrap(), "main");
+        assert!(agreed_commit(&[file(Some(pinned)), file(Some(&"f".repeat(40)))], "main").is_err());
+        assert!(agreed_commit(&[file(Some(&"f".repeat(40)))], pinned).is_err());
+    }
+}

@@ -1,0 +1,8 @@
+//! Server-only helpers of the app's server functions (as in Leptos' `todo_app_sqlite_axum`):
+//! the state the server loads once and shares, and how engine answers become replies.
+
+mod reply;
+mod state;
+
+pub use reply::{api_error, app_state, reply, search_params, status};
+pub use state::AppState;

@@ -1,0 +1,76 @@
+//! Server functions' answers: run the engine off the async threads, turn its hits into a reply
+//! and its errors into an [`ApiError`] with the right status.
+
+use std::time::Instant;
+
+use clipfind_engine::{
+    searcher::{Hit as EngineHit, SearchParams, Searcher},
+    EngineError,
+};
+use leptos::prelude::*;
+
+use super::AppState;
+use crate::app::types::{parse_k, parse_min_score, ApiError, Hit, IndexStatus, SearchReply};
+
+/// Runs `search` on a blocking thread (encoders and FAISS are CPU work) and builds the reply.
+/// Without an index, the reply says why instead of failing.
+pub async fn reply(
+    query: String,
+    search: impl FnOnce(&Searcher) -> Result<Vec<EngineHit>, EngineError> + Send + 'static,
+) -> Result<SearchReply, ApiError> {
+    let state = app_state()?;
+    let Some(searcher) = state.searcher().cloned() else {
+        return Ok(SearchReply { query, index: state.status().clone(), hits: Vec::new(), took_ms: 0.0 });
+    };
+    let started = Instant::now();
+    let found = tokio::task::spawn_blocking(move || search(&searcher))
+        .await
+        .map_err(|e| ApiError::new(500, format!("The search stopped: {e}")))?;
+    Ok(SearchReply {
+        query,
+        index: state.status().clone(),
+        hits: found.map_err(api_error)?.into_iter().map(to_hit).collect(),
+        took_ms: started.elapsed().as_secs_f64() * 1e3,
+    })
+}
+
+/// The status an engine error is answered with: what the user sent (an undecodable image, an
+/// unknown id, a bad option) is a 4xx; anything else is the server's fault, logged.
+pub fn api_error(e: EngineError) -> ApiError {
+    match e {
+        EngineError::Image { reason, .. } => ApiError::new(415, format!("That file is not a usable image: {reason}.")),
+        EngineError::NotFound(message) => ApiError::new(404, message),
+        EngineError::Usage(message) | EngineError::Tokenize(message) => ApiError::bad_request(message),
+        e => {
+            tracing::error!("search failed: {}", e.chain());
+            ApiError::new(500, format!("The search failed: {}", e.chain()))
+        }
+    }
+}
+
+/// `k` and `min` as the engine takes them; a malformed one is a 400 that says what it wants.
+pub fn search_params(k: Option<&str>, min: Option<&str>) -> Result<SearchParams, ApiError> {
+    Ok(SearchParams { k: parse_k(k).map_err(ApiError::bad_request)?, min_score: parse_min_score(min).map_err(ApiError::bad_request)? })
+}
+
+/// The state the server provides to every server function.
+pub fn app_state() -> Result<AppState, ApiError> {
+    use_context::<AppState>().ok_or_else(|| ApiError::new(500, "The server has no search state for this request."))
+}
+
+fn to_hit(h: EngineHit) -> Hit {
+    Hit {
+        thumb: format!("/thumb/{}", h.id),
+        image: format!("/image/{}", h.id),
+        id: h.id,
+        path: h.path,
+        score: h.score,
+        width: h.width,
+        height: h.height,
+    }
+}
+
+/// The index status, for pages that only need to know whether search works.
+pub fn status() -> Result<IndexStatus, ApiError> {
+    Ok(app_state()?.status().clone())
+}

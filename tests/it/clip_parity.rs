@@ -1,0 +1,149 @@
+//! The Rust CLIP pipeline against PyTorch + open_clip references (tests/fixtures/reference.json,
+//! made by models/tools/make_fixtures.py with the committed models/test-tiny model).
+
+use std::path::{Path, PathBuf};
+
+use clipfind_engine::clip::{Clip, ClipOptions};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Reference {
+    texts: Vec<TextRef>,
+    images: Vec<ImageRef>,
+}
+
+#[derive(Deserialize)]
+struct TextRef {
+    text: String,
+    ids: Vec<i64>,
+    embedding: Vec<f32>,
+}
+
+#[derive(Deserialize)]
+struct ImageRef {
+    file: String,
+    width: u32,
+    height: u32,
+    embedding: Vec<f32>,
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn fixture(rel: &str) -> PathBuf {
+    root().join("tests/fixtures").join(rel)
+}
+
+fn reference() -> Reference {
+    serde_json::from_str(&std::fs::read_to_string(fixture("reference.json")).unwrap()).unwrap()
+}
+
+fn clip() -> Clip {
+    let options = ClipOptions { device: "cpu".parse().unwrap(), threads: 2, ..Default::default() };
+    Clip::load(&root().join("models/test-tiny"), options).expect("models/test-tiny loads")
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    dot / (norm(a) * norm(b))
+}
+
+#[test]
+fn token_ids_equal_open_clip_on_every_fixture_text() {
+    let clip = clip();
+    for t in reference().texts {
+        assert_eq!(clip.tokenizer().encode(&t.text).unwrap(), t.ids, "text {:?}", t.text);
+    }
+}
+
+#[test]
+fn over_long_text_is_cut_to_77_ending_in_the_end_token() {
+    let clip = clip();
+    let long = reference().texts.into_iter().max_by_key(|t| t.text.len()).unwrap();
+    let ids = clip.tokenizer().encode(&long.text).unwrap();
+    assert_eq!(ids.len(), 77);
+    assert_eq!((ids[0], ids[76]), (49406, 49407));
+}
+
+#[test]
+fn text_embeddings_match_pytorch() {
+    let clip = clip();
+    for t in reference().texts {
+        let got = clip.embed_text(&t.text).unwrap();
+        let c = cosine(&got, &t.embedding);
+        assert!(c >= 0.99999, "text {:?}: cosine {c}", t.text);
+    }
+}
+
+#[test]
+fn image_embeddings_match_pytorch() {
+    let clip = clip();
+    let mut worst = (1.0f32, String::new());
+    for i in reference().images {
+        let prepared = clip.preprocess().load(&fixture(&format!("images/{}", i.file))).unwrap();
+        assert_eq!((prepared.width, prepared.height), (i.width, i.height), "{}", i.file);
+        let got = clip.embed_prepared(std::slice::from_ref(&prepared)).unwrap().remove(0);
+        let c = cosine(&got, &i.embedding);
+        if c < worst.0 {
+            worst = (c, i.file.clone());
+        }
+        assert!(c >= 0.9999, "image {}: cosine {c}", i.file);
+    }
+    eprintln!("worst image cosine: {} ({})", worst.0, worst.1);
+}
+
+#[test]
+fn batched_text_equals_one_by_one() {
+    let clip = clip();
+    let r = reference();
+    let texts: Vec<&str> = r.texts.iter().map(|t| t.text.as_str()).collect();
+    let batched = clip.embed_texts(&texts).unwrap();
+    for (text, b) in texts.iter().zip(&batched) {
+        let single = clip.embed_text(text).unwrap();
+        assert!(cosine(b, &single) >= 0.99999, "{text:?}");
+    }
+}
+
+#[test]
+fn trimmed_tokens_equal_padding_to_77() {
+    let clip = clip();
+    let rows = vec![clip.tokenizer().encode("a dog sitting on a bench").unwrap()];
+    let trimmed = clip.embed_token_rows(&rows, None).unwrap();
+    let padded = clip.embed_token_rows(&rows, Some(77)).unwrap();
+    assert!(cosine(&trimmed[0], &padded[0]) >= 0.99999);
+}
+
+#[test]
+fn batched_images_equal_one_by_one() {
+    let clip = clip();
+    let files = ["photo.jpg", "portrait.jpg", "wide.png", "gray.png"];
+    let prepared: Vec<_> = files.iter().map(|f| clip.preprocess().load(&fixture(&format!("images/{f}"))).unwrap()).collect();
+    let batched = clip.embed_prepared(&prepared).unwrap();
+    for (p, b) in prepared.iter().zip(&batched) {
+        let single = clip.embed_prepared(std::slice::from_ref(p)).unwrap().remove(0);
+        assert!(cosine(b, &single) >= 0.99999);
+    }
+}
+
+#[test]
+fn broken_images_give_clear_errors_not_panics() {
+    let clip = clip();
+    let cases = [
+        ("zero-bytes.jpg", "empty"),
+        ("truncated.jpg", ""),
+        ("garbage.png", "not an image"),
+        ("not-an-image.jpg", "not an image"),
+        ("one-pixel.png", "too small"),
+        ("header-bomb.png", "megapixel limit"),
+        ("does-not-exist.jpg", "No such file"),
+    ];
+    for (file, expected) in cases {
+        let path = fixture(&format!("broken/{file}"));
+        let err = clip.embed_image_file(&path).expect_err(file).to_string();
+        assert!(err.contains(file), "{file}: error does not name the file: {err}");
+        assert!(err.contains(expected), "{file}: {err}");
+    }
+}

@@ -1,0 +1,9 @@
+//! The integration tests, in one binary so the statically linked FAISS and ONNX Runtime glue are
+//! linked once (as ripgrep's `tests/tests.rs` does).
+
+mod cli_embed;
+mod clip_parity;
+mod demo_model;
+mod doctor;
+mod indexing;
+mod models_fetch;
