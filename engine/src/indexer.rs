@@ -32,6 +32,7 @@ use super::{
         faiss_store::{normalise_factory, DEFAULT_FACTORY},
         vector_file,
     },
+    identity::{self, Recorded},
     thumbs, EngineError, Result,
 };
 
@@ -123,13 +124,11 @@ fn now_secs() -> i64 {
 }
 
 /// Refuses an index built with another model, unless rebuilding or allowed to start again.
-fn check_model(catalog: &mut Catalog, clip: &Clip, identity: &str, options: &IndexOptions) -> Result<()> {
-    let stored = catalog.meta("model_identity")?;
-    let same = stored.as_deref() == Some(identity);
-    let rebuild = options.rebuild;
-    if stored.is_some() && !same && !rebuild {
-        let name = catalog.meta("model_name")?.unwrap_or_default();
-        if !options.rebuild_on_model_change {
+fn check_model(catalog: &mut Catalog, clip: &Clip, options: &IndexOptions) -> Result<()> {
+    let identity = identity::of(clip)?;
+    let recorded = identity::compare(catalog, &identity)?;
+    if let Recorded::Other(name) = &recorded {
+        if !options.rebuild && !options.rebuild_on_model_change {
             return Err(EngineError::ModelMismatch(format!(
                 "this index was built with the model `{name}`, not `{}` (different files). Use that model \
                  (--model), or re-embed everything with --rebuild",
@@ -138,13 +137,11 @@ fn check_model(catalog: &mut Catalog, clip: &Clip, identity: &str, options: &Ind
         }
         tracing::warn!("the index was built with `{name}`: re-embedding everything with `{}`", clip.spec().name);
     }
-    if rebuild || !same {
+    if options.rebuild || recorded != Recorded::Same {
         catalog.write(|w| {
             w.delete_all()?;
             w.bump_generation()?;
-            w.set_meta("model_identity", identity)?;
-            w.set_meta("model_name", &clip.spec().name)?;
-            w.set_meta("dim", &clip.dim().to_string())
+            identity::record(w, clip, &identity)
         })?;
     }
     Ok(())
@@ -188,8 +185,7 @@ fn open_catalog(clip: &Clip, options: &IndexOptions) -> Result<(Catalog, PathBuf
     let index_dir = &options.index_dir;
     std::fs::create_dir_all(index_dir).map_err(|source| EngineError::Io { path: index_dir.clone(), source })?;
     let mut catalog = Catalog::open(index_dir)?;
-    let identity = clip.spec().identity(clip.dir())?;
-    check_model(&mut catalog, clip, &identity, options)?;
+    check_model(&mut catalog, clip, options)?;
 
     let stored_factory = catalog.meta("factory")?;
     let factory = options.factory.clone().or_else(|| stored_factory.clone()).unwrap_or_else(|| DEFAULT_FACTORY.to_string());

@@ -26,6 +26,7 @@ pub mod device;
 pub(crate) mod digest;
 pub mod error;
 pub mod evaluate;
+pub(crate) mod identity;
 pub mod indexer;
 pub mod library;
 pub mod models;

@@ -74,19 +74,26 @@ impl Library {
     /// else the demo) and loads it.
     pub fn open(config: LibraryConfig) -> Result<Library> {
         let (dir, choice) = choose_model(&config)?;
-        if choice == ModelChoice::Demo {
+        let options = ClipOptions { device: config.device, threads: config.threads, runtime_library: config.runtime_library.clone() };
+        let clip = Clip::load(&dir, options)?;
+        let library = Library { config, clip, choice };
+        if library.is_demo_model() {
             tracing::warn!(
                 "using the bundled demo model ({}): it only knows a synthetic world of shapes; \
                  run `clipfind models fetch` for real photos",
                 dir.display()
             );
         }
-        let options = ClipOptions { device: config.device, threads: config.threads, runtime_library: config.runtime_library.clone() };
-        let clip = Clip::load(&dir, options)?;
-        if config.device == Device::Auto {
-            tracing::info!("device auto: running on {}", clip.placement());
+        if library.config.device == Device::Auto {
+            tracing::info!("device auto: running on {}", library.clip.placement());
         }
-        Ok(Library { config, clip, choice })
+        Ok(library)
+    }
+
+    /// Whether the model is the bundled demo (trained on generated shapes, not real photos),
+    /// however it was chosen: the page and the log say so.
+    pub fn is_demo_model(&self) -> bool {
+        self.clip.spec().name == models::DEMO_MODEL
     }
 
     /// The loaded model.

@@ -25,6 +25,7 @@ use super::{
     batcher::Batcher,
     catalog::Catalog,
     clip::Clip,
+    identity,
     store::vector_file::{self, VECTORS_FILE},
     thumbs,
     EngineError, Result,
@@ -107,17 +108,7 @@ impl Searcher {
     /// index was built with.
     pub fn open(index_dir: &Path, clip: Clip) -> Result<Searcher> {
         let catalog = Catalog::open_read_only(index_dir)?;
-        let stored = catalog.meta("model_identity")?;
-        let identity = clip.spec().identity(clip.dir())?;
-        if stored.as_deref() != Some(identity.as_str()) {
-            let name = catalog.meta("model_name")?.unwrap_or_else(|| "?".into());
-            return Err(EngineError::ModelMismatch(format!(
-                "the index in {} was built with the model `{name}`, not `{}`: pass that model with --model, \
-                 or re-index with `clipfind index --rebuild`",
-                index_dir.display(),
-                clip.spec().name
-            )));
-        }
+        identity::require_same(&catalog, &clip, index_dir)?;
         let (vectors, rebuilt) = vector_file::load(&catalog, index_dir, clip.dim())?;
         let rows = catalog.images()?;
         let last_indexed = rows.iter().map(|r| r.indexed_at).max().unwrap_or(0);

@@ -3,6 +3,11 @@
 
 use std::time::Duration;
 
+use futures::{
+    channel::oneshot,
+    future::{select, Either},
+};
+
 use leptos::{prelude::*, server_fn::codec::GetUrl};
 use leptos_router::{
     hooks::{use_navigate, use_query_map},
@@ -161,13 +166,45 @@ fn use_typing(
     (on_input, on_submit)
 }
 
+/// The answer to what the URL asks: one resource keyed on the ask, rendered on the server with
+/// the page (so it works without JavaScript) and refetched as the URL changes.
+///
+/// A resource runs its fetches one after another, so a slow answer to an old ask would hold
+/// back the newest one while the user types. A new ask therefore cuts the answer in flight
+/// short: it ends at once with what is already shown, and the newest ask runs next.
+fn use_answer(ask: Memo<Ask>) -> Resource<Answer> {
+    let shown: StoredValue<Answer> = StoredValue::new(None);
+    // The ask being answered now, and how to cut its answer short.
+    let in_flight = StoredValue::new(None::<(Ask, oneshot::Sender<()>)>);
+    Effect::new(move |_| {
+        let now = ask.get();
+        let stale = in_flight.try_update_value(|f| f.take_if(|(asked, _)| *asked != now)).flatten();
+        if let Some((_, cut)) = stale {
+            let _ = cut.send(());
+        }
+    });
+    Resource::new(
+        move || ask.get(),
+        move |a| {
+            let (cut, superseded) = oneshot::channel();
+            in_flight.set_value(Some((a.clone(), cut)));
+            async move {
+                match select(Box::pin(answer_for(a)), superseded).await {
+                    Either::Left((answer, _)) => {
+                        shown.set_value(answer.clone());
+                        answer
+                    }
+                    Either::Right(_) => shown.get_value(),
+                }
+            }
+        },
+    )
+}
+
 #[component]
 pub fn SearchPage() -> impl IntoView {
     let ask = use_ask();
-    // One resource keyed on what the URL asks: rendered on the server with the page (so it works
-    // without JavaScript), refetched as the URL changes. Leptos drops an answer whose ask has
-    // been superseded, so a slow older response never overwrites a newer one.
-    let answer = Resource::new(move || ask.get(), answer_for);
+    let answer = use_answer(ask);
     let status = Resource::new(|| (), |_| load_status());
     let uploaded: RwSignal<Answer> = RwSignal::new(None);
     let pending = RwSignal::new(false);

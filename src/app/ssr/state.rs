@@ -8,7 +8,6 @@ use std::{
 
 use clipfind_engine::{
     library::{Library, LibraryConfig},
-    models::ModelChoice,
     searcher::Searcher,
 };
 
@@ -102,7 +101,7 @@ fn open_searcher(config: &LibraryConfig) -> Result<(Searcher, bool), IndexStatus
     }
     let not_loaded = |e: clipfind_engine::EngineError| IndexStatus::NotLoaded { reason: format!("The index could not be loaded: {}", e.chain()), command: None };
     let library = Library::open(config.clone()).map_err(not_loaded)?;
-    let demo = library.model_choice() == ModelChoice::Demo;
+    let demo = library.is_demo_model();
     Ok((library.searcher().map_err(not_loaded)?, demo))
 }
 
