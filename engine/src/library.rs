@@ -7,7 +7,7 @@ use crate::{
     catalog::Catalog,
     clip::{spec::SPEC_FILE, Clip, ClipOptions},
     indexer::{self, IndexOptions, Summary},
-    models::{self, ModelChoice},
+    models,
     searcher::Searcher,
     Device, EngineError, Result,
 };
@@ -66,17 +66,16 @@ impl Default for LibraryConfig {
 pub struct Library {
     config: LibraryConfig,
     clip: Clip,
-    choice: ModelChoice,
 }
 
 impl Library {
     /// Picks the model (chosen, else the index's own when searching, else the fetched CLIP,
     /// else the demo) and loads it.
     pub fn open(config: LibraryConfig) -> Result<Library> {
-        let (dir, choice) = choose_model(&config)?;
+        let dir = choose_model(&config)?;
         let options = ClipOptions { device: config.device, threads: config.threads, runtime_library: config.runtime_library.clone() };
         let clip = Clip::load(&dir, options)?;
-        let library = Library { config, clip, choice };
+        let library = Library { config, clip };
         if library.is_demo_model() {
             tracing::warn!(
                 "using the bundled demo model ({}): it only knows a synthetic world of shapes; \
@@ -106,11 +105,6 @@ impl Library {
         self.clip
     }
 
-    /// Why this model was chosen.
-    pub fn model_choice(&self) -> ModelChoice {
-        self.choice
-    }
-
     /// The configuration it was opened with.
     pub fn config(&self) -> &LibraryConfig {
         &self.config
@@ -138,14 +132,14 @@ impl Library {
     }
 }
 
-fn choose_model(config: &LibraryConfig) -> Result<(PathBuf, ModelChoice)> {
+fn choose_model(config: &LibraryConfig) -> Result<PathBuf> {
     let recorded = match (&config.model, config.use_index_model) {
         (None, true) => config.index_dir().and_then(|dir| model_of_index(&dir)),
         _ => None,
     };
     match recorded {
-        Some(dir) => Ok((dir, ModelChoice::Configured)),
-        None => models::resolve(config.model.as_deref(), &config.models_root),
+        Some(dir) => Ok(dir),
+        None => Ok(models::resolve(config.model.as_deref(), &config.models_root)?.0),
     }
 }
 
