@@ -65,7 +65,7 @@ fn images(dir: &Path, prefix: &str, n: u32, w: u32, h: u32) -> Vec<PathBuf> {
 fn end_to_end(clip: &Clip, paths: &[PathBuf], batch: usize) -> f64 {
     let t = Instant::now();
     let mut done = 0;
-    pipeline::embed_files(clip, paths, PipelineOptions { batch, decoders: 0 }, |_, r| {
+    pipeline::embed_files(clip, paths, PipelineOptions { batch, ..PipelineOptions::default() }, |_, r| {
         r.unwrap();
         done += 1;
     })

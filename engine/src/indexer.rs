@@ -55,6 +55,8 @@ pub struct IndexOptions {
     pub rebuild_on_model_change: bool,
     /// Commit to the catalog every this many embedded images.
     pub checkpoint: usize,
+    /// Files larger than this many bytes are skipped with a reason, unread.
+    pub max_file_bytes: u64,
     /// Whether to write a thumbnail of each decoded image into the index folder.
     pub thumbnails: bool,
     /// Told how many images are embedded as it happens.
@@ -73,6 +75,7 @@ impl IndexOptions {
             rebuild: false,
             rebuild_on_model_change: false,
             checkpoint: 256,
+            max_file_bytes: pipeline::MAX_FILE_BYTES,
             thumbnails: true,
             progress: Arc::new(Silent),
         }
@@ -326,7 +329,7 @@ fn read_and_embed(
     options.progress.begin("embedding", Some(paths.len() as u64), 0);
     let mut pending: Vec<(usize, Result<Read>)> = Vec::new();
     let mut failure = None;
-    let piped = pipeline::embed_files_with(clip, &paths, PipelineOptions { batch: options.batch.max(1), decoders: 0 }, sorter, |i, outcome| {
+    let piped = pipeline::embed_files_with(clip, &paths, PipelineOptions { batch: options.batch.max(1), decoders: 0, max_file_bytes: options.max_file_bytes }, sorter, |i, outcome| {
         options.progress.advance(1);
         pending.push((i, outcome));
         if pending.len() >= options.checkpoint.max(1) && failure.is_none() {

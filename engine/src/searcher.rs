@@ -101,6 +101,8 @@ pub struct Searcher {
     by_path: HashMap<String, i64>,
     index_dir: PathBuf,
     stats: IndexStats,
+    /// Held while a missing thumbnail is made.
+    thumbnailing: Mutex<()>,
 }
 
 impl Searcher {
@@ -125,7 +127,7 @@ impl Searcher {
             last_indexed,
             rebuilt_from_catalog: rebuilt,
         };
-        Ok(Searcher { clip, query_cache: Mutex::new(LruCache::new(QUERY_CACHE)), vectors: Batcher::new(Arc::new(vectors)), catalog: Mutex::new(catalog), images, by_path, index_dir: index_dir.to_path_buf(), stats })
+        Ok(Searcher { clip, query_cache: Mutex::new(LruCache::new(QUERY_CACHE)), vectors: Batcher::new(Arc::new(vectors)), catalog: Mutex::new(catalog), images, by_path, index_dir: index_dir.to_path_buf(), stats, thumbnailing: Mutex::new(()) })
     }
 
     /// Whether `index_dir` holds an index at all.
@@ -233,8 +235,22 @@ impl Searcher {
         self.images.get(&id).map(|i| data_root.join(&i.path))
     }
 
-    /// The thumbnail of `id`, if one was written.
-    pub fn thumbnail_file(&self, id: i64) -> Option<PathBuf> {
-        self.images.get(&id).map(|i| thumbs::path(&self.index_dir, &i.hash)).filter(|p| p.is_file())
+    /// The thumbnail of `id`, made now from its original under `data_root` when indexing did
+    /// not write one (thumbnails turned off, a failed write). One is made at a time, so the
+    /// memory for decoding originals stays bounded however many are asked for at once.
+    pub fn thumbnail(&self, id: i64, data_root: &Path) -> Result<PathBuf> {
+        let info = self.images.get(&id).ok_or_else(|| EngineError::NotFound(format!("no image with id {id} in the index")))?;
+        let thumbnail = thumbs::path(&self.index_dir, &info.hash);
+        if thumbnail.is_file() {
+            return Ok(thumbnail);
+        }
+        let _one_at_a_time = self.thumbnailing.lock().unwrap_or_else(|p| p.into_inner());
+        if !thumbnail.is_file() {
+            let original = data_root.join(&info.path);
+            let image = crate::clip::preprocess::decode_file(&original)?;
+            thumbs::ensure(&self.index_dir, &info.hash, &image)
+                .map_err(|reason| EngineError::Image { path: original, reason: format!("cannot write its thumbnail: {reason}") })?;
+        }
+        Ok(thumbnail)
     }
 }

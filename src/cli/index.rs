@@ -33,6 +33,9 @@ pub struct IndexArgs {
     /// Commit progress every N embedded images, so an interrupted run resumes there.
     #[arg(long, default_value_t = 256, value_name = "N")]
     pub checkpoint: usize,
+    /// Skip (with a reason) image files larger than this many MB, unread.
+    #[arg(long, env = "CLIPFIND_MAX_FILE_MB", default_value_t = 256, value_name = "MB")]
+    pub max_file_mb: u64,
     /// Do not write thumbnails for the web page.
     #[arg(long)]
     pub no_thumbnails: bool,
@@ -57,6 +60,7 @@ pub fn run(settings: &Settings, args: &IndexArgs) -> anyhow::Result<()> {
         rebuild: args.rebuild,
         rebuild_on_model_change: args.rebuild_on_model_change,
         checkpoint: args.checkpoint,
+        max_file_bytes: args.max_file_mb << 20,
         thumbnails: !args.no_thumbnails,
         progress,
         ..defaults

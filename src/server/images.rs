@@ -1,6 +1,8 @@
 //! Original images and thumbnails, served by id: a client never names a path, so no traversal.
 //! The files themselves go out through tower-http's `ServeFile` (Range requests, Last-Modified
-//! and If-Modified-Since, content types); the ETag comes from the catalog's content hash.
+//! and If-Modified-Since, content types). The ETag names what is actually served: the catalog's
+//! content hash plus the served file's size and modification time, so a file overwritten in
+//! place never answers 304 to its old ETag. A missing thumbnail is made on demand.
 
 use axum::{
     body::Body,
@@ -35,21 +37,21 @@ async fn serve(state: &AppState, id: &str, request: Request, thumb: bool) -> Res
     let Ok(id) = id.parse::<i64>() else {
         return error(StatusCode::BAD_REQUEST, "Image ids are numbers.");
     };
-    let Some(searcher) = state.searcher() else {
+    let Some(searcher) = state.searcher().cloned() else {
         return error(StatusCode::NOT_FOUND, "No index is loaded.");
     };
-    let Some(hash) = searcher.image_hash(id) else {
+    let Some(hash) = searcher.image_hash(id).map(str::to_string) else {
         return error(StatusCode::NOT_FOUND, &format!("There is no image #{id} in the index."));
     };
-    // Content addressed: the same id and hash always mean the same bytes.
-    let etag = HeaderValue::from_str(&format!("\"{}{hash}\"", if thumb { "t" } else { "o" })).expect("hex is a valid header");
+    let original = searcher.image_file(id, state.data_root()).expect("an id with a hash has a file");
+    let (file, kind) = if thumb { thumbnail_or_original(&searcher, id, state, original).await } else { (original, "o") };
+    let Ok(meta) = tokio::fs::metadata(&file).await else {
+        return error(StatusCode::NOT_FOUND, "The image file is gone (re-run clipfind index).");
+    };
+    let etag = served_etag(kind, &hash, &meta);
     if request.headers().get(header::IF_NONE_MATCH).is_some_and(|v| v == etag) {
         return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
     }
-    let file = thumb.then(|| searcher.thumbnail_file(id)).flatten().or_else(|| searcher.image_file(id, state.data_root()));
-    let Some(file) = file else {
-        return error(StatusCode::NOT_FOUND, &format!("There is no image #{id} in the index."));
-    };
     let served = match ServeFile::new(&file).try_call(request).await {
         Ok(response) => response.map(Body::new),
         Err(e) => {
@@ -60,7 +62,40 @@ async fn serve(state: &AppState, id: &str, request: Request, thumb: bool) -> Res
     if served.status() == StatusCode::NOT_FOUND {
         return error(StatusCode::NOT_FOUND, "The image file is gone (re-run clipfind index).");
     }
-    with_cache_headers(served, etag)
+    let mut served = with_cache_headers(served, etag);
+    if kind == "f" {
+        // Said, not hidden: this "thumbnail" is the original.
+        served.headers_mut().insert("x-clipfind-thumbnail", HeaderValue::from_static("original"));
+    }
+    served
+}
+
+/// The thumbnail (made now if missing) and its ETag kind; the original, kind "f", when no
+/// thumbnail can be made (an unwritable index folder).
+async fn thumbnail_or_original(
+    searcher: &std::sync::Arc<clipfind_engine::searcher::Searcher>,
+    id: i64,
+    state: &AppState,
+    original: std::path::PathBuf,
+) -> (std::path::PathBuf, &'static str) {
+    let (searcher, data_root) = (searcher.clone(), state.data_root().to_path_buf());
+    match tokio::task::spawn_blocking(move || searcher.thumbnail(id, &data_root)).await {
+        Ok(Ok(thumbnail)) => (thumbnail, "t"),
+        Ok(Err(e)) => {
+            tracing::warn!("no thumbnail for image #{id}, serving the original: {}", e.chain());
+            (original, "f")
+        }
+        Err(e) => {
+            tracing::error!("making the thumbnail of image #{id} stopped: {e}");
+            (original, "f")
+        }
+    }
+}
+
+/// `"<kind><content hash>-<size>-<mtime>"`: changes whenever the served bytes can have changed.
+fn served_etag(kind: &str, hash: &str, meta: &std::fs::Metadata) -> HeaderValue {
+    let mtime = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
+    HeaderValue::from_str(&format!("\"{kind}{hash}-{:x}-{mtime:x}\"", meta.len())).expect("hex is a valid header")
 }
 
 fn with_cache_headers(mut response: Response, etag: HeaderValue) -> Response {

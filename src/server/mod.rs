@@ -1,5 +1,6 @@
 //! The web server: axum hosting the Leptos app, its server functions and the image routes.
 
+mod guard;
 mod images;
 
 use anyhow::Context;
@@ -7,6 +8,7 @@ use axum::Router;
 use clipfind_engine::library::LibraryConfig;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
+use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::app::{shell, ssr::AppState, App};
 
@@ -41,9 +43,18 @@ async fn serve(library: LibraryConfig) -> anyhow::Result<()> {
                 move || shell(leptos_options.clone())
             },
         )
-        .fallback(leptos_axum::file_and_error_handler(shell))
+        // The fallback renders the app too (a not-found page): it gets the same state.
+        .fallback(leptos_axum::file_and_error_handler_with_context(
+            {
+                let state = state.clone();
+                move || provide_context(state.clone())
+            },
+            shell,
+        ))
         .with_state(leptos_options)
-        .merge(images::routes(state));
+        .merge(images::routes(state))
+        .layer(axum::middleware::from_fn(guard::api_requests))
+        .layer(CatchPanicLayer::custom(guard::panic_response));
 
     let listener = tokio::net::TcpListener::bind(&addr)
         .await

@@ -106,6 +106,20 @@ fn counts_are_right_and_a_second_run_embeds_nothing() {
 }
 
 #[test]
+fn a_file_over_the_size_limit_is_skipped_unread() {
+    let d = tempfile::tempdir().unwrap();
+    copy("images/photo.jpg", d.path(), "photo.jpg");
+    // Sparse: 3 GB long, no disk used; read whole it would take 3 GB of memory.
+    std::fs::File::create(d.path().join("huge.jpg")).unwrap().set_len(3 << 30).unwrap();
+    let s = index(d.path(), &["--max-file-mb", "64"]);
+    assert_eq!(n(&s, "total"), 1, "{s:#}");
+    let skipped = &s["skipped"].as_array().unwrap()[..];
+    assert_eq!(skipped.len(), 1, "{s:#}");
+    assert_eq!(skipped[0]["path"], "huge.jpg");
+    assert_eq!(skipped[0]["reason"], "the file is larger than the 64 MB limit");
+}
+
+#[test]
 fn copies_of_a_broken_file_are_all_reported_the_same_on_every_run() {
     let d = tempfile::tempdir().unwrap();
     for name in ["a.jpg", "b.jpg", "c.jpg"] {

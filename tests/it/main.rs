@@ -5,5 +5,6 @@ mod cli_embed;
 mod clip_parity;
 mod demo_model;
 mod doctor;
+mod http_edge;
 mod indexing;
 mod models_fetch;

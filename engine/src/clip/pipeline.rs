@@ -25,11 +25,17 @@ pub struct PipelineOptions {
     pub batch: usize,
     /// Decode threads (0: one per core).
     pub decoders: usize,
+    /// Files larger than this are refused before they are read (every read file is held in
+    /// memory whole while it is decoded).
+    pub max_file_bytes: u64,
 }
+
+/// The default file size limit: far above any camera JPEG, below what would exhaust memory.
+pub const MAX_FILE_BYTES: u64 = 256 << 20;
 
 impl Default for PipelineOptions {
     fn default() -> Self {
-        PipelineOptions { batch: 8, decoders: 0 }
+        PipelineOptions { batch: 8, decoders: 0, max_file_bytes: MAX_FILE_BYTES }
     }
 }
 
@@ -102,7 +108,7 @@ pub fn embed_files_with(
             scope.spawn(move || loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(path) = paths.get(i) else { break };
-                if tx.send((i, read_one(clip, path, i, triage))).is_err() {
+                if tx.send((i, read_one(clip, path, i, triage, options.max_file_bytes))).is_err() {
                     break; // the encoder stopped
                 }
             });
@@ -131,8 +137,8 @@ struct Item {
     prepared: Option<Prepared>,
 }
 
-fn read_one(clip: &Clip, path: &Path, i: usize, triage: &dyn Triage) -> Result<Item> {
-    let bytes = std::fs::read(path).map_err(|e| image_error(path, e.to_string()))?;
+fn read_one(clip: &Clip, path: &Path, i: usize, triage: &dyn Triage, max_bytes: u64) -> Result<Item> {
+    let bytes = read_limited(path, max_bytes).map_err(|reason| image_error(path, reason))?;
     let hash = content_hash(&bytes);
     if !triage.needs_embedding(i, &hash) {
         return Ok(Item { hash, prepared: None });
@@ -142,6 +148,23 @@ fn read_one(clip: &Clip, path: &Path, i: usize, triage: &dyn Triage) -> Result<I
         .prepare_bytes_with(&bytes, |image| triage.decoded(i, &hash, image))
         .map_err(|reason| image_error(path, reason))?;
     Ok(Item { hash, prepared: Some(prepared) })
+}
+
+/// The whole file, unless it is larger than `max_bytes` (checked as it is read, so a file that
+/// grows meanwhile is refused too).
+fn read_limited(path: &Path, max_bytes: u64) -> std::result::Result<Vec<u8>, String> {
+    let too_large = || format!("the file is larger than the {} MB limit", max_bytes >> 20);
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let size = file.metadata().map_err(|e| e.to_string())?.len();
+    if size > max_bytes {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, max_bytes + 1), &mut bytes).map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(too_large());
+    }
+    Ok(bytes)
 }
 
 /// Prepared images waiting for the encoder, with the indexes of their paths.
@@ -169,5 +192,22 @@ impl Batch {
             sink(i, Ok(Read { hash, embedded: Some(Embedded { embedding, width: image.width, height: image.height }) }));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_over_the_limit_are_refused_without_being_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let sparse = dir.path().join("huge.jpg");
+        std::fs::File::create(&sparse).unwrap().set_len(3 << 30).unwrap();
+        assert_eq!(read_limited(&sparse, 256 << 20).unwrap_err(), "the file is larger than the 256 MB limit");
+        let small = dir.path().join("small.jpg");
+        std::fs::write(&small, b"12345").unwrap();
+        assert_eq!(read_limited(&small, 5).unwrap(), b"12345");
+        assert!(read_limited(&small, 4).is_err());
     }
 }

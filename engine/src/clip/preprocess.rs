@@ -128,6 +128,12 @@ pub(crate) fn image_error(path: &Path, reason: String) -> EngineError {
     EngineError::Image { path: path.to_path_buf(), reason }
 }
 
+/// Reads and decodes an image file (as [`decode`]).
+pub fn decode_file(path: &Path) -> Result<DynamicImage> {
+    let bytes = std::fs::read(path).map_err(|e| image_error(path, e.to_string()))?;
+    decode(&bytes).map_err(|reason| image_error(path, reason))
+}
+
 /// Decodes with memory limits checked from the header first, then applies EXIF orientation.
 pub fn decode(bytes: &[u8]) -> std::result::Result<DynamicImage, String> {
     if bytes.is_empty() {

@@ -1,0 +1,226 @@
+//! The HTTP edge of a real server process: malformed requests get a 4xx with the JSON error
+//! body, never a 5xx, a panic or a dropped connection; a bounded fuzz run checks the same over
+//! thousands of generated requests.
+
+use std::{
+    io::{Read, Write},
+    net::{TcpListener, TcpStream},
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+struct Server {
+    child: Child,
+    addr: String,
+    _data: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Indexes three test images with the tiny model and serves them on a free loopback port.
+fn start() -> Server {
+    start_with(&[])
+}
+
+/// As [`start`], with more `clipfind index` options.
+fn start_with(index_options: &[&str]) -> Server {
+    let data = tempfile::tempdir().unwrap();
+    for name in ["photo.jpg", "wide.png", "cmyk.jpg"] {
+        std::fs::copy(root().join("tests/fixtures/images").join(name), data.path().join(name)).unwrap();
+    }
+    let clipfind = || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_clipfind"));
+        c.env("CLIPFIND_DATA", data.path())
+            .env("CLIPFIND_MODEL", root().join("models/test-tiny"))
+            .env("CLIPFIND_DEVICE", "cpu")
+            .env_remove("CLIPFIND_INDEX");
+        c
+    };
+    let indexed = clipfind().args(["index", "--quiet"]).args(index_options).output().unwrap();
+    assert!(indexed.status.success(), "{}", String::from_utf8_lossy(&indexed.stderr));
+    let addr = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let child = clipfind()
+        .arg("serve")
+        .env("LEPTOS_SITE_ADDR", &addr)
+        .env("LEPTOS_OUTPUT_NAME", "clipfind")
+        .env("LEPTOS_SITE_ROOT", root().join("target/site"))
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Server { child, addr, _data: data };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !send(&server, "GET /api/status HTTP/1.1\r\n\r\n").is_some_and(|(status, _)| status == 200) {
+        assert!(Instant::now() < deadline, "the server did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    server
+}
+
+/// Sends one raw request (a `Host` and `Connection: close` are added after the first line) and
+/// reads the whole answer; `None` when the connection failed or closed without one.
+fn send(server: &Server, raw: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(&server.addr).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    let (first, rest) = raw.split_once("\r\n").unwrap_or((raw, ""));
+    let request = format!("{first}\r\nHost: {}\r\nConnection: close\r\n{rest}", server.addr);
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).ok()?;
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()?;
+    Some((status, answer))
+}
+
+fn body(answer: &str) -> &str {
+    answer.split_once("\r\n\r\n").map_or("", |(_, b)| b)
+}
+
+fn post(path: &str, content_type: Option<&str>, payload: &str) -> String {
+    let content_type = content_type.map(|c| format!("Content-Type: {c}\r\n")).unwrap_or_default();
+    format!("POST {path} HTTP/1.1\r\n{content_type}Content-Length: {}\r\n\r\n{payload}", payload.len())
+}
+
+#[test]
+fn malformed_requests_get_a_4xx_with_the_json_error() {
+    let server = start();
+    let get = |target: &str| format!("GET {target} HTTP/1.1\r\n\r\n");
+    let cases: Vec<(String, u16)> = vec![
+        (get("/api/search?q=dog&q=cat"), 400),
+        (get("/api/search?q[]=dog"), 400),
+        (get("/api/search?q=dog&k[]=3"), 400),
+        (get("/api/search?q=dog&min[x]=1"), 400),
+        (get("/api/similar?id=1&id=2"), 400),
+        (post("/api/search_image", Some("text/plain"), "hello"), 415),
+        (post("/api/search_image", None, ""), 415),
+        (post("/api/search_image", Some("application/json"), "{\"image\":1}"), 415),
+        (post("/api/search_image", Some("application/x-www-form-urlencoded"), "image=1"), 415),
+        (post("/api/search_image", Some("multipart/form-data"), "--x\r\n"), 400),
+        (post("/api/search_image", Some("multipart/form-data; boundary=x"), ""), 400),
+    ];
+    for (request, want) in cases {
+        let first = request.lines().next().unwrap().to_string();
+        let (status, answer) = send(&server, &request).unwrap_or_else(|| panic!("{first}: no answer"));
+        assert_eq!(status, want, "{first}: {answer}");
+        let json: serde_json::Value = serde_json::from_str(body(&answer)).unwrap_or_else(|e| panic!("{first}: {e}: {answer}"));
+        assert_eq!(json["status"], want, "{first}: {json}");
+        assert!(json["error"].as_str().is_some_and(|e| !e.is_empty()), "{first}: {json}");
+    }
+
+    // HEAD answers as GET does, without a body.
+    let (status, answer) = send(&server, "HEAD /api/search?q=dog HTTP/1.1\r\n\r\n").unwrap();
+    assert_eq!(status, 200, "{answer}");
+    assert!(body(&answer).is_empty(), "{answer}");
+    // An odd request target is answered, not dropped.
+    let (status, _) = send(&server, "OPTIONS * HTTP/1.1\r\n\r\n").expect("an answer to OPTIONS *");
+    assert!(status < 500, "{status}");
+    let (status, answer) = send(&server, "GET /api/search?q=dog&min=-1 HTTP/1.1\r\n\r\n").unwrap();
+    assert_eq!(status, 200, "the server still searches: {answer}");
+}
+
+/// A deterministic xorshift generator: the same requests on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[(self.next() % items.len() as u64) as usize]
+    }
+}
+
+fn fuzz_request(rng: &mut Rng) -> String {
+    let methods = ["GET", "GET", "GET", "HEAD", "POST", "POST", "PUT", "DELETE", "OPTIONS"];
+    let paths = ["/api/search", "/api/similar", "/api/status", "/api/search_image", "/image/1", "/thumb/2", "/image/x", "/", "/api/nope", "/pkg/none.js"];
+    let keys = ["q", "q", "k", "min", "id", "q[]", "k[0]", "min[x]", "", "%", "q%00"];
+    let values = ["dog", "", "0", "-1", "201", "1e9", "NaN", "%E2%82", "%ZZ", "a%20cat", "..%2F..%2Fetc", "&", "="];
+    let types = ["", "text/plain", "application/json", "multipart/form-data", "multipart/form-data; boundary=b", "application/x-www-form-urlencoded"];
+    let bodies = ["", "x", "{}", "--b\r\nContent-Disposition: form-data; name=\"image\"\r\n\r\nnot an image\r\n--b--\r\n", "q=dog&k=3"];
+    let method = rng.pick(&methods);
+    let mut target = rng.pick(&paths).to_string();
+    for i in 0..rng.next() % 4 {
+        target.push(if i == 0 { '?' } else { '&' });
+        target.push_str(&format!("{}={}", rng.pick(&keys), rng.pick(&values)));
+    }
+    if rng.next() % 20 == 0 {
+        target.push_str(&"x".repeat(3000));
+    }
+    let content_type = rng.pick(&types);
+    let payload = rng.pick(&bodies);
+    let content_type = if content_type.is_empty() { String::new() } else { format!("Content-Type: {content_type}\r\n") };
+    format!("{method} {target} HTTP/1.1\r\n{content_type}Content-Length: {}\r\n\r\n{payload}", payload.len())
+}
+
+#[test]
+fn a_fuzz_run_of_generated_requests_gets_no_5xx_and_no_dropped_connection() {
+    let server = start();
+    let mut rng = Rng(0x5eed_cafe);
+    let (mut answered, mut failures) = (0, Vec::new());
+    for _ in 0..3000 {
+        let request = fuzz_request(&mut rng);
+        let first = request.lines().next().unwrap().chars().take(120).collect::<String>();
+        match send(&server, &request) {
+            Some((status, _)) if status < 500 => answered += 1,
+            Some((status, answer)) => failures.push(format!("{status} for {first}: {}", body(&answer))),
+            None => failures.push(format!("no answer to {first}")),
+        }
+    }
+    assert!(failures.is_empty(), "{} of 3000 failed:\n{}", failures.len(), failures.join("\n"));
+    assert_eq!(answered, 3000);
+}
+
+/// `(id, path)` of every indexed image, from the JSON API.
+fn indexed_images(server: &Server) -> Vec<(i64, String)> {
+    let text = ureq::get(&format!("http://{}/api/search?q=photo&min=-1", server.addr)).call().unwrap().into_string().unwrap();
+    let reply: serde_json::Value = serde_json::from_str(&text).unwrap();
+    reply["hits"].as_array().unwrap().iter().map(|h| (h["id"].as_i64().unwrap(), h["path"].as_str().unwrap().to_string())).collect()
+}
+
+#[test]
+fn a_file_overwritten_in_place_never_answers_304_to_its_old_etag() {
+    let server = start();
+    let (id, path) = indexed_images(&server).into_iter().find(|(_, p)| p == "photo.jpg").unwrap();
+    let url = format!("http://{}/image/{id}", server.addr);
+    let first = ureq::get(&url).call().unwrap();
+    let etag = first.header("etag").unwrap().to_string();
+    assert_eq!(ureq::get(&url).set("If-None-Match", &etag).call().unwrap().status(), 304);
+
+    let file = server._data.path().join(&path);
+    std::thread::sleep(Duration::from_millis(20));
+    std::fs::copy(root().join("tests/fixtures/images/cmyk.jpg"), &file).unwrap();
+    let again = ureq::get(&url).set("If-None-Match", &etag).call().unwrap();
+    assert_eq!(again.status(), 200, "new bytes under an old ETag");
+    assert_ne!(again.header("etag").unwrap(), etag);
+    let mut bytes = Vec::new();
+    again.into_reader().read_to_end(&mut bytes).unwrap();
+    assert_eq!(bytes, std::fs::read(&file).unwrap());
+}
+
+#[test]
+fn a_missing_thumbnail_is_made_on_demand_not_replaced_by_the_original() {
+    let server = start_with(&["--no-thumbnails"]);
+    for (id, path) in indexed_images(&server) {
+        let answer = ureq::get(&format!("http://{}/thumb/{id}", server.addr)).call().unwrap();
+        assert_eq!(answer.header("content-type"), Some("image/jpeg"), "{path}");
+        assert_eq!(answer.header("x-clipfind-thumbnail"), None, "{path}");
+        let mut bytes = Vec::new();
+        answer.into_reader().read_to_end(&mut bytes).unwrap();
+        let thumb = image::load_from_memory(&bytes).unwrap();
+        assert!(thumb.width().max(thumb.height()) <= 320, "{path}: {}x{}", thumb.width(), thumb.height());
+    }
+}
