@@ -224,3 +224,67 @@ fn a_missing_thumbnail_is_made_on_demand_not_replaced_by_the_original() {
         assert!(thumb.width().max(thumb.height()) <= 320, "{path}: {}x{}", thumb.width(), thumb.height());
     }
 }
+
+/// Kilobytes of a `/proc/PID/status` field (`VmRSS`, `VmHWM`).
+fn memory_kb(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with(field)).unwrap_or_else(|| panic!("no {field}"));
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+fn upload(server: &Server, name: &str, bytes: &[u8]) -> u16 {
+    let mut body = format!(
+        "--XyZ\r\nContent-Disposition: form-data; name=\"image\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(b"\r\n--XyZ--\r\n");
+    let answer = ureq::post(&format!("http://{}/api/search_image", server.addr))
+        .set("Content-Type", "multipart/form-data; boundary=XyZ")
+        .timeout(Duration::from_secs(120))
+        .send_bytes(&body);
+    match answer {
+        Ok(r) => r.status(),
+        Err(ureq::Error::Status(code, _)) => code,
+        Err(e) => panic!("{name}: no answer: {e}"),
+    }
+}
+
+fn jpeg(width: u32, height: u32) -> Vec<u8> {
+    let image = image::RgbImage::from_fn(width, height, |x, y| image::Rgb([(x / 32) as u8, (y / 32) as u8, 128]));
+    let mut out = Vec::new();
+    image::DynamicImage::ImageRgb8(image).write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Jpeg).unwrap();
+    out
+}
+
+/// Memory budget for the uploads below, above the server's resident size before them: two
+/// decodes of a 50 MP image at a time (about 150 MB each as RGB) plus the upload buffers.
+const UPLOAD_BUDGET_MB: u64 = 800;
+
+#[test]
+fn concurrent_decompression_bombs_keep_the_server_small_and_answering() {
+    let server = start();
+    let pid = server.child.id();
+    let before = memory_kb(pid, "VmRSS");
+    let header_bomb = std::fs::read(root().join("tests/fixtures/broken/header-bomb.png")).unwrap();
+    let aspect_bomb = std::fs::read(root().join("tests/fixtures/broken/aspect-bomb.png")).unwrap();
+    let under_cap = jpeg(7000, 7000); // 49 MP: decoded, two at a time
+    let over_cap = jpeg(7100, 7100); // 50.4 MP: refused from its header
+    let uploads: Vec<(&str, &[u8], u16)> = vec![
+        ("bomb.png", &header_bomb, 413),
+        ("strip.png", &aspect_bomb, 415),
+        ("49mp.jpg", &under_cap, 200),
+        ("50mp.jpg", &over_cap, 413),
+    ];
+    std::thread::scope(|scope| {
+        for (name, bytes, want) in uploads.iter().flat_map(|u| std::iter::repeat_n(u, 4)) {
+            let server = &server;
+            scope.spawn(move || assert_eq!(upload(server, name, bytes), *want, "{name}"));
+        }
+    });
+    let grown_mb = memory_kb(pid, "VmHWM").saturating_sub(before) / 1024;
+    eprintln!("16 concurrent uploads: server peak grew {grown_mb} MB over {} MB", before / 1024);
+    assert!(grown_mb < UPLOAD_BUDGET_MB, "the server's peak grew {grown_mb} MB (budget {UPLOAD_BUDGET_MB} MB)");
+    let (status, _) = send(&server, "GET /api/search?q=dog HTTP/1.1\r\n\r\n").expect("still answering");
+    assert_eq!(status, 200);
+}

@@ -128,6 +128,15 @@ pub(crate) fn image_error(path: &Path, reason: String) -> EngineError {
     EngineError::Image { path: path.to_path_buf(), reason }
 }
 
+/// The width and height an encoded image declares in its header, read without decoding it.
+pub fn dimensions(bytes: &[u8]) -> std::result::Result<(u32, u32), String> {
+    let reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| e.to_string())?;
+    if reader.format().is_none() {
+        return Err("not an image in a supported format (JPEG, PNG, WebP, GIF, BMP, TIFF)".into());
+    }
+    reader.into_dimensions().map_err(|e| e.to_string())
+}
+
 /// Reads and decodes an image file (as [`decode`]).
 pub fn decode_file(path: &Path) -> Result<DynamicImage> {
     let bytes = std::fs::read(path).map_err(|e| image_error(path, e.to_string()))?;

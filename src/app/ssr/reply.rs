@@ -10,7 +10,7 @@ use clipfind_engine::{
 use leptos::prelude::*;
 
 use super::AppState;
-use crate::app::types::{parse_k, parse_min_score, ApiError, Hit, IndexStatus, SearchReply};
+use crate::app::types::{parse_k, parse_min_score, ApiError, Hit, IndexStatus, SearchReply, MAX_UPLOAD_PIXELS};
 
 /// Runs `search` on a blocking thread (encoders and FAISS are CPU work) and builds the reply.
 /// Without an index, the reply says why instead of failing.
@@ -51,6 +51,21 @@ pub fn api_error(e: EngineError) -> ApiError {
 /// `k` and `min` as the engine takes them; a malformed one is a 400 that says what it wants.
 pub fn search_params(k: Option<&str>, min: Option<&str>) -> Result<SearchParams, ApiError> {
     Ok(SearchParams { k: parse_k(k).map_err(ApiError::bad_request)?, min_score: parse_min_score(min).map_err(ApiError::bad_request)? })
+}
+
+/// Refuses, before decoding, an upload whose header declares more than [`MAX_UPLOAD_PIXELS`]
+/// (a few bytes of lossless WebP or PNG can declare gigabytes of pixels).
+pub fn check_upload_pixels(bytes: &[u8]) -> Result<(), ApiError> {
+    let (w, h) = clipfind_engine::clip::preprocess::dimensions(bytes)
+        .map_err(|reason| ApiError::new(415, format!("That file is not a usable image: {reason}.")))?;
+    let pixels = u64::from(w) * u64::from(h);
+    if pixels > MAX_UPLOAD_PIXELS {
+        return Err(ApiError::new(
+            413,
+            format!("The image is {w}x{h} ({} MP); uploads are limited to {} MP.", pixels / 1_000_000, MAX_UPLOAD_PIXELS / 1_000_000),
+        ));
+    }
+    Ok(())
 }
 
 /// The state the server provides to every server function.

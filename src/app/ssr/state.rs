@@ -11,7 +11,7 @@ use clipfind_engine::{
     searcher::Searcher,
 };
 
-use crate::app::types::{IndexInfo, IndexStatus};
+use crate::app::types::{IndexInfo, IndexStatus, UPLOAD_DECODES};
 
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -20,6 +20,8 @@ struct Inner {
     searcher: Option<Arc<Searcher>>,
     status: IndexStatus,
     data_root: PathBuf,
+    /// Turns for decoding uploads: bounds the memory they take together.
+    decodes: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -39,7 +41,13 @@ impl AppState {
             }
             Err(status) => (None, status, config.data.clone().unwrap_or_default()),
         };
-        AppState(Arc::new(Inner { searcher, status, data_root }))
+        let decodes = Arc::new(tokio::sync::Semaphore::new(UPLOAD_DECODES));
+        AppState(Arc::new(Inner { searcher, status, data_root, decodes }))
+    }
+
+    /// Waits for a turn to decode an upload; the turn lasts as long as the permit is held.
+    pub async fn decode_turn(&self) -> tokio::sync::OwnedSemaphorePermit {
+        self.0.decodes.clone().acquire_owned().await.expect("the decode semaphore is never closed")
     }
 
     pub fn searcher(&self) -> Option<&Arc<Searcher>> {
