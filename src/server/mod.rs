@@ -1,14 +1,20 @@
 //! The web server: axum hosting the Leptos app, its server functions and the image routes.
 
+mod connections;
 mod guard;
 mod images;
 
+use std::time::Duration;
+
 use anyhow::Context;
-use axum::Router;
+use axum::{http::StatusCode, Router};
 use clipfind_engine::library::LibraryConfig;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
-use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    timeout::{RequestBodyTimeoutLayer, TimeoutLayer},
+};
 
 use crate::app::{shell, ssr::AppState, App};
 
@@ -54,16 +60,19 @@ async fn serve(library: LibraryConfig) -> anyhow::Result<()> {
         .with_state(leptos_options)
         .merge(images::routes(state))
         .layer(axum::middleware::from_fn(guard::api_requests))
+        // A request gets a minute in all (a search takes milliseconds; a 20 MB upload over a
+        // slow 3 Mbit/s link about 55 s), and its body may stall for at most 30 s.
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(60)))
+        .layer(RequestBodyTimeoutLayer::new(Duration::from_secs(30)))
         .layer(CatchPanicLayer::custom(guard::panic_response));
 
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     tracing::info!("listening on http://{addr}");
-    axum::serve(listener, app.into_make_service())
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .context("server stopped with an error")
+    connections::serve(listener, app, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await;
+    Ok(())
 }

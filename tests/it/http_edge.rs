@@ -34,6 +34,11 @@ fn start() -> Server {
 
 /// As [`start`], with more `clipfind index` options.
 fn start_with(index_options: &[&str]) -> Server {
+    start_limited(index_options, None)
+}
+
+/// As [`start_with`]; with `open_files`, the server runs under `ulimit -n open_files`.
+fn start_limited(index_options: &[&str], open_files: Option<u32>) -> Server {
     let data = tempfile::tempdir().unwrap();
     for name in ["photo.jpg", "wide.png", "cmyk.jpg"] {
         std::fs::copy(root().join("tests/fixtures/images").join(name), data.path().join(name)).unwrap();
@@ -49,8 +54,26 @@ fn start_with(index_options: &[&str]) -> Server {
     let indexed = clipfind().args(["index", "--quiet"]).args(index_options).output().unwrap();
     assert!(indexed.status.success(), "{}", String::from_utf8_lossy(&indexed.stderr));
     let addr = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
-    let child = clipfind()
-        .arg("serve")
+    let mut serve = match open_files {
+        None => clipfind(),
+        Some(limit) => {
+            let mut c = clipfind();
+            let program = c.get_program().to_owned();
+            c = Command::new("sh");
+            c.arg("-c")
+                .arg(format!("ulimit -n {limit} && exec \"$0\" serve"))
+                .arg(program)
+                .env("CLIPFIND_DATA", data.path())
+                .env("CLIPFIND_MODEL", root().join("models/test-tiny"))
+                .env("CLIPFIND_DEVICE", "cpu")
+                .env_remove("CLIPFIND_INDEX");
+            c
+        }
+    };
+    if open_files.is_none() {
+        serve.arg("serve");
+    }
+    let child = serve
         .env("LEPTOS_SITE_ADDR", &addr)
         .env("LEPTOS_OUTPUT_NAME", "clipfind")
         .env("LEPTOS_SITE_ROOT", root().join("target/site"))
@@ -287,4 +310,20 @@ fn concurrent_decompression_bombs_keep_the_server_small_and_answering() {
     assert!(grown_mb < UPLOAD_BUDGET_MB, "the server's peak grew {grown_mb} MB (budget {UPLOAD_BUDGET_MB} MB)");
     let (status, _) = send(&server, "GET /api/search?q=dog HTTP/1.1\r\n\r\n").expect("still answering");
     assert_eq!(status, 200);
+}
+
+#[test]
+fn idle_connections_beyond_the_open_file_limit_do_not_stop_searches() {
+    let server = start_limited(&[], Some(1024));
+    // 1,100 connections that never send a byte, more than the server has file descriptors.
+    let idle: Vec<TcpStream> = (0..1100).filter_map(|_| TcpStream::connect(&server.addr).ok()).collect();
+    assert!(idle.len() > 1024, "only {} idle connections opened", idle.len());
+    let started = Instant::now();
+    for _ in 0..3 {
+        let (status, answer) = send(&server, "GET /api/search?q=dog&min=-1 HTTP/1.1\r\n\r\n").expect("a search answered");
+        assert_eq!(status, 200, "{answer}");
+    }
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(20), "searches waited {waited:?} behind idle connections");
+    drop(idle);
 }

@@ -1,0 +1,57 @@
+//! Connection hygiene: how many connections are served at once and how long a client may take.
+//! axum's own `serve` has neither a connection cap nor a header timeout, so idle or slow clients
+//! could hold sockets until the process runs out of file descriptors and every search fails.
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use axum::Router;
+use hyper_util::{
+    rt::{TokioIo, TokioTimer},
+    service::TowerToHyperService,
+};
+use tokio::{net::TcpListener, sync::Semaphore};
+
+/// Connections served at once: three quarters of the common 1,024 open-file limit, leaving room
+/// for the index's files, logs and thumbnails. More wait in the kernel's accept queue.
+pub const MAX_CONNECTIONS: usize = 768;
+/// A request head must arrive within this (a real client sends it at once; a slowloris client
+/// dribbles it). Also how long a connection may sit idle before its first byte.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Accepts and serves connections with `app` until `shutdown` completes.
+pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Output = ()>) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let slot = slots.clone().acquire_owned().await.expect("the connection semaphore is never closed");
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of descriptors or a reset before accept: pause instead of spinning.
+                    tracing::warn!("accepting a connection failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => return,
+        };
+        let app = app.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            // A connection that sends nothing is closed, so idle sockets cannot pile up.
+            if tokio::time::timeout(HEADER_TIMEOUT, stream.peek(&mut [0u8; 1])).await.is_err() {
+                return;
+            }
+            let served = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app))
+                .with_upgrades()
+                .await;
+            if let Err(e) = served {
+                tracing::debug!("connection ended: {e}");
+            }
+        });
+    }
+}
