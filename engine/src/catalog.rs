@@ -85,6 +85,28 @@ pub struct Catalog {
     path: PathBuf,
 }
 
+/// Read-only, sharing the database with a writer (the WAL's readers' lock included); checked by
+/// a first read, which is when SQLite opens the -wal and -shm files.
+fn open_shared_read_only(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))?;
+    Ok(conn)
+}
+
+/// Read-only with SQLite's `immutable` flag: no locks, no -wal or -shm file.
+fn open_immutable(path: &Path) -> rusqlite::Result<Connection> {
+    let absolute = std::path::absolute(path).map_err(|e| rusqlite::Error::InvalidPath(PathBuf::from(e.to_string())))?;
+    let mut uri = url::Url::from_file_path(&absolute).map_err(|()| rusqlite::Error::InvalidPath(absolute.clone()))?;
+    uri.set_query(Some("immutable=1"));
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+    Connection::open_with_flags(uri.as_str(), flags)
+}
+
+fn is_cannot_open(e: &rusqlite::Error) -> bool {
+    matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly))
+}
+
 fn db_error(path: &Path) -> impl Fn(rusqlite::Error) -> EngineError + '_ {
     move |source| EngineError::Database { path: path.to_path_buf(), source }
 }
@@ -119,9 +141,14 @@ impl Catalog {
         if !path.is_file() {
             return Err(EngineError::NoIndex(index_dir.to_path_buf()));
         }
-        let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-            .map_err(db_error(&path))?;
-        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(db_error(&path))?;
+        let conn = match open_shared_read_only(&path) {
+            Ok(conn) => conn,
+            // A WAL database needs its -shm file to be read; in a folder we may not write (a
+            // read-only mount, another user's index) nobody can be writing it either, so it is
+            // read as an immutable file.
+            Err(e) if is_cannot_open(&e) => open_immutable(&path).map_err(db_error(&path))?,
+            Err(e) => return Err(db_error(&path)(e)),
+        };
         Ok(Catalog { conn, path })
     }
 

@@ -120,6 +120,8 @@ pub struct Summary {
     pub images_per_second: f64,
     /// Whether the FAISS file was (re)written.
     pub vectors_written: bool,
+    /// Thumbnails made for images indexed earlier whose thumbnail was missing (a failed write).
+    pub thumbnails_made: usize,
 }
 
 fn now_secs() -> i64 {
@@ -169,6 +171,9 @@ pub fn run(clip: &Clip, options: &IndexOptions) -> Result<Summary> {
     read_and_embed(clip, &mut catalog, &data, &plan, &sorter, options, &mut summary)?;
     let embed_seconds = embed_started.elapsed().as_secs_f64();
     finish(&mut catalog, &plan, sorter, &mut summary)?;
+    if options.thumbnails {
+        summary.thumbnails_made = make_missing_thumbnails(&catalog.images()?, &data, options);
+    }
 
     summary.vectors_written = vector_file::write_if_stale(&catalog, &options.index_dir, clip.dim(), &factory, factory_changed)?;
     if options.thumbnails && (summary.removed > 0 || summary.changed > 0) {
@@ -188,6 +193,10 @@ fn open_catalog(clip: &Clip, options: &IndexOptions) -> Result<(Catalog, PathBuf
     let index_dir = &options.index_dir;
     std::fs::create_dir_all(index_dir).map_err(|source| EngineError::Io { path: index_dir.clone(), source })?;
     let mut catalog = Catalog::open(index_dir)?;
+    let cleaned = thumbs::clean_temporary(index_dir);
+    if cleaned > 0 {
+        tracing::info!("removed {cleaned} temporary thumbnail files an interrupted run left behind");
+    }
     check_model(&mut catalog, clip, options)?;
 
     let stored_factory = catalog.meta("factory")?;
@@ -498,6 +507,32 @@ fn finish(catalog: &mut Catalog, plan: &Plan<'_>, sorter: Sorter<'_>, summary: &
     }
     summary.removed = removed.len();
     Ok(())
+}
+
+/// Writes the thumbnails that are missing for indexed images (a write that failed, a disk that
+/// was full), on two threads; returns how many were made.
+fn make_missing_thumbnails(rows: &[ImageRow], data: &Path, options: &IndexOptions) -> usize {
+    let mut seen = HashSet::new();
+    let missing: Vec<&ImageRow> =
+        rows.iter().filter(|r| seen.insert(r.hash.as_str()) && !thumbs::path(&options.index_dir, &r.hash).is_file()).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let made = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| {
+                while let Some(row) = missing.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
+                    let file = data.join(&row.path);
+                    let made_one = std::fs::metadata(&file).is_ok_and(|m| m.len() <= options.max_file_bytes)
+                        && crate::clip::preprocess::with_decoded_file(&file, |image| thumbs::ensure(&options.index_dir, &row.hash, image))
+                            .is_ok_and(|written| written.is_ok());
+                    if made_one {
+                        made.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    made.into_inner()
 }
 
 fn skip_reason(e: &EngineError) -> String {

@@ -247,8 +247,7 @@ impl Searcher {
         let _one_at_a_time = self.thumbnailing.lock().unwrap_or_else(|p| p.into_inner());
         if !thumbnail.is_file() {
             let original = data_root.join(&info.path);
-            let image = crate::clip::preprocess::decode_file(&original)?;
-            thumbs::ensure(&self.index_dir, &info.hash, &image)
+            crate::clip::preprocess::with_decoded_file(&original, |image| thumbs::ensure(&self.index_dir, &info.hash, image))?
                 .map_err(|reason| EngineError::Image { path: original, reason: format!("cannot write its thumbnail: {reason}") })?;
         }
         Ok(thumbnail)

@@ -90,3 +90,15 @@ mod tests {
         assert!(path(d.path(), "abc123").is_file() && !path(d.path(), "def456").exists());
     }
 }
+
+/// Removes the temporary files an interrupted write (a crash, a full disk) left behind; returns
+/// how many.
+pub fn clean_temporary(index_dir: &Path) -> usize {
+    let Ok(shards) = std::fs::read_dir(dir(index_dir)) else { return 0 };
+    let temporary = shards
+        .flatten()
+        .filter_map(|shard| std::fs::read_dir(shard.path()).ok())
+        .flat_map(|files| files.flatten().map(|f| f.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "tmp"));
+    temporary.filter(|p| std::fs::remove_file(p).is_ok()).count()
+}

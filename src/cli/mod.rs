@@ -90,6 +90,11 @@ pub struct Settings {
     #[arg(long, env = "CLIPFIND_MODELS", global = true, value_name = "DIR", default_value = "models")]
     pub models_dir: PathBuf,
 
+    /// Memory for decoding images at once, in MB (index workers, uploads and thumbnails share
+    /// it; a larger image waits for room instead of adding to the peak).
+    #[arg(long, env = "CLIPFIND_DECODE_MEMORY_MB", global = true, default_value_t = 2048, value_name = "MB")]
+    pub decode_memory_mb: u64,
+
     /// The ONNX Runtime library (a file, or a folder holding one) [default: the one
     /// scripts/setup.sh installs, or one beside the executable].
     #[arg(long, env = "ORT_DYLIB_PATH", global = true, value_name = "PATH")]
@@ -122,6 +127,7 @@ pub fn main() -> ExitCode {
     clipfind_engine::openmp::ensure_passive_wait();
     let cli = Cli::parse();
     init_logging(cli.verbose);
+    clipfind_engine::clip::budget::set_budget(cli.settings.decode_memory_mb << 20);
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => crate::server::run(cli.settings.library_config(true)),
         Command::Doctor { json } => doctor::run(&cli.settings, json),

@@ -1,5 +1,6 @@
 //! CLIP through ONNX Runtime: text and images in, L2-normalised embeddings out.
 
+pub mod budget;
 pub mod pipeline;
 pub mod preprocess;
 pub mod session;

@@ -76,6 +76,7 @@ impl Preprocess {
 
     /// As [`Preprocess::prepare_bytes`], showing the decoded image to `on_decoded` first.
     pub fn prepare_bytes_with(&self, bytes: &[u8], on_decoded: impl FnOnce(&DynamicImage)) -> std::result::Result<Prepared, String> {
+        let _memory = reserve_for(bytes);
         let image = decode(bytes)?;
         on_decoded(&image);
         self.prepare_decoded(image)
@@ -137,10 +138,20 @@ pub fn dimensions(bytes: &[u8]) -> std::result::Result<(u32, u32), String> {
     reader.into_dimensions().map_err(|e| e.to_string())
 }
 
-/// Reads and decodes an image file (as [`decode`]).
-pub fn decode_file(path: &Path) -> Result<DynamicImage> {
+/// Reads and decodes an image file (as [`decode`]) and hands the image to `use_image`, within
+/// the process's decode budget.
+pub fn with_decoded_file<T>(path: &Path, use_image: impl FnOnce(&DynamicImage) -> T) -> Result<T> {
     let bytes = std::fs::read(path).map_err(|e| image_error(path, e.to_string()))?;
-    decode(&bytes).map_err(|reason| image_error(path, reason))
+    let _memory = reserve_for(&bytes);
+    let image = decode(&bytes).map_err(|reason| image_error(path, reason))?;
+    Ok(use_image(&image))
+}
+
+/// Holds the decode budget for what `bytes` will take decoded (nothing for images that
+/// [`decode`] refuses from their header anyway).
+fn reserve_for(bytes: &[u8]) -> Option<super::budget::Reservation<'static>> {
+    let (w, h) = dimensions(bytes).ok()?;
+    (u64::from(w) * u64::from(h) <= MAX_PIXELS).then(|| super::budget::budget().reserve(super::budget::decode_cost(w, h)))
 }
 
 /// Decodes with memory limits checked from the header first, then applies EXIF orientation.
