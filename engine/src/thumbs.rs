@@ -44,7 +44,11 @@ pub fn ensure(index_dir: &Path, hash: &str, image: &DynamicImage) -> Result<(), 
     let parent = target.parent().expect("thumbnail paths have a folder");
     std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
     let tmp = target.with_extension(format!("{}.tmp", std::process::id()));
-    std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, &target)).map_err(|e| e.to_string())
+    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, &target));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp); // a full disk must not fill up with half thumbnails
+    }
+    written.map_err(|e| e.to_string())
 }
 
 /// Deletes thumbnails whose hash is no longer in `keep`; returns how many.
