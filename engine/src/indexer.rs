@@ -172,14 +172,10 @@ pub fn run(clip: &Clip, options: &IndexOptions) -> Result<Summary> {
     let embed_seconds = embed_started.elapsed().as_secs_f64();
     finish(&mut catalog, &plan, sorter, &mut summary)?;
     if options.thumbnails {
-        summary.thumbnails_made = make_missing_thumbnails(&catalog.images()?, &data, options);
+        tidy_thumbnails(&catalog.images()?, &data, options, &mut summary);
     }
 
     summary.vectors_written = vector_file::write_if_stale(&catalog, &options.index_dir, clip.dim(), &factory, factory_changed)?;
-    if options.thumbnails && (summary.removed > 0 || summary.changed > 0) {
-        let keep: HashSet<String> = catalog.images()?.into_iter().map(|r| r.hash).collect();
-        thumbs::prune(&options.index_dir, &keep);
-    }
     summary.total = catalog.count()?;
     summary.seconds = started.elapsed().as_secs_f64();
     summary.images_per_second = if summary.embedded > 0 { summary.embedded as f64 / embed_seconds } else { 0.0 };
@@ -273,14 +269,19 @@ struct SortState {
     gone: HashMap<String, Vec<i64>>,
     /// Content the catalog holds, or that this run is embedding.
     known: HashSet<String>,
-    decisions: HashMap<usize, (Decision, String)>,
+    /// By candidate index: what was decided, from which content hash.
+    decisions: Vec<Option<(Decision, String)>>,
     /// Duplicates whose content had no embedding when they were committed.
     deferred: Vec<usize>,
 }
 
 impl<'a> Sorter<'a> {
     fn new(plan: &'a Plan<'a>, rows: &[ImageRow], options: &'a IndexOptions) -> Sorter<'a> {
-        let mut state = SortState { known: rows.iter().map(|r| r.hash.clone()).collect(), ..SortState::default() };
+        let mut state = SortState {
+            known: rows.iter().map(|r| r.hash.clone()).collect(),
+            decisions: vec![None; plan.candidates.len()],
+            ..SortState::default()
+        };
         for row in &plan.gone {
             state.gone.entry(row.hash.clone()).or_default().push(row.id);
         }
@@ -292,7 +293,7 @@ impl<'a> Sorter<'a> {
     }
 
     fn decision(&self, i: usize) -> Option<(Decision, String)> {
-        self.state().decisions.get(&i).cloned()
+        self.state().decisions[i].clone()
     }
 }
 
@@ -311,7 +312,7 @@ impl Triage for Sorter<'_> {
                 None => Decision::Embed { new: true },
             },
         };
-        state.decisions.insert(i, (decision, hash.to_string()));
+        state.decisions[i] = Some((decision, hash.to_string()));
         matches!(decision, Decision::Embed { .. })
     }
 
@@ -366,8 +367,9 @@ fn commit(catalog: &mut Catalog, plan: &Plan<'_>, sorter: &Sorter<'_>, pending: 
             let file = &plan.candidates[*i].0;
             counted.push(match (outcome, sorter.decision(*i)) {
                 (Err(e), _) => {
-                    w.skip(&file.rel, file.size, file.mtime_ns, &skip_reason(e))?;
-                    Counted::Skipped(skip_reason(e))
+                    let reason = skip_reason(e);
+                    w.skip(&file.rel, file.size, file.mtime_ns, &reason)?;
+                    Counted::Skipped(reason)
                 }
                 (Ok(read), Some((decision, _))) => apply(w, file, read, decision, now)?,
                 (Ok(_), None) => unreachable!("the pipeline asks the sorter about every file it reads"),
@@ -470,11 +472,9 @@ fn add_duplicate(w: &Writer<'_>, file: &FoundFile, hash: &str, now: i64) -> Resu
 fn finish(catalog: &mut Catalog, plan: &Plan<'_>, sorter: Sorter<'_>, summary: &mut Summary) -> Result<()> {
     let state = sorter.state.into_inner().unwrap_or_else(|p| p.into_inner());
     let failed: HashMap<&str, &Skipped> = summary.skipped.iter().map(|s| (s.path.as_str(), s)).collect();
-    let broken: HashMap<&str, String> = state
-        .decisions
-        .iter()
-        .filter(|(_, (d, _))| matches!(d, Decision::Embed { .. }))
-        .filter_map(|(i, (_, hash))| failed.get(plan.candidates[*i].0.rel.as_str()).map(|s| (hash.as_str(), format!("same content as {}: {}", s.path, s.reason))))
+    let broken: HashMap<&str, String> = (state.decisions.iter().enumerate())
+        .filter_map(|(i, d)| d.as_ref().filter(|(d, _)| matches!(d, Decision::Embed { .. })).map(|(_, hash)| (i, hash)))
+        .filter_map(|(i, hash)| failed.get(plan.candidates[i].0.rel.as_str()).map(|s| (hash.as_str(), format!("same content as {}: {}", s.path, s.reason))))
         .collect();
     let removed: Vec<i64> = state.gone.values().flatten().copied().collect();
     let mut deferred = state.deferred.clone();
@@ -484,7 +484,7 @@ fn finish(catalog: &mut Catalog, plan: &Plan<'_>, sorter: Sorter<'_>, summary: &
         let mut outcomes = Vec::new();
         for i in &deferred {
             let file = &plan.candidates[*i].0;
-            let hash = state.decisions[i].1.as_str();
+            let hash = state.decisions[*i].as_ref().expect("deferred files were decided").1.as_str();
             outcomes.push((*i, match add_duplicate(w, file, hash, now)? {
                 true => Counted::Duplicate,
                 false => {
@@ -509,24 +509,31 @@ fn finish(catalog: &mut Catalog, plan: &Plan<'_>, sorter: Sorter<'_>, summary: &
     Ok(())
 }
 
-/// Writes the thumbnails that are missing for indexed images (a write that failed, a disk that
-/// was full), on two threads; returns how many were made.
-fn make_missing_thumbnails(rows: &[ImageRow], data: &Path, options: &IndexOptions) -> usize {
-    let mut seen = HashSet::new();
-    let missing: Vec<&ImageRow> =
-        rows.iter().filter(|r| seen.insert(r.hash.as_str()) && !thumbs::path(&options.index_dir, &r.hash).is_file()).collect();
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let made = std::sync::atomic::AtomicUsize::new(0);
+/// Makes the thumbnails that are missing for indexed images (a write that failed, a disk that
+/// was full) and, after removals or edits, deletes those no image uses any more. One listing of
+/// the thumbnail folder serves both.
+fn tidy_thumbnails(rows: &[ImageRow], data: &Path, options: &IndexOptions, summary: &mut Summary) {
+    let stored = thumbs::stored(&options.index_dir);
+    let mut wanted = HashSet::new();
+    let missing: Vec<&ImageRow> = rows.iter().filter(|r| wanted.insert(r.hash.clone()) && !stored.contains(&r.hash)).collect();
+    summary.thumbnails_made = make_thumbnails(&missing, data, options);
+    if summary.removed > 0 || summary.changed > 0 {
+        thumbs::prune(&options.index_dir, &wanted);
+    }
+}
+
+/// Writes the thumbnails of `rows` on two threads; returns how many were made.
+fn make_thumbnails(rows: &[&ImageRow], data: &Path, options: &IndexOptions) -> usize {
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    let (next, made) = (AtomicUsize::new(0), AtomicUsize::new(0));
     std::thread::scope(|scope| {
         for _ in 0..2 {
             scope.spawn(|| {
-                while let Some(row) = missing.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
+                while let Some(row) = rows.get(next.fetch_add(1, Relaxed)) {
                     let file = data.join(&row.path);
-                    let made_one = std::fs::metadata(&file).is_ok_and(|m| m.len() <= options.max_file_bytes)
-                        && crate::clip::preprocess::with_decoded_file(&file, |image| thumbs::ensure(&options.index_dir, &row.hash, image))
-                            .is_ok_and(|written| written.is_ok());
-                    if made_one {
-                        made.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let small_enough = std::fs::metadata(&file).is_ok_and(|m| m.len() <= options.max_file_bytes);
+                    if small_enough && thumbs::make_from_file(&options.index_dir, &row.hash, &file).is_ok() {
+                        made.fetch_add(1, Relaxed);
                     }
                 }
             });

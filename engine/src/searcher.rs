@@ -101,8 +101,6 @@ pub struct Searcher {
     by_path: HashMap<String, i64>,
     index_dir: PathBuf,
     stats: IndexStats,
-    /// Held while a missing thumbnail is made.
-    thumbnailing: Mutex<()>,
 }
 
 impl Searcher {
@@ -127,7 +125,7 @@ impl Searcher {
             last_indexed,
             rebuilt_from_catalog: rebuilt,
         };
-        Ok(Searcher { clip, query_cache: Mutex::new(LruCache::new(QUERY_CACHE)), vectors: Batcher::new(Arc::new(vectors)), catalog: Mutex::new(catalog), images, by_path, index_dir: index_dir.to_path_buf(), stats, thumbnailing: Mutex::new(()) })
+        Ok(Searcher { clip, query_cache: Mutex::new(LruCache::new(QUERY_CACHE)), vectors: Batcher::new(Arc::new(vectors)), catalog: Mutex::new(catalog), images, by_path, index_dir: index_dir.to_path_buf(), stats })
     }
 
     /// Whether `index_dir` holds an index at all.
@@ -236,19 +234,13 @@ impl Searcher {
     }
 
     /// The thumbnail of `id`, made now from its original under `data_root` when indexing did
-    /// not write one (thumbnails turned off, a failed write). One is made at a time, so the
-    /// memory for decoding originals stays bounded however many are asked for at once.
+    /// not write one (thumbnails turned off, a failed write). Decoding stays within the
+    /// process's decode budget however many are asked for at once.
     pub fn thumbnail(&self, id: i64, data_root: &Path) -> Result<PathBuf> {
         let info = self.images.get(&id).ok_or_else(|| EngineError::NotFound(format!("no image with id {id} in the index")))?;
         let thumbnail = thumbs::path(&self.index_dir, &info.hash);
-        if thumbnail.is_file() {
-            return Ok(thumbnail);
-        }
-        let _one_at_a_time = self.thumbnailing.lock().unwrap_or_else(|p| p.into_inner());
         if !thumbnail.is_file() {
-            let original = data_root.join(&info.path);
-            crate::clip::preprocess::with_decoded_file(&original, |image| thumbs::ensure(&self.index_dir, &info.hash, image))?
-                .map_err(|reason| EngineError::Image { path: original, reason: format!("cannot write its thumbnail: {reason}") })?;
+            thumbs::make_from_file(&self.index_dir, &info.hash, &data_root.join(&info.path))?;
         }
         Ok(thumbnail)
     }

@@ -2,6 +2,7 @@
 //! moved and duplicate files share one and a re-index never redoes them.
 
 use std::{
+    collections::HashSet,
     io::Cursor,
     path::{Path, PathBuf},
 };
@@ -52,20 +53,41 @@ pub fn ensure(index_dir: &Path, hash: &str, image: &DynamicImage) -> Result<(), 
 }
 
 /// Deletes thumbnails whose hash is no longer in `keep`; returns how many.
-pub fn prune(index_dir: &Path, keep: &std::collections::HashSet<String>) -> usize {
-    let mut removed = 0;
-    let Ok(shards) = std::fs::read_dir(dir(index_dir)) else { return 0 };
-    for shard in shards.flatten() {
-        let Ok(files) = std::fs::read_dir(shard.path()) else { continue };
-        for file in files.flatten() {
-            let name = file.file_name().to_string_lossy().into_owned();
-            let hash = name.split('.').next().unwrap_or_default();
-            if !keep.contains(hash) && std::fs::remove_file(file.path()).is_ok() {
-                removed += 1;
-            }
-        }
-    }
-    removed
+pub fn prune(index_dir: &Path, keep: &HashSet<String>) -> usize {
+    files(index_dir).filter(|p| !keep.contains(hash_of(p))).filter(|p| std::fs::remove_file(p).is_ok()).count()
+}
+
+/// The content hashes that have a finished thumbnail.
+pub fn stored(index_dir: &Path) -> HashSet<String> {
+    files(index_dir).filter(|p| p.extension().is_some_and(|e| e == "jpg")).map(|p| hash_of(&p).to_string()).collect()
+}
+
+/// Removes the temporary files an interrupted write (a crash, a full disk) left behind; returns
+/// how many.
+pub fn clean_temporary(index_dir: &Path) -> usize {
+    files(index_dir).filter(|p| p.extension().is_some_and(|e| e == "tmp")).filter(|p| std::fs::remove_file(p).is_ok()).count()
+}
+
+/// Decodes `original` (within the process's decode budget) and writes its thumbnail as `hash`.
+pub fn make_from_file(index_dir: &Path, hash: &str, original: &Path) -> crate::Result<()> {
+    crate::clip::preprocess::with_decoded_file(original, |image| ensure(index_dir, hash, image))?.map_err(|reason| {
+        crate::EngineError::Image { path: original.to_path_buf(), reason: format!("cannot write its thumbnail: {reason}") }
+    })
+}
+
+/// Every file in the thumbnail folder's two-letter shards.
+fn files(index_dir: &Path) -> impl Iterator<Item = PathBuf> {
+    std::fs::read_dir(dir(index_dir))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|shard| std::fs::read_dir(shard.path()).ok())
+        .flat_map(|files| files.flatten().map(|f| f.path()))
+}
+
+/// `thumbs/ab/<hash>.jpg` (or `<hash>.jpg.<pid>.tmp`) -> `<hash>`.
+fn hash_of(path: &Path) -> &str {
+    path.file_name().and_then(|n| n.to_str()).and_then(|n| n.split('.').next()).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -93,16 +115,4 @@ mod tests {
         assert_eq!(prune(d.path(), &keep), 1);
         assert!(path(d.path(), "abc123").is_file() && !path(d.path(), "def456").exists());
     }
-}
-
-/// Removes the temporary files an interrupted write (a crash, a full disk) left behind; returns
-/// how many.
-pub fn clean_temporary(index_dir: &Path) -> usize {
-    let Ok(shards) = std::fs::read_dir(dir(index_dir)) else { return 0 };
-    let temporary = shards
-        .flatten()
-        .filter_map(|shard| std::fs::read_dir(shard.path()).ok())
-        .flat_map(|files| files.flatten().map(|f| f.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "tmp"));
-    temporary.filter(|p| std::fs::remove_file(p).is_ok()).count()
 }

@@ -15,10 +15,8 @@ pub const MAX_K: usize = 200;
 pub const DEFAULT_MIN_SCORE: f32 = 0.1;
 pub const MAX_UPLOAD_BYTES: usize = 20 << 20;
 /// Largest upload the server decodes, in pixels: a 50 MP photo decodes to at most 200 MB, and
-/// at most [`UPLOAD_DECODES`] decode at once, so uploads cannot exhaust the server's memory.
+/// decodes wait for room in the engine's decode budget, so uploads cannot exhaust memory.
 pub const MAX_UPLOAD_PIXELS: u64 = 50_000_000;
-/// Uploads decoded at the same time; the others wait their turn.
-pub const UPLOAD_DECODES: usize = 2;
 
 /// Whether the server has an index it can search.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -32,7 +32,6 @@ pub async fn search_image(data: MultipartData) -> Result<SearchReply, ApiError> 
     }
     let params = ssr::search_params(k.as_deref(), min.as_deref())?;
     ssr::check_upload_pixels(&bytes)?;
-    let _turn = ssr::app_state()?.decode_turn().await;
     ssr::reply(format!("images like {name}"), move |s| s.search_image_bytes(&bytes, params)).await
 }
 

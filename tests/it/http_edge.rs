@@ -34,46 +34,38 @@ fn start() -> Server {
 
 /// As [`start`], with more `clipfind index` options.
 fn start_with(index_options: &[&str]) -> Server {
-    start_limited(index_options, None)
+    start_limited(index_options, &[], None)
 }
 
-/// As [`start_with`]; with `open_files`, the server runs under `ulimit -n open_files`.
-fn start_limited(index_options: &[&str], open_files: Option<u32>) -> Server {
+/// As [`start_with`], with more environment variables for the server; with `open_files`, the
+/// server runs under `ulimit -n open_files`.
+fn start_limited(index_options: &[&str], server_env: &[(&str, &str)], open_files: Option<u32>) -> Server {
     let data = tempfile::tempdir().unwrap();
     for name in ["photo.jpg", "wide.png", "cmyk.jpg"] {
         std::fs::copy(root().join("tests/fixtures/images").join(name), data.path().join(name)).unwrap();
     }
-    let clipfind = || {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_clipfind"));
+    let clipfind = env!("CARGO_BIN_EXE_clipfind");
+    let for_library = |mut c: Command| {
         c.env("CLIPFIND_DATA", data.path())
             .env("CLIPFIND_MODEL", root().join("models/test-tiny"))
             .env("CLIPFIND_DEVICE", "cpu")
             .env_remove("CLIPFIND_INDEX");
         c
     };
-    let indexed = clipfind().args(["index", "--quiet"]).args(index_options).output().unwrap();
+    let indexed = for_library(Command::new(clipfind)).args(["index", "--quiet"]).args(index_options).output().unwrap();
     assert!(indexed.status.success(), "{}", String::from_utf8_lossy(&indexed.stderr));
     let addr = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
     let mut serve = match open_files {
-        None => clipfind(),
+        None => Command::new(clipfind),
         Some(limit) => {
-            let mut c = clipfind();
-            let program = c.get_program().to_owned();
-            c = Command::new("sh");
-            c.arg("-c")
-                .arg(format!("ulimit -n {limit} && exec \"$0\" serve"))
-                .arg(program)
-                .env("CLIPFIND_DATA", data.path())
-                .env("CLIPFIND_MODEL", root().join("models/test-tiny"))
-                .env("CLIPFIND_DEVICE", "cpu")
-                .env_remove("CLIPFIND_INDEX");
-            c
+            let mut sh = Command::new("sh");
+            sh.arg("-c").arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\"")).arg(clipfind);
+            sh
         }
     };
-    if open_files.is_none() {
-        serve.arg("serve");
-    }
-    let child = serve
+    serve.arg("serve");
+    let child = for_library(serve)
+        .envs(server_env.iter().copied())
         .env("LEPTOS_SITE_ADDR", &addr)
         .env("LEPTOS_OUTPUT_NAME", "clipfind")
         .env("LEPTOS_SITE_ROOT", root().join("target/site"))
@@ -280,13 +272,15 @@ fn jpeg(width: u32, height: u32) -> Vec<u8> {
     out
 }
 
-/// Memory budget for the uploads below, above the server's resident size before them: two
-/// decodes of a 50 MP image at a time (about 150 MB each as RGB) plus the upload buffers.
+/// The server's decode budget in the test below, and how much it may grow above its resident
+/// size before the uploads: the budget counts what decoded images may take at most (each
+/// 50 MP image reserves 400 MB), so it also bounds what they and their buffers really take.
 const UPLOAD_BUDGET_MB: u64 = 800;
 
 #[test]
 fn concurrent_decompression_bombs_keep_the_server_small_and_answering() {
-    let server = start();
+    let budget = UPLOAD_BUDGET_MB.to_string();
+    let server = start_limited(&[], &[("CLIPFIND_DECODE_MEMORY_MB", &budget)], None);
     let pid = server.child.id();
     let before = memory_kb(pid, "VmRSS");
     let header_bomb = std::fs::read(root().join("tests/fixtures/broken/header-bomb.png")).unwrap();
@@ -314,7 +308,7 @@ fn concurrent_decompression_bombs_keep_the_server_small_and_answering() {
 
 #[test]
 fn idle_connections_beyond_the_open_file_limit_do_not_stop_searches() {
-    let server = start_limited(&[], Some(1024));
+    let server = start_limited(&[], &[], Some(1024));
     // 1,100 connections that never send a byte, more than the server has file descriptors.
     let idle: Vec<TcpStream> = (0..1100).filter_map(|_| TcpStream::connect(&server.addr).ok()).collect();
     assert!(idle.len() > 1024, "only {} idle connections opened", idle.len());

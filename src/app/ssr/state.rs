@@ -11,7 +11,7 @@ use clipfind_engine::{
     searcher::Searcher,
 };
 
-use crate::app::types::{IndexInfo, IndexStatus, UPLOAD_DECODES};
+use crate::app::types::{IndexInfo, IndexStatus};
 
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -20,8 +20,6 @@ struct Inner {
     searcher: Option<Arc<Searcher>>,
     status: IndexStatus,
     data_root: PathBuf,
-    /// Turns for decoding uploads: bounds the memory they take together.
-    decodes: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -41,13 +39,7 @@ impl AppState {
             }
             Err(status) => (None, status, config.data.clone().unwrap_or_default()),
         };
-        let decodes = Arc::new(tokio::sync::Semaphore::new(UPLOAD_DECODES));
-        AppState(Arc::new(Inner { searcher, status, data_root, decodes }))
-    }
-
-    /// Waits for a turn to decode an upload; the turn lasts as long as the permit is held.
-    pub async fn decode_turn(&self) -> tokio::sync::OwnedSemaphorePermit {
-        self.0.decodes.clone().acquire_owned().await.expect("the decode semaphore is never closed")
+        AppState(Arc::new(Inner { searcher, status, data_root }))
     }
 
     pub fn searcher(&self) -> Option<&Arc<Searcher>> {
