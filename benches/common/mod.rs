@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use clipfind_engine::{
     catalog::{Catalog, NewImage},
     clip::{Clip, ClipOptions},
-    store::{faiss_store::DEFAULT_FACTORY, vector_file},
+    store::vector_file::{self, VectorAppender, FILE_KEY},
 };
 
 /// A catalog of `n` random unit vectors under `model`'s identity, as if `n` photos were indexed.
@@ -14,9 +14,11 @@ pub fn synthetic_index(dir: &Path, clip: &Clip, n: usize) {
     let mut catalog = Catalog::open(dir).unwrap();
     catalog.set_meta("model_identity", &clip.spec().identity(clip.dir()).unwrap()).unwrap();
     catalog.set_meta("model_name", &clip.spec().name).unwrap();
+    catalog.set_meta(FILE_KEY, &vector_file::file_name(1)).unwrap();
+    let mut vectors = VectorAppender::open(&dir.join(vector_file::file_name(1)), 0, 512).unwrap();
     let mut s = 0x9E37_79B9_u64;
     catalog
-        .write(|w| {
+        .write_vectors(&mut vectors, |w, vectors| {
             for i in 0..n {
                 let mut v: Vec<f32> = (0..512)
                     .map(|_| {
@@ -30,13 +32,11 @@ pub fn synthetic_index(dir: &Path, clip: &Clip, n: usize) {
                 v.iter_mut().for_each(|x| *x /= norm);
                 let path = format!("synthetic/{i:06}.jpg");
                 let hash = format!("{i:032x}");
-                w.upsert(&NewImage { path: &path, size: 1, mtime_ns: 1, hash: &hash, width: 640, height: 480, embedding: &v }, 0)?;
+                w.upsert(&NewImage { path: &path, size: 1, mtime_ns: 1, hash: &hash, width: 640, height: 480 }, &v, vectors, 0)?;
             }
             w.bump_generation()
         })
         .unwrap();
-    // The vector file, as `clipfind index` writes it.
-    vector_file::write(&catalog, dir, 512, DEFAULT_FACTORY).unwrap();
 }
 
 

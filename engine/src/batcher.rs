@@ -7,7 +7,7 @@ use std::{
     thread,
 };
 
-use super::{store::VectorStore, EngineError, Result};
+use super::{store::VectorSearch, EngineError, Result};
 
 /// Most queries in one FAISS call.
 const MAX_BATCH: usize = 64;
@@ -26,7 +26,7 @@ pub struct Batcher {
 
 impl Batcher {
     /// Starts the search thread for `vectors`.
-    pub fn new(vectors: Arc<dyn VectorStore>) -> Batcher {
+    pub fn new(vectors: Arc<dyn VectorSearch>) -> Batcher {
         // FAISS takes the matrix-product path from this many queries on (default 20).
         // SAFETY: sets a global FAISS tuning integer.
         unsafe { faiss_sys::faiss_set_distance_compute_blas_threshold(2) };
@@ -61,7 +61,7 @@ impl Batcher {
     }
 }
 
-fn run(vectors: &dyn VectorStore, batch: Vec<Request>) {
+fn run(vectors: &dyn VectorSearch, batch: Vec<Request>) {
     let k = batch.iter().map(|r| r.k).max().unwrap_or(1);
     let queries: Vec<f32> = batch.iter().flat_map(|r| r.query.iter().copied()).collect();
     match vectors.search(&queries, k) {

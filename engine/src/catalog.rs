@@ -1,7 +1,12 @@
 //! The catalog: one SQLite file that is the index's source of truth. Per image: path (relative to
-//! the data folder), size, mtime, content hash, dimensions, when it was indexed and its embedding;
-//! plus the model identity and data root. Every change happens in a transaction (WAL mode), so a
-//! killed process leaves the last committed state.
+//! the data folder), size, mtime, content hash, dimensions, when it was indexed and the slot of
+//! its embedding in the vector file (see [`crate::store::vector_file`]); plus the model identity
+//! and data root. Every change happens in a transaction (WAL mode), so a killed process leaves the
+//! last committed state.
+//!
+//! Each change to the set of vectors (an image added, re-embedded or removed) also appends its
+//! id to `vector_log` in the same transaction: the write-ahead record that brings an approximate
+//! index snapshot up to date (see [`crate::store::snapshot`]).
 
 use std::{
     collections::HashMap,
@@ -10,7 +15,12 @@ use std::{
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
-use super::{EngineError, Result};
+use super::{
+    store::vector_file::{VectorAppender, SLOTS_KEY},
+    EngineError, Result,
+};
+
+mod upgrade;
 
 /// File name of the catalog database inside the index folder.
 pub const CATALOG_FILE: &str = "catalog.sqlite";
@@ -18,11 +28,12 @@ pub const CATALOG_FILE: &str = "catalog.sqlite";
 const UPSERT_META: &str =
     "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value";
 
-/// Bumped when the schema changes incompatibly.
-const FORMAT: &str = "1";
+/// Bumped when the schema changes; older formats are upgraded in place when opened for writing.
+const FORMAT: &str = "2";
+
+const META: &str = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);";
 
 const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 -- AUTOINCREMENT: ids are never reused, so a stale id (in a URL, a FAISS file) never names another image.
 CREATE TABLE IF NOT EXISTS images (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -33,9 +44,13 @@ CREATE TABLE IF NOT EXISTS images (
     width INTEGER NOT NULL,
     height INTEGER NOT NULL,
     indexed_at INTEGER NOT NULL,
-    embedding BLOB NOT NULL
+    slot INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS images_by_hash ON images (hash);
+-- (slot, id) pairs without reading the rows: what a search process loads at start.
+CREATE INDEX IF NOT EXISTS images_by_slot ON images (slot);
+-- Ids whose vector was added, replaced or removed, in commit order.
+CREATE TABLE IF NOT EXISTS vector_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, id INTEGER NOT NULL);
 -- Files that could not be read, so an unchanged broken file is not retried on every run.
 CREATE TABLE IF NOT EXISTS skipped (
     path TEXT PRIMARY KEY,
@@ -64,6 +79,8 @@ pub struct ImageRow {
     pub height: u32,
     /// When this path last got an embedding (its own or a duplicate's), in seconds since the Unix epoch.
     pub indexed_at: i64,
+    /// Where its embedding is in the vector file.
+    pub slot: u64,
 }
 
 /// A file that could not be indexed, remembered so that it is not retried until it changes.
@@ -112,7 +129,9 @@ fn db_error(path: &Path) -> impl Fn(rusqlite::Error) -> EngineError + '_ {
 }
 
 impl Catalog {
-    /// Opens (creating if needed) the catalog in `index_dir` for writing.
+    /// Opens (creating if needed) the catalog in `index_dir` for writing; a catalog of an older
+    /// format is upgraded in place first (embeddings move to the vector file, nothing is
+    /// re-embedded).
     pub fn open(index_dir: &Path) -> Result<Catalog> {
         let path = index_dir.join(CATALOG_FILE);
         let err = db_error(&path);
@@ -120,18 +139,20 @@ impl Catalog {
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(&err)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(&err)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(&err)?;
-        conn.execute_batch(SCHEMA).map_err(&err)?;
-        let catalog = Catalog { conn, path: path.clone() };
-        match catalog.meta("format")? {
+        conn.execute_batch(META).map_err(&err)?;
+        let mut catalog = Catalog { conn, path: path.clone() };
+        match catalog.meta("format")?.as_deref() {
             None => catalog.set_meta("format", FORMAT)?,
-            Some(f) if f == FORMAT => {}
+            Some(FORMAT) => {}
+            Some("1") => upgrade::from_format_1(&mut catalog, index_dir)?,
             Some(f) => {
                 return Err(EngineError::Catalog {
                     path: catalog.path.clone(),
-                    reason: format!("catalog format {f} is not readable by this clipfind (format {FORMAT}); rebuild with --rebuild"),
+                    reason: format!("catalog format {f} is newer than this clipfind reads (format {FORMAT}); use a newer clipfind, or rebuild with --rebuild"),
                 })
             }
         }
+        catalog.conn.execute_batch(SCHEMA).map_err(&err)?;
         Ok(catalog)
     }
 
@@ -149,7 +170,22 @@ impl Catalog {
             Err(e) if is_cannot_open(&e) => open_immutable(&path).map_err(db_error(&path))?,
             Err(e) => return Err(db_error(&path)(e)),
         };
-        Ok(Catalog { conn, path })
+        let catalog = Catalog { conn, path };
+        match catalog.meta("format")?.as_deref() {
+            Some(FORMAT) => Ok(catalog),
+            Some("1") => Err(EngineError::Catalog {
+                path: catalog.path.clone(),
+                reason: "this index was made by an older clipfind (catalog format 1): run `clipfind index` once to upgrade it in place (nothing is re-embedded)".into(),
+            }),
+            other => Err(EngineError::Catalog { path: catalog.path.clone(), reason: format!("unknown catalog format {other:?}") }),
+        }
+    }
+
+    /// Whether the catalog in `index_dir` is of an older format that [`Catalog::open`] upgrades.
+    pub fn needs_upgrade(index_dir: &Path) -> bool {
+        let path = index_dir.join(CATALOG_FILE);
+        let format = |conn: Connection| conn.query_row("SELECT value FROM meta WHERE key = 'format'", [], |r| r.get::<_, String>(0));
+        path.is_file() && open_shared_read_only(&path).and_then(format).is_ok_and(|f| f == "1")
     }
 
     /// Path of the catalog's SQLite file.
@@ -183,13 +219,10 @@ impl Catalog {
         self.conn.query_row("SELECT COUNT(*) FROM images", [], |r| r.get::<_, i64>(0)).map(|n| n as u64).map_err(db_error(&self.path))
     }
 
-    /// Every indexed image (without its embedding), in id order.
+    /// Every indexed image, in id order.
     pub fn images(&self) -> Result<Vec<ImageRow>> {
         let err = db_error(&self.path);
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, path, size, mtime_ns, hash, width, height, indexed_at FROM images ORDER BY id")
-            .map_err(&err)?;
+        let mut stmt = self.conn.prepare(&format!("SELECT {IMAGE_COLUMNS} FROM images ORDER BY id")).map_err(&err)?;
         let rows = stmt.query_map([], row_to_image).map_err(&err)?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(&err)
     }
@@ -206,31 +239,65 @@ impl Catalog {
         rows.map(|r| r.map(|s| (s.path.clone(), s))).collect::<rusqlite::Result<_>>().map_err(&err)
     }
 
-    /// The stored L2-normalised embedding of image `id`; `None` when there is no such image.
-    pub fn embedding(&self, id: i64) -> Result<Option<Vec<f32>>> {
-        self.conn
-            .query_row("SELECT embedding FROM images WHERE id = ?1", [id], |r| r.get::<_, Vec<u8>>(0))
-            .optional()
-            .map(|b| b.map(|b| blob_to_vector(&b)))
-            .map_err(db_error(&self.path))
+    /// The image with catalog id `id`, if there is one (a prepared statement: searches ask
+    /// for a few ids each).
+    pub fn image(&self, id: i64) -> Result<Option<ImageRow>> {
+        self.image_where("id", id)
     }
 
-    /// Every (id, embedding), in id order: what the FAISS index is built from.
-    pub fn vectors(&self, dim: usize) -> Result<(Vec<i64>, Vec<f32>)> {
+    /// The image at `path` (relative to the data folder, `/`-separated), if it is indexed.
+    pub fn image_at(&self, path: &str) -> Result<Option<ImageRow>> {
+        self.image_where("path", path)
+    }
+
+    fn image_where(&self, column: &str, value: impl rusqlite::ToSql) -> Result<Option<ImageRow>> {
         let err = db_error(&self.path);
-        let mut stmt = self.conn.prepare("SELECT id, embedding FROM images ORDER BY id").map_err(&err)?;
-        let mut rows = stmt.query([]).map_err(&err)?;
-        let (mut ids, mut data) = (Vec::new(), Vec::new());
-        while let Some(row) = rows.next().map_err(&err)? {
-            let blob: Vec<u8> = row.get(1).map_err(&err)?;
-            let v = blob_to_vector(&blob);
-            if v.len() != dim {
-                return Err(EngineError::Catalog { path: self.path.clone(), reason: format!("embedding of {} floats, expected {dim}", v.len()) });
-            }
-            ids.push(row.get(0).map_err(&err)?);
-            data.extend_from_slice(&v);
-        }
-        Ok((ids, data))
+        let mut stmt = self.conn.prepare_cached(&format!("SELECT {IMAGE_COLUMNS} FROM images WHERE {column} = ?1")).map_err(&err)?;
+        stmt.query_row([value], row_to_image).optional().map_err(&err)
+    }
+
+    /// Every (id, slot) pair, in slot order, read from an index rather than the rows.
+    pub fn slots(&self) -> Result<Vec<(i64, u64)>> {
+        let err = db_error(&self.path);
+        let mut stmt = self.conn.prepare("SELECT id, slot FROM images ORDER BY slot").map_err(&err)?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))).map_err(&err)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(&err)
+    }
+
+    /// The position of the last change in the vector log (0 when it is empty).
+    pub fn log_position(&self) -> Result<i64> {
+        self.conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM vector_log", [], |r| r.get(0)).map_err(db_error(&self.path))
+    }
+
+    /// The ids whose vector changed after log position `seq`, each once.
+    pub fn logged_since(&self, seq: i64) -> Result<Vec<i64>> {
+        let err = db_error(&self.path);
+        let mut stmt = self.conn.prepare("SELECT DISTINCT id FROM vector_log WHERE seq > ?1").map_err(&err)?;
+        let rows = stmt.query_map([seq], |r| r.get(0)).map_err(&err)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(&err)
+    }
+
+    /// Runs `f` in one read transaction: everything it reads is from the same committed state,
+    /// even while another process writes.
+    pub fn read<T>(&self, f: impl FnOnce(&Catalog) -> Result<T>) -> Result<T> {
+        let err = db_error(&self.path);
+        let tx = self.conn.unchecked_transaction().map_err(&err)?;
+        let out = f(self)?;
+        tx.commit().map_err(&err)?;
+        Ok(out)
+    }
+
+    /// Runs `f` in one transaction that may append to `vectors`: the appended vectors are synced
+    /// to disk before the rows that point at them are committed.
+    pub fn write_vectors<T>(&mut self, vectors: &mut VectorAppender, f: impl FnOnce(&Writer<'_>, &mut VectorAppender) -> Result<T>) -> Result<T> {
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(db_error(&path))?;
+        let out = f(&Writer { tx: &tx, path: &path }, vectors)?;
+        vectors.sync()?;
+        crate::killpoint::reached("vectors-synced");
+        tx.commit().map_err(db_error(&path))?;
+        crate::killpoint::reached("catalog-committed");
+        Ok(out)
     }
 
     /// Runs `f` in one transaction: all of it is committed, or none of it.
@@ -243,6 +310,8 @@ impl Catalog {
     }
 }
 
+const IMAGE_COLUMNS: &str = "id, path, size, mtime_ns, hash, width, height, indexed_at, slot";
+
 fn row_to_image(r: &rusqlite::Row<'_>) -> rusqlite::Result<ImageRow> {
     Ok(ImageRow {
         id: r.get(0)?,
@@ -253,6 +322,7 @@ fn row_to_image(r: &rusqlite::Row<'_>) -> rusqlite::Result<ImageRow> {
         width: r.get::<_, i64>(5)? as u32,
         height: r.get::<_, i64>(6)? as u32,
         indexed_at: r.get(7)?,
+        slot: r.get::<_, i64>(8)? as u64,
     })
 }
 
@@ -276,8 +346,6 @@ pub struct NewImage<'a> {
     pub width: u32,
     /// Height in pixels of the upright image.
     pub height: u32,
-    /// The image's L2-normalised embedding.
-    pub embedding: &'a [f32],
 }
 
 impl Writer<'_> {
@@ -285,21 +353,32 @@ impl Writer<'_> {
         db_error(self.path)
     }
 
-    /// Inserts or replaces the image at `img.path`; returns its id (kept when replacing).
-    pub fn upsert(&self, img: &NewImage<'_>, now: i64) -> Result<i64> {
-        let blob = vector_to_blob(img.embedding);
-        self.tx
+    /// Inserts or replaces the image at `img.path` with `vector` appended to the vector file;
+    /// returns its id (kept when replacing). The id goes into the vector log: its vector is new.
+    pub fn upsert(&self, img: &NewImage<'_>, vector: &[f32], vectors: &mut VectorAppender, now: i64) -> Result<i64> {
+        let id: i64 = self
+            .tx
             .query_row(
-                "INSERT INTO images (path, size, mtime_ns, hash, width, height, indexed_at, embedding)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                "INSERT INTO images (path, size, mtime_ns, hash, width, height, indexed_at, slot)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, -1)
                  ON CONFLICT(path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,
                    hash = excluded.hash, width = excluded.width, height = excluded.height,
-                   indexed_at = excluded.indexed_at, embedding = excluded.embedding
+                   indexed_at = excluded.indexed_at
                  RETURNING id",
-                params![img.path, img.size as i64, img.mtime_ns, img.hash, img.width, img.height, now, blob],
+                params![img.path, img.size as i64, img.mtime_ns, img.hash, img.width, img.height, now],
                 |r| r.get(0),
             )
-            .map_err(self.err())
+            .map_err(self.err())?;
+        // The record names its image, so the id comes first and the slot after.
+        let slot = vectors.append(id, vector)?;
+        self.set_slot(id, slot)?;
+        self.set_meta(SLOTS_KEY, &vectors.slots().to_string())?;
+        self.log(id)?;
+        Ok(id)
+    }
+
+    fn log(&self, id: i64) -> Result<()> {
+        self.tx.execute("INSERT INTO vector_log (id) VALUES (?1)", [id]).map(drop).map_err(self.err())
     }
 
     /// A rename or move: same content, new path; the embedding and id stay.
@@ -318,29 +397,37 @@ impl Writer<'_> {
             .map_err(self.err())
     }
 
-    /// Removes image `id` (its id is never given to another image).
+    /// Removes image `id` (its id is never given to another image), logging it.
     pub fn delete(&self, id: i64) -> Result<()> {
-        self.tx.execute("DELETE FROM images WHERE id = ?1", [id]).map(drop).map_err(self.err())
+        self.tx.execute("DELETE FROM images WHERE id = ?1", [id]).map(drop).map_err(self.err())?;
+        self.log(id)
     }
 
-    /// Removes every image and every unreadable-file record; the meta table is kept.
+    /// Removes every image, unreadable-file record and logged change, and forgets the vector
+    /// index built on them; the rest of the meta table is kept.
     pub fn delete_all(&self) -> Result<()> {
-        self.tx.execute_batch("DELETE FROM images; DELETE FROM skipped;").map_err(self.err())
-    }
-
-    /// The embedding of an indexed image whose content hash is `hash`, if there is one.
-    pub fn embedding_of_hash(&self, hash: &str) -> Result<Option<Vec<f32>>> {
         self.tx
-            .query_row("SELECT embedding FROM images WHERE hash = ?1 LIMIT 1", [hash], |r| r.get::<_, Vec<u8>>(0))
-            .optional()
-            .map(|b| b.map(|b| blob_to_vector(&b)))
+            .execute_batch("DELETE FROM images; DELETE FROM skipped; DELETE FROM vector_log; DELETE FROM meta WHERE key LIKE 'ann_%';")
             .map_err(self.err())
     }
 
-    /// Width and height in pixels of an indexed image whose content hash is `hash`, if there is one.
-    pub fn dimensions_of_hash(&self, hash: &str) -> Result<Option<(u32, u32)>> {
+    /// Forgets the logged changes up to `seq` (a snapshot now holds them), or all of them.
+    pub fn trim_log(&self, seq: Option<i64>) -> Result<()> {
+        self.tx.execute("DELETE FROM vector_log WHERE seq <= ?1", [seq.unwrap_or(i64::MAX)]).map(drop).map_err(self.err())
+    }
+
+    /// Moves image `id`'s vector to `slot` (a compaction); the vector itself is unchanged.
+    pub fn set_slot(&self, id: i64, slot: u64) -> Result<()> {
+        let mut stmt = self.tx.prepare_cached("UPDATE images SET slot = ?2 WHERE id = ?1").map_err(self.err())?;
+        stmt.execute(params![id, slot as i64]).map(drop).map_err(self.err())
+    }
+
+    /// An indexed image whose content hash is `hash`: its id, slot, width and height.
+    pub fn image_of_hash(&self, hash: &str) -> Result<Option<(i64, u64, u32, u32)>> {
         self.tx
-            .query_row("SELECT width, height FROM images WHERE hash = ?1 LIMIT 1", [hash], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row("SELECT id, slot, width, height FROM images WHERE hash = ?1 LIMIT 1", [hash], |r| {
+                Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get(2)?, r.get(3)?))
+            })
             .optional()
             .map_err(self.err())
     }
@@ -369,7 +456,12 @@ impl Writer<'_> {
             .map_err(self.err())
     }
 
-    /// Marks the vectors as changed: any FAISS file written before is now stale.
+    /// Removes `key` from the meta table, as part of this transaction.
+    pub fn delete_meta(&self, key: &str) -> Result<()> {
+        self.tx.execute("DELETE FROM meta WHERE key = ?1", [key]).map(drop).map_err(self.err())
+    }
+
+    /// Marks the vectors as changed (searchers compare it to notice a new index).
     pub fn bump_generation(&self) -> Result<()> {
         self.tx
             .execute(
@@ -382,66 +474,104 @@ impl Writer<'_> {
     }
 }
 
-fn vector_to_blob(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-fn blob_to_vector(b: &[u8]) -> Vec<f32> {
-    b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::vector_file::MappedVectors;
 
-    fn image<'a>(path: &'a str, hash: &'a str, v: &'a [f32]) -> NewImage<'a> {
-        NewImage { path, size: 10, mtime_ns: 1, hash, width: 4, height: 3, embedding: v }
+    fn image<'a>(path: &'a str, hash: &'a str) -> NewImage<'a> {
+        NewImage { path, size: 10, mtime_ns: 1, hash, width: 4, height: 3 }
+    }
+
+    fn open(d: &Path) -> (Catalog, VectorAppender) {
+        (Catalog::open(d).unwrap(), VectorAppender::open(&d.join("v.f32"), 0, 2).unwrap())
     }
 
     #[test]
-    fn round_trips_images_and_vectors() {
+    fn round_trips_images_slots_and_the_log() {
         let d = tempfile::tempdir().unwrap();
-        let mut c = Catalog::open(d.path()).unwrap();
+        let (mut c, mut v) = open(d.path());
         let (a, b) = c
-            .write(|w| {
+            .write_vectors(&mut v, |w, v| {
                 w.bump_generation()?;
-                Ok((w.upsert(&image("a.jpg", "h1", &[1.0, 0.0]), 5)?, w.upsert(&image("b/c.png", "h2", &[0.0, 1.0]), 5)?))
+                Ok((w.upsert(&image("a.jpg", "h1"), &[1.0, 0.0], v, 5)?, w.upsert(&image("b/c.png", "h2"), &[0.0, 1.0], v, 5)?))
             })
             .unwrap();
         assert_eq!(c.count().unwrap(), 2);
-        assert_eq!(c.vectors(2).unwrap(), (vec![a, b], vec![1.0, 0.0, 0.0, 1.0]));
-        assert_eq!(c.embedding(b).unwrap(), Some(vec![0.0, 1.0]));
+        assert_eq!(c.slots().unwrap(), vec![(a, 0), (b, 1)]);
+        assert_eq!(c.image(b).unwrap().unwrap().path, "b/c.png");
+        assert_eq!(c.image_at("a.jpg").unwrap().unwrap().id, a);
+        assert_eq!(c.meta(SLOTS_KEY).unwrap().as_deref(), Some("2"));
+        assert_eq!(MappedVectors::open(&d.path().join("v.f32"), 2, 2).unwrap().vector(1, b).unwrap(), [0.0, 1.0]);
         assert_eq!(c.generation().unwrap(), 1);
-        assert!(c.vectors(3).is_err(), "a wrong dimension is caught");
+        let mut logged = c.logged_since(0).unwrap();
+        logged.sort();
+        assert_eq!(logged, vec![a, b]);
+        let pos = c.log_position().unwrap();
+        c.write(|w| w.trim_log(Some(pos))).unwrap();
+        assert!(c.logged_since(0).unwrap().is_empty());
+        c.write(|w| w.delete(a)).unwrap();
+        assert_eq!(c.logged_since(pos).unwrap(), vec![a], "a removal is logged");
     }
 
     #[test]
     fn upsert_keeps_the_id_and_ids_are_never_reused() {
         let d = tempfile::tempdir().unwrap();
-        let mut c = Catalog::open(d.path()).unwrap();
-        let a = c.write(|w| w.upsert(&image("a.jpg", "h1", &[1.0]), 1)).unwrap();
-        let again = c.write(|w| w.upsert(&image("a.jpg", "h9", &[2.0]), 2)).unwrap();
+        let (mut c, mut v) = open(d.path());
+        let a = c.write_vectors(&mut v, |w, v| w.upsert(&image("a.jpg", "h1"), &[1.0, 0.0], v, 1)).unwrap();
+        let again = c.write_vectors(&mut v, |w, v| w.upsert(&image("a.jpg", "h9"), &[0.0, 1.0], v, 2)).unwrap();
         assert_eq!(a, again);
+        assert_eq!(c.image(a).unwrap().unwrap().slot, 1, "a new vector goes into a new slot");
         c.write(|w| w.delete(a)).unwrap();
-        let b = c.write(|w| w.upsert(&image("b.jpg", "h2", &[1.0]), 3)).unwrap();
+        let b = c.write_vectors(&mut v, |w, v| w.upsert(&image("b.jpg", "h2"), &[1.0, 0.0], v, 3)).unwrap();
         assert!(b > a);
     }
 
     #[test]
     fn a_failed_transaction_changes_nothing() {
         let d = tempfile::tempdir().unwrap();
-        let mut c = Catalog::open(d.path()).unwrap();
-        let r: Result<()> = c.write(|w| {
-            w.upsert(&image("a.jpg", "h1", &[1.0]), 1)?;
+        let (mut c, mut v) = open(d.path());
+        let r: Result<()> = c.write_vectors(&mut v, |w, v| {
+            w.upsert(&image("a.jpg", "h1"), &[1.0, 0.0], v, 1)?;
             Err(EngineError::Usage("stop".into()))
         });
         assert!(r.is_err());
         assert_eq!(c.count().unwrap(), 0);
+        assert_eq!(c.meta(SLOTS_KEY).unwrap(), None, "the appended vector is not committed");
     }
 
     #[test]
     fn read_only_open_of_a_missing_index_says_so() {
         let d = tempfile::tempdir().unwrap();
         assert!(matches!(Catalog::open_read_only(d.path()), Err(EngineError::NoIndex(_))));
+    }
+
+    #[test]
+    fn a_format_1_catalog_is_upgraded_in_place() {
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/format1-index");
+        let d = tempfile::tempdir().unwrap();
+        for file in ["catalog.sqlite", "vectors.faiss"] {
+            std::fs::copy(fixture.join(file), d.path().join(file)).unwrap();
+        }
+        assert!(Catalog::needs_upgrade(d.path()));
+        let err = Catalog::open_read_only(d.path()).err().unwrap().to_string();
+        assert!(err.contains("run `clipfind index` once to upgrade"), "{err}");
+        let c = Catalog::open(d.path()).unwrap();
+        assert!(!Catalog::needs_upgrade(d.path()));
+        assert_eq!(c.meta("format").unwrap().as_deref(), Some(FORMAT));
+        assert_eq!(c.meta("factory").unwrap().as_deref(), Some("auto"));
+        assert!(!d.path().join("vectors.faiss").exists());
+        let slots = c.slots().unwrap();
+        assert_eq!(slots.len(), 14);
+        let file = d.path().join(c.meta(vector_file_key()).unwrap().unwrap());
+        let mapped = MappedVectors::open(&file, 14, 512).unwrap();
+        for (id, slot) in slots {
+            let norm: f32 = mapped.vector(slot, id).unwrap().iter().map(|x| x * x).sum();
+            assert!((norm - 1.0).abs() < 1e-4, "image {id} kept its unit embedding");
+        }
+    }
+
+    fn vector_file_key() -> &'static str {
+        crate::store::vector_file::FILE_KEY
     }
 }

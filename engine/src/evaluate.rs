@@ -137,7 +137,7 @@ pub fn evaluate(searcher: &Searcher, set: &EvalSet) -> Result<Report> {
     for group in set.manifest.image_groups.iter().filter(|g| g.len() > 1) {
         for file in group {
             let id = searcher
-                .id_of(Path::new(file))
+                .id_of(Path::new(file))?
                 .ok_or_else(|| EngineError::NotFound(format!("{file}, listed in {EVAL_FILE}, is not in the index")))?;
             let hits = searcher.similar_to(id, everything)?;
             image.push(ranked(&hits, group.iter().filter(|g| *g != file).map(String::as_str).collect()));

@@ -5,9 +5,11 @@
 //! content the catalog does not already hold is decoded and embedded (the same content under a
 //! new path is a rename or a duplicate; an edited file that hashes the same is only touched).
 //!
-//! Crash safety: the catalog commits every `checkpoint` files, and the FAISS file is written to
-//! a temporary name and renamed. The catalog records which catalog generation the FAISS file
-//! holds; a stale or missing FAISS file is rebuilt from the catalog when loaded.
+//! Crash safety: every `checkpoint` files, the new vectors are appended to the vector file and
+//! synced, then the rows that point at them are committed with the vector log (see
+//! [`crate::store::snapshot`]): the vector index is never rebuilt from scratch, and a kill at any
+//! step leaves the last commit searchable. After the run the size policy may train a new
+//! approximate index or fold the log into it; the old one serves until the new one is committed.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -29,8 +31,10 @@ use super::{
     progress::{Progress, Silent},
     scan::{self, FoundFile, ScanOptions},
     store::{
-        faiss_store::{normalise_factory, DEFAULT_FACTORY},
-        vector_file,
+        faiss_store::normalise_factory,
+        policy::{FactoryChoice, IndexPolicy},
+        snapshot,
+        vector_file::{self, VectorAppender, FILE_KEY, SLOTS_KEY},
     },
     identity::{self, Recorded},
     thumbs, EngineError, Result,
@@ -45,8 +49,11 @@ pub struct IndexOptions {
     pub index_dir: PathBuf,
     /// Images per vision encoder run.
     pub batch: usize,
-    /// FAISS factory string; None keeps the index's current one (Flat for a new index).
+    /// FAISS factory string, or `auto` to choose by size; None keeps the index's choice (`auto`
+    /// for a new index).
     pub factory: Option<String>,
+    /// The sizes at which `auto` changes index type.
+    pub policy: IndexPolicy,
     /// Glob patterns of files to leave out, matched against the relative path or the file name.
     pub exclude: Vec<String>,
     /// Drop everything and start again (needed to change models).
@@ -71,6 +78,7 @@ impl IndexOptions {
             index_dir,
             batch: 8,
             factory: None,
+            policy: IndexPolicy::default(),
             exclude: Vec::new(),
             rebuild: false,
             rebuild_on_model_change: false,
@@ -118,8 +126,11 @@ pub struct Summary {
     pub seconds: f64,
     /// Embedded images per second of the embedding phase.
     pub images_per_second: f64,
-    /// Whether the FAISS file was (re)written.
+    /// Whether a new approximate index snapshot was written (trained, or the log folded in).
     pub vectors_written: bool,
+    /// The vector index searches use now (`Flat` = exact), whether this run trained it, and its
+    /// measured recall.
+    pub vector_index: snapshot::Maintenance,
     /// Thumbnails made for images indexed earlier whose thumbnail was missing (a failed write).
     pub thumbnails_made: usize,
 }
@@ -143,8 +154,12 @@ fn check_model(catalog: &mut Catalog, clip: &Clip, options: &IndexOptions) -> Re
         tracing::warn!("the index was built with `{name}`: re-embedding everything with `{}`", clip.spec().name);
     }
     if options.rebuild || recorded != Recorded::Same {
+        // A new vector file: the old one may hold vectors of another dimension.
+        let next = vector_file::number(catalog.meta(FILE_KEY)?.as_deref()).map_or(1, |n| n + 1);
         catalog.write(|w| {
             w.delete_all()?;
+            w.set_meta(FILE_KEY, &vector_file::file_name(next))?;
+            w.set_meta(SLOTS_KEY, "0")?;
             w.bump_generation()?;
             identity::record(w, clip, &identity)
         })?;
@@ -155,7 +170,8 @@ fn check_model(catalog: &mut Catalog, clip: &Clip, options: &IndexOptions) -> Re
 /// Indexes `options.data` with `clip` into `options.index_dir`.
 pub fn run(clip: &Clip, options: &IndexOptions) -> Result<Summary> {
     let started = Instant::now();
-    let (mut catalog, data, factory, factory_changed) = open_catalog(clip, options)?;
+    let (mut catalog, data, factory) = open_catalog(clip, options)?;
+    let mut vectors = open_vectors(&catalog, &options.index_dir, clip.dim())?;
     let scan = scan::scan(&data, &ScanOptions { exclude: options.exclude.clone(), skip_dir: Some(options.index_dir.clone()) })?;
     let rows = catalog.images()?;
     let plan = plan(&rows, &catalog.skipped()?, scan.files);
@@ -168,14 +184,18 @@ pub fn run(clip: &Clip, options: &IndexOptions) -> Result<Summary> {
 
     let embed_started = Instant::now();
     let sorter = Sorter::new(&plan, &rows, options);
-    read_and_embed(clip, &mut catalog, &data, &plan, &sorter, options, &mut summary)?;
+    read_and_embed(clip, &mut catalog, &mut vectors, &data, &plan, &sorter, options, &mut summary)?;
     let embed_seconds = embed_started.elapsed().as_secs_f64();
-    finish(&mut catalog, &plan, sorter, &mut summary)?;
+    finish(&mut catalog, &mut vectors, &plan, sorter, &mut summary)?;
+    drop(rows);
     if options.thumbnails {
-        tidy_thumbnails(&catalog.images()?, &data, options, &mut summary);
+        tidy_thumbnails(&catalog, &data, options, &mut summary)?;
     }
 
-    summary.vectors_written = vector_file::write_if_stale(&catalog, &options.index_dir, clip.dim(), &factory, factory_changed)?;
+    vector_file::compact_if_wasteful(&mut catalog, &options.index_dir, clip.dim())?;
+    summary.vector_index = snapshot::maintain(&mut catalog, &options.index_dir, clip.dim(), &factory, &options.policy)?;
+    summary.vectors_written = summary.vector_index.written;
+    vector_file::remove_unused(&catalog, &options.index_dir)?;
     summary.total = catalog.count()?;
     summary.seconds = started.elapsed().as_secs_f64();
     summary.images_per_second = if summary.embedded > 0 { summary.embedded as f64 / embed_seconds } else { 0.0 };
@@ -183,22 +203,28 @@ pub fn run(clip: &Clip, options: &IndexOptions) -> Result<Summary> {
 }
 
 /// Opens (or creates) the catalog, checks the model and records the run's settings. Returns the
-/// catalog, the canonical data folder, the FAISS factory and whether it changed.
-fn open_catalog(clip: &Clip, options: &IndexOptions) -> Result<(Catalog, PathBuf, String, bool)> {
+/// catalog, the canonical data folder and the vector index choice.
+fn open_catalog(clip: &Clip, options: &IndexOptions) -> Result<(Catalog, PathBuf, FactoryChoice)> {
     let data = options.data.canonicalize().map_err(|source| EngineError::Io { path: options.data.clone(), source })?;
     let index_dir = &options.index_dir;
     std::fs::create_dir_all(index_dir).map_err(|source| EngineError::Io { path: index_dir.clone(), source })?;
     let mut catalog = Catalog::open(index_dir)?;
-    let cleaned = thumbs::clean_temporary(index_dir);
-    if cleaned > 0 {
-        tracing::info!("removed {cleaned} temporary thumbnail files an interrupted run left behind");
+    if !thumbnails_as_left(&catalog, index_dir)? {
+        let cleaned = thumbs::clean_temporary(index_dir);
+        if cleaned > 0 {
+            tracing::info!("removed {cleaned} temporary thumbnail files an interrupted run left behind");
+        }
     }
     check_model(&mut catalog, clip, options)?;
 
-    let stored_factory = catalog.meta("factory")?;
-    let factory = options.factory.clone().or_else(|| stored_factory.clone()).unwrap_or_else(|| DEFAULT_FACTORY.to_string());
-    normalise_factory(&factory)?;
-    let factory_changed = stored_factory.as_deref() != Some(factory.as_str());
+    let choice = match (&options.factory, catalog.meta("factory")?) {
+        (Some(f), _) => FactoryChoice::parse(f),
+        (None, Some(stored)) => FactoryChoice::parse(&stored),
+        (None, None) => FactoryChoice::Auto,
+    };
+    if let FactoryChoice::Fixed(f) = &choice {
+        normalise_factory(f)?;
+    }
     if let Some(old) = catalog.meta("data_root")?.filter(|old| Path::new(old) != data) {
         tracing::warn!("the index was built for {old}; now indexing {} (paths are relative, so it carries over)", data.display());
     }
@@ -206,8 +232,22 @@ fn open_catalog(clip: &Clip, options: &IndexOptions) -> Result<(Catalog, PathBuf
     if let Ok(model_dir) = clip.dir().canonicalize() {
         catalog.set_meta("model_dir", &model_dir.to_string_lossy())?;
     }
-    catalog.set_meta("factory", &factory)?;
-    Ok((catalog, data, factory, factory_changed))
+    catalog.set_meta("factory", choice.as_str())?;
+    Ok((catalog, data, choice))
+}
+
+/// Opens the vector file for appending after its committed vectors (a new index starts one).
+fn open_vectors(catalog: &Catalog, index_dir: &Path, dim: usize) -> Result<VectorAppender> {
+    let name = match catalog.meta(FILE_KEY)? {
+        Some(name) => name,
+        None => {
+            let name = vector_file::file_name(1);
+            catalog.set_meta(FILE_KEY, &name)?;
+            name
+        }
+    };
+    let committed = catalog.meta(SLOTS_KEY)?.and_then(|s| s.parse().ok()).unwrap_or(0);
+    VectorAppender::open(&index_dir.join(name), committed, dim)
 }
 
 /// What the scan found compared with the catalog, decided from paths, sizes and mtimes alone.
@@ -326,9 +366,11 @@ impl Triage for Sorter<'_> {
 }
 
 /// Runs the candidates through the pipeline, committing every `checkpoint` outcomes.
+#[allow(clippy::too_many_arguments)]
 fn read_and_embed(
     clip: &Clip,
     catalog: &mut Catalog,
+    vectors: &mut VectorAppender,
     data: &Path,
     plan: &Plan<'_>,
     sorter: &Sorter<'_>,
@@ -343,7 +385,7 @@ fn read_and_embed(
         options.progress.advance(1);
         pending.push((i, outcome));
         if pending.len() >= options.checkpoint.max(1) && failure.is_none() {
-            failure = commit(catalog, plan, sorter, &mut pending, summary).err();
+            failure = commit(catalog, vectors, plan, sorter, &mut pending, summary).err();
         }
     });
     options.progress.finish();
@@ -351,17 +393,24 @@ fn read_and_embed(
         return Err(e);
     }
     piped?;
-    commit(catalog, plan, sorter, &mut pending, summary)
+    commit(catalog, vectors, plan, sorter, &mut pending, summary)
 }
 
 /// Writes what the pipeline produced for these files in one transaction.
-fn commit(catalog: &mut Catalog, plan: &Plan<'_>, sorter: &Sorter<'_>, pending: &mut Vec<(usize, Result<Read>)>, summary: &mut Summary) -> Result<()> {
+fn commit(
+    catalog: &mut Catalog,
+    vectors: &mut VectorAppender,
+    plan: &Plan<'_>,
+    sorter: &Sorter<'_>,
+    pending: &mut Vec<(usize, Result<Read>)>,
+    summary: &mut Summary,
+) -> Result<()> {
     if pending.is_empty() {
         return Ok(());
     }
     let now = now_secs();
     let done = std::mem::take(pending);
-    let counted = catalog.write(|w| {
+    let counted = catalog.write_vectors(vectors, |w, vectors| {
         let mut counted = Vec::with_capacity(done.len());
         for (i, outcome) in &done {
             let file = &plan.candidates[*i].0;
@@ -371,12 +420,15 @@ fn commit(catalog: &mut Catalog, plan: &Plan<'_>, sorter: &Sorter<'_>, pending: 
                     w.skip(&file.rel, file.size, file.mtime_ns, &reason)?;
                     Counted::Skipped(reason)
                 }
-                (Ok(read), Some((decision, _))) => apply(w, file, read, decision, now)?,
+                (Ok(read), Some((decision, _))) => apply(w, vectors, file, read, decision, now)?,
                 (Ok(_), None) => unreachable!("the pipeline asks the sorter about every file it reads"),
             });
         }
         if counted.iter().any(Counted::changes_vectors) {
             w.bump_generation()?;
+        }
+        if counted.iter().any(Counted::is_indexed) {
+            w.set_meta("last_indexed", &now.to_string())?;
         }
         Ok(counted)
     })?;
@@ -402,6 +454,11 @@ enum Counted {
 }
 
 impl Counted {
+    /// Whether a path got an embedding (its own or a duplicate's).
+    fn is_indexed(&self) -> bool {
+        matches!(self, Counted::New | Counted::Changed | Counted::Duplicate)
+    }
+
     /// Whether the catalog's set of (id, vector, path) rows changed, so the vectors must be rewritten.
     fn changes_vectors(&self) -> bool {
         matches!(self, Counted::New | Counted::Changed | Counted::Renamed | Counted::Duplicate)
@@ -423,7 +480,7 @@ impl Summary {
 }
 
 /// Records one read file in the catalog as its decision says.
-fn apply(w: &Writer<'_>, file: &FoundFile, read: &Read, decision: Decision, now: i64) -> Result<Counted> {
+fn apply(w: &Writer<'_>, vectors: &mut VectorAppender, file: &FoundFile, read: &Read, decision: Decision, now: i64) -> Result<Counted> {
     Ok(match decision {
         Decision::Embed { new } => {
             let e = read.embedded.as_ref().expect("embedded files carry an embedding");
@@ -434,9 +491,8 @@ fn apply(w: &Writer<'_>, file: &FoundFile, read: &Read, decision: Decision, now:
                 hash: &read.hash,
                 width: e.width,
                 height: e.height,
-                embedding: &e.embedding,
             };
-            w.upsert(&image, now)?;
+            w.upsert(&image, &e.embedding, vectors, now)?;
             w.unskip(&file.rel)?;
             if new { Counted::New } else { Counted::Changed }
         }
@@ -449,7 +505,7 @@ fn apply(w: &Writer<'_>, file: &FoundFile, read: &Read, decision: Decision, now:
             w.unskip(&file.rel)?;
             Counted::Renamed
         }
-        Decision::Duplicate => match add_duplicate(w, file, &read.hash, now)? {
+        Decision::Duplicate => match add_duplicate(w, vectors, file, &read.hash, now)? {
             true => Counted::Duplicate,
             false => Counted::DuplicateLater,
         },
@@ -458,18 +514,18 @@ fn apply(w: &Writer<'_>, file: &FoundFile, read: &Read, decision: Decision, now:
 
 /// Stores a duplicate with the embedding of the indexed file of the same content; false when
 /// that content has no embedding (yet).
-fn add_duplicate(w: &Writer<'_>, file: &FoundFile, hash: &str, now: i64) -> Result<bool> {
-    let Some(embedding) = w.embedding_of_hash(hash)? else { return Ok(false) };
-    let (width, height) = w.dimensions_of_hash(hash)?.unwrap_or((0, 0));
-    let image = NewImage { path: &file.rel, size: file.size, mtime_ns: file.mtime_ns, hash, width, height, embedding: &embedding };
-    w.upsert(&image, now)?;
+fn add_duplicate(w: &Writer<'_>, vectors: &mut VectorAppender, file: &FoundFile, hash: &str, now: i64) -> Result<bool> {
+    let Some((id, slot, width, height)) = w.image_of_hash(hash)? else { return Ok(false) };
+    let embedding = vectors.read(slot, id)?;
+    let image = NewImage { path: &file.rel, size: file.size, mtime_ns: file.mtime_ns, hash, width, height };
+    w.upsert(&image, &embedding, vectors, now)?;
     w.unskip(&file.rel)?;
     Ok(true)
 }
 
 /// After the pipeline: duplicates of content embedded later in the run, and rows whose path is
 /// gone and whose content turned up nowhere (removed).
-fn finish(catalog: &mut Catalog, plan: &Plan<'_>, sorter: Sorter<'_>, summary: &mut Summary) -> Result<()> {
+fn finish(catalog: &mut Catalog, vectors: &mut VectorAppender, plan: &Plan<'_>, sorter: Sorter<'_>, summary: &mut Summary) -> Result<()> {
     let state = sorter.state.into_inner().unwrap_or_else(|p| p.into_inner());
     let failed: HashMap<&str, &Skipped> = summary.skipped.iter().map(|s| (s.path.as_str(), s)).collect();
     let broken: HashMap<&str, String> = (state.decisions.iter().enumerate())
@@ -480,12 +536,12 @@ fn finish(catalog: &mut Catalog, plan: &Plan<'_>, sorter: Sorter<'_>, summary: &
     let mut deferred = state.deferred.clone();
     deferred.sort_unstable();
     let now = now_secs();
-    let outcomes = catalog.write(|w| {
+    let outcomes = catalog.write_vectors(vectors, |w, vectors| {
         let mut outcomes = Vec::new();
         for i in &deferred {
             let file = &plan.candidates[*i].0;
             let hash = state.decisions[*i].as_ref().expect("deferred files were decided").1.as_str();
-            outcomes.push((*i, match add_duplicate(w, file, hash, now)? {
+            outcomes.push((*i, match add_duplicate(w, vectors, file, hash, now)? {
                 true => Counted::Duplicate,
                 false => {
                     let reason = broken.get(hash).cloned().unwrap_or_else(|| "its content could not be indexed".into());
@@ -509,16 +565,35 @@ fn finish(catalog: &mut Catalog, plan: &Plan<'_>, sorter: Sorter<'_>, summary: &
     Ok(())
 }
 
+/// Meta key of the thumbnail folder's fingerprint when it was last checked complete.
+const THUMBNAILS_CHECKED: &str = "thumbnails_checked";
+
+/// Whether the thumbnail folder is as the last complete check left it (then nothing is missing
+/// and no temporary file was left behind since).
+fn thumbnails_as_left(catalog: &Catalog, index_dir: &Path) -> Result<bool> {
+    Ok(catalog.meta(THUMBNAILS_CHECKED)?.is_some_and(|f| f == thumbs::fingerprint(index_dir)))
+}
+
 /// Makes the thumbnails that are missing for indexed images (a write that failed, a disk that
-/// was full) and, after removals or edits, deletes those no image uses any more. One listing of
-/// the thumbnail folder serves both.
-fn tidy_thumbnails(rows: &[ImageRow], data: &Path, options: &IndexOptions, summary: &mut Summary) {
+/// was full, a file deleted by hand) and, after removals or edits, deletes those no image uses
+/// any more. Skipped when the run changed nothing and the folder is as the last check left it.
+fn tidy_thumbnails(catalog: &Catalog, data: &Path, options: &IndexOptions, summary: &mut Summary) -> Result<()> {
+    let changed = summary.new + summary.changed + summary.removed + summary.duplicates + summary.renamed > 0;
+    if !changed && thumbnails_as_left(catalog, &options.index_dir)? {
+        return Ok(());
+    }
+    let rows = catalog.images()?;
     let stored = thumbs::stored(&options.index_dir);
     let mut wanted = HashSet::new();
     let missing: Vec<&ImageRow> = rows.iter().filter(|r| wanted.insert(r.hash.clone()) && !stored.contains(&r.hash)).collect();
     summary.thumbnails_made = make_thumbnails(&missing, data, options);
     if summary.removed > 0 || summary.changed > 0 {
         thumbs::prune(&options.index_dir, &wanted);
+    }
+    let complete = summary.thumbnails_made == missing.len();
+    match complete {
+        true => catalog.set_meta(THUMBNAILS_CHECKED, &thumbs::fingerprint(&options.index_dir)),
+        false => catalog.set_meta(THUMBNAILS_CHECKED, ""),
     }
 }
 

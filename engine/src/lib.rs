@@ -28,6 +28,7 @@ pub mod error;
 pub mod evaluate;
 pub(crate) mod identity;
 pub mod indexer;
+pub mod killpoint;
 pub mod library;
 pub mod models;
 pub mod openmp;

@@ -12,7 +12,6 @@
 //! ```
 
 use std::{
-    collections::HashMap,
     num::NonZeroUsize,
     path::{Path, PathBuf},
     sync::{Arc, Mutex},
@@ -23,10 +22,10 @@ use serde::Serialize;
 
 use super::{
     batcher::Batcher,
-    catalog::Catalog,
+    catalog::{Catalog, ImageRow},
     clip::Clip,
     identity,
-    store::vector_file::{self, VECTORS_FILE},
+    store::{indexed::IndexedVectors, VectorSearch},
     thumbs,
     EngineError, Result,
 };
@@ -62,14 +61,6 @@ pub struct Hit {
     pub height: u32,
 }
 
-#[derive(Debug, Clone)]
-struct ImageInfo {
-    path: String,
-    hash: String,
-    width: u32,
-    height: u32,
-}
-
 /// About a loaded index, for status lines and logs.
 #[derive(Debug, Clone, Serialize)]
 pub struct IndexStats {
@@ -77,60 +68,68 @@ pub struct IndexStats {
     pub images: u64,
     /// Name of the model the index was built with.
     pub model: String,
-    /// FAISS index factory string of the vector index (e.g. `Flat`).
+    /// FAISS index factory string of the vector index searched (`Flat` = exact).
     pub factory: String,
+    /// Recall@10 of the vector index against exact search (1 for exact; measured when an
+    /// approximate index was trained).
+    pub recall: Option<f32>,
     /// The folder that was indexed, as recorded by the last indexing (empty when unknown).
     pub data_root: PathBuf,
     /// Unix seconds of the most recent indexing that embedded something.
     pub last_indexed: i64,
-    /// True when the vector file was stale and the vectors were rebuilt from the catalog.
-    pub rebuilt_from_catalog: bool,
+    /// Changes logged after the approximate index snapshot, replayed into it at load.
+    pub replayed_changes: usize,
 }
 
 /// Text embeddings kept for repeated queries (live typing and popular searches repeat).
 const QUERY_CACHE: NonZeroUsize = NonZeroUsize::new(4096).unwrap();
 
-/// An index opened for searching with its model: the vectors and the catalog's list of images.
+/// An index opened for searching with its model: the vectors, and the catalog for the few
+/// rows each search returns.
 pub struct Searcher {
     clip: Clip,
     /// Recently asked queries: typing revisits prefixes and the back button repeats searches.
     query_cache: Mutex<LruCache<String, Vec<f32>>>,
-    vectors: Batcher,
+    vectors: Arc<IndexedVectors>,
+    batcher: Batcher,
     catalog: Mutex<Catalog>,
-    images: HashMap<i64, ImageInfo>,
-    by_path: HashMap<String, i64>,
     index_dir: PathBuf,
     stats: IndexStats,
 }
 
 impl Searcher {
     /// Opens the index in `index_dir` for searching with `clip`, which must be the model the
-    /// index was built with.
+    /// index was built with. An index of an older format is upgraded in place first.
     pub fn open(index_dir: &Path, clip: Clip) -> Result<Searcher> {
+        if Catalog::needs_upgrade(index_dir) {
+            Catalog::open(index_dir)?;
+        }
         let catalog = Catalog::open_read_only(index_dir)?;
         identity::require_same(&catalog, &clip, index_dir)?;
-        let (vectors, rebuilt) = vector_file::load(&catalog, index_dir, clip.dim())?;
-        let rows = catalog.images()?;
-        let last_indexed = rows.iter().map(|r| r.indexed_at).max().unwrap_or(0);
-        let by_path = rows.iter().map(|r| (r.path.clone(), r.id)).collect();
-        let images = rows
-            .into_iter()
-            .map(|r| (r.id, ImageInfo { path: r.path, hash: r.hash, width: r.width, height: r.height }))
-            .collect::<HashMap<_, _>>();
+        let vectors = Arc::new(IndexedVectors::open(&catalog, index_dir, clip.dim())?);
         let stats = IndexStats {
-            images: images.len() as u64,
+            images: vectors.len(),
             model: clip.spec().name.clone(),
-            factory: catalog.meta("factory")?.unwrap_or_default(),
+            factory: vectors.factory().to_string(),
+            recall: vectors.recall(),
             data_root: catalog.meta("data_root")?.map(PathBuf::from).unwrap_or_default(),
-            last_indexed,
-            rebuilt_from_catalog: rebuilt,
+            last_indexed: catalog.meta("last_indexed")?.and_then(|t| t.parse().ok()).unwrap_or(0),
+            replayed_changes: vectors.replayed(),
         };
-        Ok(Searcher { clip, query_cache: Mutex::new(LruCache::new(QUERY_CACHE)), vectors: Batcher::new(Arc::new(vectors)), catalog: Mutex::new(catalog), images, by_path, index_dir: index_dir.to_path_buf(), stats })
+        Ok(Searcher {
+            clip,
+            query_cache: Mutex::new(LruCache::new(QUERY_CACHE)),
+            batcher: Batcher::new(vectors.clone()),
+            vectors,
+            catalog: Mutex::new(catalog),
+            index_dir: index_dir.to_path_buf(),
+            stats,
+        })
     }
 
     /// Whether `index_dir` holds an index at all.
     pub fn exists(index_dir: &Path) -> bool {
-        index_dir.join(super::catalog::CATALOG_FILE).is_file() && index_dir.join(VECTORS_FILE).is_file()
+        index_dir.join(super::catalog::CATALOG_FILE).is_file()
     }
 
     /// The model queries are embedded with.
@@ -184,12 +183,7 @@ impl Searcher {
 
     /// Images most like the indexed image `id`, without the image itself.
     pub fn similar_to(&self, id: i64, params: SearchParams) -> Result<Vec<Hit>> {
-        let v = self
-            .catalog
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .embedding(id)?
-            .ok_or_else(|| EngineError::NotFound(format!("no image with id {id} in the index")))?;
+        let v = self.vectors.vector(id)?.ok_or_else(|| EngineError::NotFound(format!("no image with id {id} in the index")))?.to_vec();
         self.search_vector(&v, params, Some(id))
     }
 
@@ -199,48 +193,51 @@ impl Searcher {
         if v.len() != self.clip.dim() {
             return Err(EngineError::Usage(format!("a {}-d query for a {}-d index", v.len(), self.clip.dim())));
         }
-        let found = self.vectors.search(v.to_vec(), wanted)?;
-        Ok(found
-            .into_iter()
-            .filter(|(id, score)| Some(*id) != exclude && *score >= params.min_score)
-            .filter_map(|(id, score)| {
-                let info = self.images.get(&id)?;
-                Some(Hit { id, path: info.path.clone(), score, width: info.width, height: info.height })
-            })
-            .take(params.k)
-            .collect())
+        let found = self.batcher.search(v.to_vec(), wanted)?;
+        let catalog = self.catalog();
+        let mut hits = Vec::with_capacity(params.k);
+        for (id, score) in found.into_iter().filter(|(id, score)| Some(*id) != exclude && *score >= params.min_score) {
+            // An image removed since this index was opened is left out.
+            if let Some(row) = catalog.image(id)? {
+                hits.push(Hit { id, path: row.path, score, width: row.width, height: row.height });
+            }
+            if hits.len() == params.k {
+                break;
+            }
+        }
+        Ok(hits)
+    }
+
+    fn catalog(&self) -> std::sync::MutexGuard<'_, Catalog> {
+        self.catalog.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The stored embedding of the indexed image `id`.
+    pub fn vector(&self, id: i64) -> Result<Option<Vec<f32>>> {
+        Ok(self.vectors.vector(id)?.map(<[f32]>::to_vec))
     }
 
     /// The id of an indexed file, by path relative to the data folder or absolute.
-    pub fn id_of(&self, path: &Path) -> Option<i64> {
+    pub fn id_of(&self, path: &Path) -> Result<Option<i64>> {
         let rel = path.strip_prefix(&self.stats.data_root).unwrap_or(path);
-        let key = rel.to_str()?.replace(std::path::MAIN_SEPARATOR, "/");
-        self.by_path.get(key.trim_start_matches("./")).copied()
+        let Some(key) = rel.to_str().map(|k| k.replace(std::path::MAIN_SEPARATOR, "/")) else { return Ok(None) };
+        Ok(self.catalog().image_at(key.trim_start_matches("./"))?.map(|row| row.id))
     }
 
-    /// Relative path, width and height of an indexed image.
-    pub fn image(&self, id: i64) -> Option<(&str, u32, u32)> {
-        self.images.get(&id).map(|i| (i.path.as_str(), i.width, i.height))
-    }
-
-    /// The content hash of `id`: changes exactly when the image does.
-    pub fn image_hash(&self, id: i64) -> Option<&str> {
-        self.images.get(&id).map(|i| i.hash.as_str())
-    }
-
-    /// Where the original file of `id` is, under `data_root`.
-    pub fn image_file(&self, id: i64, data_root: &Path) -> Option<PathBuf> {
-        self.images.get(&id).map(|i| data_root.join(&i.path))
+    /// The catalog row of an indexed image: path, content hash (changes exactly when the image
+    /// does), dimensions.
+    pub fn image(&self, id: i64) -> Result<Option<ImageRow>> {
+        self.catalog().image(id)
     }
 
     /// The thumbnail of `id`, made now from its original under `data_root` when indexing did
     /// not write one (thumbnails turned off, a failed write). Decoding stays within the
     /// process's decode budget however many are asked for at once.
     pub fn thumbnail(&self, id: i64, data_root: &Path) -> Result<PathBuf> {
-        let info = self.images.get(&id).ok_or_else(|| EngineError::NotFound(format!("no image with id {id} in the index")))?;
-        let thumbnail = thumbs::path(&self.index_dir, &info.hash);
+        let row = self.image(id)?.ok_or_else(|| EngineError::NotFound(format!("no image with id {id} in the index")))?;
+        let thumbnail = thumbs::path(&self.index_dir, &row.hash);
         if !thumbnail.is_file() {
-            thumbs::make_from_file(&self.index_dir, &info.hash, &data_root.join(&info.path))?;
+            thumbs::make_from_file(&self.index_dir, &row.hash, &data_root.join(&row.path))?;
         }
         Ok(thumbnail)
     }

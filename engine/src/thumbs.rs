@@ -75,6 +75,24 @@ pub fn make_from_file(index_dir: &Path, hash: &str, original: &Path) -> crate::R
     })
 }
 
+/// A cheap summary of the thumbnail folder: each shard's name and modification time. Writing,
+/// removing or renaming any file in a shard changes its time, so an equal fingerprint says the
+/// folder is as the last check left it, without listing a million files.
+pub fn fingerprint(index_dir: &Path) -> String {
+    let mut shards: Vec<(String, u128)> = std::fs::read_dir(dir(index_dir))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|shard| {
+            let modified = shard.metadata().ok().and_then(|m| m.modified().ok());
+            let nanos = modified.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
+            (shard.file_name().to_string_lossy().into_owned(), nanos)
+        })
+        .collect();
+    shards.sort();
+    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(format!("{shards:?}").as_bytes()))
+}
+
 /// Every file in the thumbnail folder's two-letter shards.
 fn files(index_dir: &Path) -> impl Iterator<Item = PathBuf> {
     std::fs::read_dir(dir(index_dir))
@@ -114,5 +132,16 @@ mod tests {
         let keep = ["abc123".to_string()].into_iter().collect();
         assert_eq!(prune(d.path(), &keep), 1);
         assert!(path(d.path(), "abc123").is_file() && !path(d.path(), "def456").exists());
+    }
+
+    #[test]
+    fn the_fingerprint_changes_when_a_thumbnail_goes() {
+        let d = tempfile::tempdir().unwrap();
+        ensure(d.path(), "abc123", &DynamicImage::new_rgb8(4, 4)).unwrap();
+        let before = fingerprint(d.path());
+        assert_eq!(fingerprint(d.path()), before);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        std::fs::remove_file(path(d.path(), "abc123")).unwrap();
+        assert_ne!(fingerprint(d.path()), before);
     }
 }

@@ -36,10 +36,12 @@ pub async fn similar(id: Option<String>, k: Option<String>, min: Option<String>)
     use super::ssr;
     let id = parse_id(id.as_deref()).map_err(ApiError::bad_request)?;
     let params = ssr::search_params(k.as_deref(), min.as_deref())?;
-    let label = ssr::app_state()?
-        .searcher()
-        .and_then(|s| s.image(id).map(|(path, _, _)| format!("images like {path}")))
-        .ok_or_else(|| ApiError::new(404, format!("There is no image #{id} in the index.")))?;
+    let row = match ssr::app_state()?.searcher().map(|s| s.image(id)) {
+        Some(Ok(row)) => row,
+        Some(Err(e)) => return Err(ApiError::new(503, format!("The index cannot be read: {}", e.chain()))),
+        None => None,
+    };
+    let label = row.map(|r| format!("images like {}", r.path)).ok_or_else(|| ApiError::new(404, format!("There is no image #{id} in the index.")))?;
     ssr::reply(label, move |s| s.similar_to(id, params)).await
 }
 

@@ -16,10 +16,14 @@ pub struct IndexArgs {
     /// Images per vision encoder run.
     #[arg(long, default_value_t = 8)]
     pub batch: usize,
-    /// FAISS index type for large collections, e.g. "IVF1024,Flat", "IVF4096,PQ64np", "HNSW32"
-    /// [default: exact "Flat", or what the index already uses].
+    /// Vector index type: "auto" (exact search up to --exact-up-to images, then IVF chosen by
+    /// size with measured nprobe), or a FAISS factory string such as "Flat" (always exact) or
+    /// "IVF1024,SQ8" [default: what the index already uses; "auto" for a new index].
     #[arg(long)]
     pub factory: Option<String>,
+    /// With --factory auto: search exactly up to this many images, approximately above.
+    #[arg(long, value_name = "N", default_value_t = clipfind_engine::store::policy::IndexPolicy::default().exact_up_to)]
+    pub exact_up_to: u64,
     /// Skip files whose relative path or name matches this glob (repeatable).
     #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<String>,
@@ -56,6 +60,7 @@ pub fn run(settings: &Settings, args: &IndexArgs) -> anyhow::Result<()> {
     let summary = library.index(|defaults| IndexOptions {
         batch: args.batch,
         factory: args.factory.clone(),
+        policy: clipfind_engine::store::policy::IndexPolicy { exact_up_to: args.exact_up_to, ..Default::default() },
         exclude: args.exclude.clone(),
         rebuild: args.rebuild,
         rebuild_on_model_change: args.rebuild_on_model_change,

@@ -45,7 +45,7 @@ pub fn run(settings: &Settings, args: &SearchArgs) -> anyhow::Result<()> {
         (Some(q), _, _) => searcher.search_text(q, params)?,
         (_, Some(image), _) => searcher.search_image_file(image, params)?,
         (_, _, Some(like)) => {
-            let id = searcher.id_of(like).with_context(|| format!("{} is not in the index", like.display()))?;
+            let id = searcher.id_of(like)?.with_context(|| format!("{} is not in the index", like.display()))?;
             searcher.similar_to(id, params)?
         }
         _ => unreachable!("clap requires one of query, --image, --like"),

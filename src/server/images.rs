@@ -40,10 +40,12 @@ async fn serve(state: &AppState, id: &str, request: Request, thumb: bool) -> Res
     let Some(searcher) = state.searcher().cloned() else {
         return error(StatusCode::NOT_FOUND, "No index is loaded.");
     };
-    let Some(hash) = searcher.image_hash(id).map(str::to_string) else {
-        return error(StatusCode::NOT_FOUND, &format!("There is no image #{id} in the index."));
+    let row = match searcher.image(id) {
+        Ok(Some(row)) => row,
+        Ok(None) => return error(StatusCode::NOT_FOUND, &format!("There is no image #{id} in the index.")),
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, &format!("The index cannot be read: {}", e.chain())),
     };
-    let original = searcher.image_file(id, state.data_root()).expect("an id with a hash has a file");
+    let (hash, original) = (row.hash, state.data_root().join(&row.path));
     let (file, kind) = if thumb { thumbnail_or_original(&searcher, id, state, original).await } else { (original, "o") };
     let Ok(meta) = tokio::fs::metadata(&file).await else {
         return error(StatusCode::NOT_FOUND, "The image file is gone (re-run clipfind index).");

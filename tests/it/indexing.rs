@@ -11,22 +11,23 @@ use clipfind_engine::{
     catalog::Catalog,
     clip::{Clip, ClipOptions},
     searcher::{SearchParams, Searcher},
+    store::snapshot::Committed,
 };
 use serde_json::Value;
 
-fn root() -> &'static Path {
+pub(crate) fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn tiny() -> PathBuf {
+pub(crate) fn tiny() -> PathBuf {
     root().join("models/test-tiny")
 }
 
-fn fixture(rel: &str) -> PathBuf {
+pub(crate) fn fixture(rel: &str) -> PathBuf {
     root().join("tests/fixtures").join(rel)
 }
 
-fn clipfind(data: &Path, model: &Path, args: &[&str]) -> Output {
+pub(crate) fn clipfind(data: &Path, model: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_clipfind"))
         .args(args)
         .arg("--data")
@@ -39,7 +40,7 @@ fn clipfind(data: &Path, model: &Path, args: &[&str]) -> Output {
 }
 
 /// Runs `clipfind index --json` and returns the summary.
-fn index(data: &Path, extra: &[&str]) -> Value {
+pub(crate) fn index(data: &Path, extra: &[&str]) -> Value {
     let mut args = vec!["index", "--json"];
     args.extend_from_slice(extra);
     let out = clipfind(data, &tiny(), &args);
@@ -80,7 +81,7 @@ fn photo_folder() -> tempfile::TempDir {
     d
 }
 
-fn n(v: &Value, key: &str) -> u64 {
+pub(crate) fn n(v: &Value, key: &str) -> u64 {
     v[key].as_u64().unwrap_or_else(|| panic!("{key} in {v:#}"))
 }
 
@@ -97,7 +98,8 @@ fn counts_are_right_and_a_second_run_embeds_nothing() {
     assert!(skipped.contains(&"broken/bomb.png"));
     let aspect = first["skipped"].as_array().unwrap().iter().find(|s| s["path"] == "broken/aspect-bomb.png").unwrap();
     assert!(aspect["reason"].as_str().unwrap().contains("sides differ more than 256 times"), "{aspect}");
-    assert!(d.path().join(".clipfind/vectors.faiss").is_file());
+    assert!(d.path().join(".clipfind/vectors-1.f32").is_file());
+    assert_eq!(first["vector_index"]["factory"], "Flat", "a small library is searched exactly");
 
     let second = index(d.path(), &[]);
     assert_eq!((n(&second, "embedded"), n(&second, "new"), n(&second, "unchanged")), (0, 0, 12), "{second:#}");
@@ -183,9 +185,11 @@ fn search_results_equal_a_brute_force_scan_of_the_stored_vectors() {
     let query = clip.embed_text("a red square on a blue background").unwrap();
 
     let catalog = Catalog::open_read_only(&index_dir).unwrap();
-    let (ids, vectors) = catalog.vectors(512).unwrap();
-    let mut brute: Vec<(i64, f32)> =
-        ids.iter().enumerate().map(|(i, id)| (*id, vectors[i * 512..][..512].iter().zip(&query).map(|(a, b)| a * b).sum())).collect();
+    let committed = Committed::read(&catalog).unwrap();
+    let vectors = committed.map(&index_dir, 512).unwrap();
+    let mut brute: Vec<(i64, f32)> = (committed.pairs.iter())
+        .map(|&(id, slot)| (id, vectors.vector(slot, id).unwrap().iter().zip(&query).map(|(a, b)| a * b).sum()))
+        .collect();
     brute.sort_by(|a, b| b.1.total_cmp(&a.1));
 
     let searcher = Searcher::open(&index_dir, clip).unwrap();
@@ -285,7 +289,7 @@ fn approximate_factories_build_and_search() {
 }
 
 /// Many small unique JPEGs, so indexing takes long enough to be killed in the middle.
-fn many_images(dir: &Path, count: usize) {
+pub(crate) fn many_images(dir: &Path, count: usize) {
     for i in 0..count as u32 {
         let img = image::RgbImage::from_fn(64, 48, |x, y| {
             image::Rgb([(x * 4) as u8, ((y * 5 + (i / 256) * 40) % 256) as u8, ((i * 7 + x * y) % 256) as u8])

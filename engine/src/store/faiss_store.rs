@@ -1,22 +1,21 @@
 //! The embedded vector store, backed by FAISS (built from source and linked statically): inner
 //! product over L2-normalised embeddings, i.e. cosine similarity.
 //!
-//! The catalog holds every embedding; the FAISS index is the search structure built from it and
-//! saved beside it (see [`super::vector_file`]). Default: exact search (`Flat` under an `IDMap`). Factory strings give
-//! approximate indexes for large collections: IVF keeps ids natively; anything else is wrapped in
-//! `IDMap`. Because the index is rebuilt from the catalog rather than edited, FAISS' removal
-//! caveats (IVF under IDMap returning wrong results, HNSW refusing removals) never apply.
+//! The vector file holds every embedding; a FAISS index is the search structure over them: exact
+//! (`Flat` under an `IDMap`) built in memory, or an approximate one kept as a snapshot beside the
+//! catalog and brought up to date from the vector log (see [`super::snapshot`]). IVF keeps ids
+//! natively and removes them in place; anything else is wrapped in `IDMap`.
 
 use std::{ffi::CStr, path::Path};
 
 use faiss::{index::IndexImpl, index_factory, ConcurrentIndex, FlatIndex, IdMap, Idx, Index, MetricType};
 
-use super::{vector_file::VECTORS_FILE, VectorStore};
+use super::{VectorSearch, VectorStore};
 use crate::{EngineError, Result};
 
 /// Exact search: what a new index uses.
 pub const DEFAULT_FACTORY: &str = "Flat";
-/// IVF lists probed per query, and HNSW's search breadth: recall over raw speed.
+/// IVF lists probed per query until a measured value is set, and HNSW's search breadth.
 const NPROBE: u32 = 32;
 const EF_SEARCH: u32 = 128;
 /// At most this many vectors are used to train an IVF/PQ index.
@@ -81,6 +80,40 @@ impl FaissStore {
         Ok(built)
     }
 
+    /// An empty index of `factory` type, trained on `sample` (vectors back to back) when its type
+    /// needs training.
+    pub fn trained(dim: usize, factory: &str, sample: &[f32]) -> Result<FaissStore> {
+        let description = normalise_factory(factory)?;
+        let mut index = index_factory(dim as u32, &description, MetricType::InnerProduct)
+            .map_err(|e| EngineError::Usage(format!("--factory {factory}: {e}")))?;
+        if !index.is_trained() {
+            index.train(sample).map_err(|e| {
+                EngineError::Usage(format!(
+                    "--factory {factory} cannot be trained on {} images ({e}); use the default for small folders",
+                    sample.len() / dim.max(1)
+                ))
+            })?;
+        }
+        let trained = FaissStore { index, dim };
+        trained.tune();
+        Ok(trained)
+    }
+
+    /// Sets how many IVF lists a search visits (ignored by other index types).
+    pub fn set_nprobe(&self, nprobe: u32) {
+        if let Ok(space) = faiss::index::autotune::ParameterSpace::new() {
+            let _ = space.set_index_parameter(&self.index, "nprobe", nprobe);
+        }
+    }
+
+    /// The number of IVF lists, for an IVF index.
+    pub fn lists(&self) -> Option<u32> {
+        // SAFETY: a checked downcast of a live index; null when it is not an IVF index.
+        let ivf = unsafe { faiss_sys::faiss_IndexIVF_cast(self.index.inner_ptr()) };
+        // SAFETY: `ivf` is a valid IndexIVF pointer.
+        (!ivf.is_null()).then(|| unsafe { faiss_sys::faiss_IndexIVF_nlist(ivf) } as u32)
+    }
+
     /// Exact inner-product index; what a fresh index uses.
     pub fn flat(dim: usize, ids: &[i64], vectors: &[f32]) -> Result<FaissStore> {
         Self::build(dim, DEFAULT_FACTORY, ids, vectors)
@@ -122,14 +155,6 @@ impl FaissStore {
 }
 
 impl VectorStore for FaissStore {
-    fn dim(&self) -> usize {
-        self.dim
-    }
-
-    fn len(&self) -> u64 {
-        self.index.ntotal()
-    }
-
     fn add(&mut self, ids: &[i64], vectors: &[f32]) -> Result<()> {
         if ids.len() * self.dim != vectors.len() {
             return Err(EngineError::Usage(format!("{} ids for {} floats of {}-d vectors", ids.len(), vectors.len(), self.dim)));
@@ -148,13 +173,27 @@ impl VectorStore for FaissStore {
         Ok(self.index.remove_ids(&selector)? as u64)
     }
 
+    fn save(&self, index_dir: &Path) -> Result<()> {
+        self.save_to(&index_dir.join("vectors.faiss"))
+    }
+}
+
+impl VectorSearch for FaissStore {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn len(&self) -> u64 {
+        self.index.ntotal()
+    }
+
     /// Several queries in one call read the vectors once (matrix product) instead of once per query.
     fn search(&self, queries: &[f32], k: usize) -> Result<Vec<Vec<(i64, f32)>>> {
         if queries.is_empty() || queries.len() % self.dim != 0 {
             return Err(EngineError::Usage(format!("queries of {} floats for {}-d vectors", queries.len(), self.dim)));
         }
         let n = queries.len() / self.dim;
-        let k = k.min(VectorStore::len(self) as usize);
+        let k = k.min(VectorSearch::len(self) as usize);
         if k == 0 {
             return Ok(vec![Vec::new(); n]);
         }
@@ -179,11 +218,6 @@ impl VectorStore for FaissStore {
             .zip(distances.chunks(k))
             .map(|(l, d)| l.iter().copied().zip(d.iter().copied()).filter(|(id, _)| *id >= 0).collect())
             .collect())
-    }
-
-
-    fn save(&self, index_dir: &Path) -> Result<()> {
-        self.save_to(&index_dir.join(VECTORS_FILE))
     }
 }
 
@@ -222,7 +256,7 @@ pub fn self_check() -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::VectorStore;
+    use crate::store::{VectorSearch, VectorStore};
 
     fn unit(v: &[f32]) -> Vec<f32> {
         let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();

@@ -1,9 +1,13 @@
-//! Where a library's vectors live and how they are searched, behind one seam. The embedded
-//! FAISS store is the one implementation today; approximate/incremental and remote stores plug
-//! in behind the same trait. Ids are catalog ids; vectors are L2-normalised, so the inner
-//! product a store ranks by is cosine similarity.
+//! Where a library's vectors live and how they are searched. Every embedding is stored once, in
+//! the append-only [`vector_file`]; the search structure over it is exact (built in memory) or an
+//! approximate FAISS [`snapshot`] kept current by the catalog's vector log, chosen by [`policy`];
+//! [`indexed`] puts them together for searching, re-ranking approximate candidates exactly. Ids
+//! are catalog ids; vectors are L2-normalised, so the inner product is cosine similarity.
 
 pub mod faiss_store;
+pub mod indexed;
+pub mod policy;
+pub mod snapshot;
 pub mod vector_file;
 
 use std::path::Path;
@@ -13,27 +17,30 @@ pub use faiss_store::FaissStore;
 use crate::Result;
 
 /// A searchable set of (catalog id, vector) pairs.
-pub trait VectorStore: Send + Sync {
+pub trait VectorSearch: Send + Sync {
     /// Floats per vector.
     fn dim(&self) -> usize;
 
-    /// How many vectors the store holds.
+    /// How many vectors it holds.
     fn len(&self) -> u64;
 
-    /// Whether the store holds no vector.
+    /// Whether it holds no vector.
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    /// The `k` best (id, similarity) pairs for each query in a batch (`queries` holds them back
+    /// to back), best first. A batch reads the vectors once for all its queries.
+    fn search(&self, queries: &[f32], k: usize) -> Result<Vec<Vec<(i64, f32)>>>;
+}
+
+/// A set of (catalog id, vector) pairs that changes in place.
+pub trait VectorStore: VectorSearch {
     /// Adds `ids.len()` vectors (`vectors` holds them back to back).
     fn add(&mut self, ids: &[i64], vectors: &[f32]) -> Result<()>;
 
     /// Removes the vectors with these ids; returns how many were there.
     fn remove(&mut self, ids: &[i64]) -> Result<u64>;
-
-    /// The `k` best (id, similarity) pairs for each query in a batch (`queries` holds them back
-    /// to back), best first. A batch reads the vectors once for all its queries.
-    fn search(&self, queries: &[f32], k: usize) -> Result<Vec<Vec<(i64, f32)>>>;
 
     /// Makes the vectors durable beside the catalog in `index_dir` (a file for an embedded
     /// store; a flush for a remote one).

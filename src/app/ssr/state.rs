@@ -66,9 +66,13 @@ impl AppState {
                     s.clip().placement(),
                     self.0.data_root.display()
                 );
-                if s.stats().rebuilt_from_catalog {
-                    tracing::warn!("the vector file was stale (interrupted indexing?); rebuilt from the catalog in memory");
-                }
+                let stats = s.stats();
+                tracing::info!(
+                    "vectors: {} ({} changes since its snapshot replayed), recall@10 {}",
+                    stats.factory,
+                    stats.replayed_changes,
+                    stats.recall.map_or("unmeasured".into(), |r| format!("{r:.3}"))
+                );
                 if info.demo_model {
                     tracing::warn!("serving with the demo model: it only knows its synthetic shapes world");
                 }

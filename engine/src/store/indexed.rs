@@ -1,0 +1,102 @@
+//! A library's vectors opened for searching: the memory-mapped vector file, and over it either
+//! an exact index built in memory (small libraries) or the approximate snapshot brought up to
+//! date from the vector log, whose candidates are re-ranked by exact cosine from the vector file.
+//! Opening reads (id, slot) pairs from a catalog index, not the rows, and never reads the vector
+//! file whole when a snapshot exists.
+
+use std::path::Path;
+
+use super::{
+    faiss_store::FaissStore,
+    policy::EXACT,
+    snapshot::{self, candidates_for, rerank, Committed},
+    vector_file::MappedVectors,
+    VectorSearch,
+};
+use crate::{catalog::Catalog, Result};
+
+/// The vectors of an index, ready to search.
+pub struct IndexedVectors {
+    index: FaissStore,
+    /// Whether `index` is approximate (its candidates are re-ranked).
+    approximate: bool,
+    mapped: MappedVectors,
+    /// (id, slot), sorted by id.
+    pairs: Vec<(i64, u64)>,
+    factory: String,
+    replayed: usize,
+    recall: Option<f32>,
+}
+
+impl IndexedVectors {
+    /// Opens the vectors of the index in `index_dir` as its catalog has committed them.
+    pub fn open(catalog: &Catalog, index_dir: &Path, dim: usize) -> Result<IndexedVectors> {
+        let committed = Committed::read(catalog)?;
+        let mapped = committed.map(index_dir, dim)?;
+        let mut pairs = committed.pairs;
+        pairs.sort_unstable();
+        if let Some(s) = &committed.snapshot {
+            match snapshot::load(s, index_dir, dim).and_then(|mut index| {
+                snapshot::replay(&mut index, &committed.pending, &pairs, &mapped)?;
+                Ok(index)
+            }) {
+                Ok(index) => {
+                    let (factory, recall, replayed) = (s.factory.clone(), s.recall, committed.pending.len());
+                    return Ok(IndexedVectors { index, approximate: true, mapped, pairs, factory, replayed, recall });
+                }
+                Err(e) => tracing::warn!("the index snapshot {} cannot be used ({e}); searching exactly", s.file),
+            }
+        }
+        let index = snapshot::exact(&pairs, &mapped)?;
+        Ok(IndexedVectors { index, approximate: false, mapped, pairs, factory: EXACT.to_string(), replayed: 0, recall: Some(1.0) })
+    }
+
+    /// The stored vector of image `id`.
+    pub fn vector(&self, id: i64) -> Result<Option<&[f32]>> {
+        match self.pairs.binary_search_by_key(&id, |p| p.0) {
+            Ok(i) => self.mapped.vector(self.pairs[i].1, id).map(Some),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// The index type searched (`Flat` = exact).
+    pub fn factory(&self) -> &str {
+        &self.factory
+    }
+
+    /// Changes logged after the snapshot and replayed when it was opened.
+    pub fn replayed(&self) -> usize {
+        self.replayed
+    }
+
+    /// Recall@10 against exact search (1 for exact search; measured when a snapshot was trained).
+    pub fn recall(&self) -> Option<f32> {
+        self.recall
+    }
+}
+
+impl VectorSearch for IndexedVectors {
+    fn dim(&self) -> usize {
+        self.mapped.dim()
+    }
+
+    fn len(&self) -> u64 {
+        self.pairs.len() as u64
+    }
+
+    fn search(&self, queries: &[f32], k: usize) -> Result<Vec<Vec<(i64, f32)>>> {
+        if !self.approximate {
+            return self.index.search(queries, k);
+        }
+        let found = self.index.search(queries, candidates_for(k))?;
+        let dim = self.dim();
+        let vector_of = |id: i64| match self.vector(id) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!("{e}");
+                None
+            }
+        };
+        Ok(found.iter().enumerate().map(|(q, candidates)| rerank(&queries[q * dim..][..dim], candidates, k, vector_of)).collect())
+    }
+}
