@@ -239,6 +239,25 @@ impl Catalog {
         rows.map(|r| r.map(|s| (s.path.clone(), s))).collect::<rusqlite::Result<_>>().map_err(&err)
     }
 
+    /// Calls `f` with each indexed image in path order (byte order, as Rust compares strings),
+    /// one row at a time: a scan of a million files is compared without collecting the rows.
+    pub fn each_by_path(&self, mut f: impl FnMut(StoredFile<'_>) -> Result<()>) -> Result<()> {
+        let err = db_error(&self.path);
+        let mut stmt = self.conn.prepare(&format!("SELECT {IMAGE_COLUMNS} FROM images ORDER BY path")).map_err(&err)?;
+        let mut rows = stmt.query([]).map_err(&err)?;
+        while let Some(row) = rows.next().map_err(&err)? {
+            f(StoredFile { row, path: &self.path })?;
+        }
+        Ok(())
+    }
+
+    /// Whether an indexed image has content hash `hash`.
+    pub fn has_hash(&self, hash: &str) -> Result<bool> {
+        let err = db_error(&self.path);
+        let mut stmt = self.conn.prepare_cached("SELECT 1 FROM images WHERE hash = ?1 LIMIT 1").map_err(&err)?;
+        stmt.exists([hash]).map_err(&err)
+    }
+
     /// The image with catalog id `id`, if there is one (a prepared statement: searches ask
     /// for a few ids each).
     pub fn image(&self, id: i64) -> Result<Option<ImageRow>> {
@@ -307,6 +326,31 @@ impl Catalog {
         let out = f(&Writer { tx: &tx, path: &path })?;
         tx.commit().map_err(db_error(&path))?;
         Ok(out)
+    }
+}
+
+/// One row of [`Catalog::each_by_path`]: what a scan compares, read without copying, and the
+/// whole row on demand.
+pub struct StoredFile<'a> {
+    row: &'a rusqlite::Row<'a>,
+    path: &'a Path,
+}
+
+impl StoredFile<'_> {
+    /// Path relative to the data folder.
+    pub fn path(&self) -> Result<&str> {
+        self.row.get_ref(1).and_then(|v| v.as_str().map_err(Into::into)).map_err(db_error(self.path))
+    }
+
+    /// Size in bytes and mtime in nanoseconds when last indexed.
+    pub fn size_and_mtime(&self) -> Result<(u64, i64)> {
+        let size: i64 = self.row.get(2).map_err(db_error(self.path))?;
+        Ok((size as u64, self.row.get(3).map_err(db_error(self.path))?))
+    }
+
+    /// The whole row.
+    pub fn row(&self) -> Result<ImageRow> {
+        row_to_image(self.row).map_err(db_error(self.path))
     }
 }
 

@@ -171,10 +171,16 @@ fn check_model(catalog: &mut Catalog, clip: &Clip, options: &IndexOptions) -> Re
 pub fn run(clip: &Clip, options: &IndexOptions) -> Result<Summary> {
     let started = Instant::now();
     let (mut catalog, data, factory) = open_catalog(clip, options)?;
+    let thumbnails_checked = thumbnails_as_left(&catalog, &options.index_dir)?;
+    if !thumbnails_checked {
+        let cleaned = thumbs::clean_temporary(&options.index_dir);
+        if cleaned > 0 {
+            tracing::info!("removed {cleaned} temporary thumbnail files an interrupted run left behind");
+        }
+    }
     let mut vectors = open_vectors(&catalog, &options.index_dir, clip.dim())?;
     let scan = scan::scan(&data, &ScanOptions { exclude: options.exclude.clone(), skip_dir: Some(options.index_dir.clone()) })?;
-    let rows = catalog.images()?;
-    let plan = plan(&rows, &catalog.skipped()?, scan.files);
+    let plan = plan(&catalog, &catalog.skipped()?, scan.files)?;
     let mut summary = Summary {
         unchanged: plan.unchanged,
         skipped: plan.known_skipped.clone(),
@@ -183,13 +189,14 @@ pub fn run(clip: &Clip, options: &IndexOptions) -> Result<Summary> {
     };
 
     let embed_started = Instant::now();
-    let sorter = Sorter::new(&plan, &rows, options);
+    let sorter = Sorter::new(&plan, options)?;
     read_and_embed(clip, &mut catalog, &mut vectors, &data, &plan, &sorter, options, &mut summary)?;
     let embed_seconds = embed_started.elapsed().as_secs_f64();
-    finish(&mut catalog, &mut vectors, &plan, sorter, &mut summary)?;
-    drop(rows);
-    if options.thumbnails {
-        tidy_thumbnails(&catalog, &data, options, &mut summary)?;
+    let outcome = finish(&mut catalog, &mut vectors, &plan, sorter, &mut summary)?;
+    match options.thumbnails {
+        true => tidy_thumbnails(&catalog, &data, options, thumbnails_checked, &outcome, &mut summary)?,
+        // Images indexed now have no thumbnail: the next run with thumbnails checks them all.
+        false => catalog.set_meta(THUMBNAILS_CHECKED, "")?,
     }
 
     vector_file::compact_if_wasteful(&mut catalog, &options.index_dir, clip.dim())?;
@@ -209,12 +216,6 @@ fn open_catalog(clip: &Clip, options: &IndexOptions) -> Result<(Catalog, PathBuf
     let index_dir = &options.index_dir;
     std::fs::create_dir_all(index_dir).map_err(|source| EngineError::Io { path: index_dir.clone(), source })?;
     let mut catalog = Catalog::open(index_dir)?;
-    if !thumbnails_as_left(&catalog, index_dir)? {
-        let cleaned = thumbs::clean_temporary(index_dir);
-        if cleaned > 0 {
-            tracing::info!("removed {cleaned} temporary thumbnail files an interrupted run left behind");
-        }
-    }
     check_model(&mut catalog, clip, options)?;
 
     let choice = match (&options.factory, catalog.meta("factory")?) {
@@ -251,34 +252,50 @@ fn open_vectors(catalog: &Catalog, index_dir: &Path, dim: usize) -> Result<Vecto
 }
 
 /// What the scan found compared with the catalog, decided from paths, sizes and mtimes alone.
-struct Plan<'a> {
+struct Plan {
     unchanged: usize,
     /// Files that failed before and have not changed since: reported, not read again.
     known_skipped: Vec<Skipped>,
     /// Files to read: new paths, and paths whose size or mtime changed (with their row).
-    candidates: Vec<(FoundFile, Option<&'a ImageRow>)>,
+    candidates: Vec<(FoundFile, Option<ImageRow>)>,
     /// Rows whose path the scan did not find: renamed (when their content turns up under a new
     /// path) or removed.
-    gone: Vec<&'a ImageRow>,
+    gone: Vec<ImageRow>,
 }
 
-fn plan<'a>(rows: &'a [ImageRow], skipped: &HashMap<String, SkippedRow>, found: Vec<FoundFile>) -> Plan<'a> {
+/// Merges the scan (sorted by path) with the catalog's rows streamed in the same order: only
+/// the rows that differ are kept.
+fn plan(catalog: &Catalog, skipped: &HashMap<String, SkippedRow>, found: Vec<FoundFile>) -> Result<Plan> {
     let mut plan = Plan { unchanged: 0, known_skipped: Vec::new(), candidates: Vec::new(), gone: Vec::new() };
-    let mut by_path: HashMap<&str, &ImageRow> = rows.iter().map(|r| (r.path.as_str(), r)).collect();
-    let same = |size: u64, mtime_ns: i64, file: &FoundFile| size == file.size && mtime_ns == file.mtime_ns;
-    for file in found {
-        let row = by_path.remove(file.rel.as_str());
-        match row {
-            Some(row) if same(row.size, row.mtime_ns, &file) => plan.unchanged += 1,
-            None if skipped.get(&file.rel).is_some_and(|s| same(s.size, s.mtime_ns, &file)) => {
-                let reason = skipped[&file.rel].reason.clone();
-                plan.known_skipped.push(Skipped { path: file.rel, reason });
+    let mut files = found.into_iter().peekable();
+    catalog.each_by_path(|stored| {
+        let path = stored.path()?;
+        while let Some(file) = files.next_if(|f| f.rel.as_str() < path) {
+            plan.add_new(file, skipped);
+        }
+        match files.next_if(|f| f.rel == path) {
+            Some(file) if stored.size_and_mtime()? == (file.size, file.mtime_ns) => plan.unchanged += 1,
+            Some(file) => plan.candidates.push((file, Some(stored.row()?))),
+            None => plan.gone.push(stored.row()?),
+        }
+        Ok(())
+    })?;
+    for file in files {
+        plan.add_new(file, skipped);
+    }
+    Ok(plan)
+}
+
+impl Plan {
+    /// A path the catalog does not have: read it, unless it failed before unchanged.
+    fn add_new(&mut self, file: FoundFile, skipped: &HashMap<String, SkippedRow>) {
+        match skipped.get(&file.rel) {
+            Some(s) if (s.size, s.mtime_ns) == (file.size, file.mtime_ns) => {
+                self.known_skipped.push(Skipped { path: file.rel, reason: s.reason.clone() })
             }
-            _ => plan.candidates.push((file, row)),
+            _ => self.candidates.push((file, None)),
         }
     }
-    plan.gone = by_path.into_values().collect();
-    plan
 }
 
 /// What happens to a file once its content hash is known.
@@ -297,7 +314,11 @@ enum Decision {
 /// Decides, on the decode threads, what each candidate's content needs (the pipeline's triage),
 /// and writes thumbnails of what gets decoded.
 struct Sorter<'a> {
-    plan: &'a Plan<'a>,
+    plan: &'a Plan,
+    /// The catalog as committed, for content indexed before this run.
+    committed: Mutex<Catalog>,
+    /// Thumbnails that could not be written.
+    thumbnail_failures: std::sync::atomic::AtomicUsize,
     index_dir: &'a Path,
     thumbnails: bool,
     state: Mutex<SortState>,
@@ -307,7 +328,7 @@ struct Sorter<'a> {
 struct SortState {
     /// Content hashes of rows whose path is gone, to their row ids: renames claim them.
     gone: HashMap<String, Vec<i64>>,
-    /// Content the catalog holds, or that this run is embedding.
+    /// Content this run is embedding (the catalog is asked about content indexed before).
     known: HashSet<String>,
     /// By candidate index: what was decided, from which content hash.
     decisions: Vec<Option<(Decision, String)>>,
@@ -316,16 +337,25 @@ struct SortState {
 }
 
 impl<'a> Sorter<'a> {
-    fn new(plan: &'a Plan<'a>, rows: &[ImageRow], options: &'a IndexOptions) -> Sorter<'a> {
-        let mut state = SortState {
-            known: rows.iter().map(|r| r.hash.clone()).collect(),
-            decisions: vec![None; plan.candidates.len()],
-            ..SortState::default()
-        };
+    fn new(plan: &'a Plan, options: &'a IndexOptions) -> Result<Sorter<'a>> {
+        let mut state = SortState { decisions: vec![None; plan.candidates.len()], ..SortState::default() };
         for row in &plan.gone {
             state.gone.entry(row.hash.clone()).or_default().push(row.id);
         }
-        Sorter { plan, index_dir: &options.index_dir, thumbnails: options.thumbnails, state: Mutex::new(state) }
+        Ok(Sorter {
+            plan,
+            committed: Mutex::new(Catalog::open_read_only(&options.index_dir)?),
+            thumbnail_failures: Default::default(),
+            index_dir: &options.index_dir,
+            thumbnails: options.thumbnails,
+            state: Mutex::new(state),
+        })
+    }
+
+    /// Whether content `hash` was indexed before this run (a lookup failure counts as no: the
+    /// file is then embedded, which is never wrong, only slower).
+    fn indexed_before(&self, hash: &str) -> bool {
+        self.committed.lock().unwrap_or_else(|p| p.into_inner()).has_hash(hash).unwrap_or(false)
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, SortState> {
@@ -340,7 +370,7 @@ impl<'a> Sorter<'a> {
 impl Triage for Sorter<'_> {
     fn needs_embedding(&self, i: usize, hash: &str) -> bool {
         let mut state = self.state();
-        let decision = match self.plan.candidates[i].1 {
+        let decision = match &self.plan.candidates[i].1 {
             Some(row) if row.hash == hash => Decision::Touch(row.id),
             Some(_) => {
                 state.known.insert(hash.to_string());
@@ -348,7 +378,7 @@ impl Triage for Sorter<'_> {
             }
             None => match state.gone.get_mut(hash).and_then(Vec::pop) {
                 Some(id) => Decision::Rename(id),
-                None if !state.known.insert(hash.to_string()) => Decision::Duplicate,
+                None if !state.known.insert(hash.to_string()) || self.indexed_before(hash) => Decision::Duplicate,
                 None => Decision::Embed { new: true },
             },
         };
@@ -359,6 +389,7 @@ impl Triage for Sorter<'_> {
     fn decoded(&self, i: usize, hash: &str, image: &DynamicImage) {
         if self.thumbnails {
             if let Err(e) = thumbs::ensure(self.index_dir, hash, image) {
+                self.thumbnail_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::warn!("thumbnail for {}: {e}", self.plan.candidates[i].0.rel);
             }
         }
@@ -372,7 +403,7 @@ fn read_and_embed(
     catalog: &mut Catalog,
     vectors: &mut VectorAppender,
     data: &Path,
-    plan: &Plan<'_>,
+    plan: &Plan,
     sorter: &Sorter<'_>,
     options: &IndexOptions,
     summary: &mut Summary,
@@ -400,7 +431,7 @@ fn read_and_embed(
 fn commit(
     catalog: &mut Catalog,
     vectors: &mut VectorAppender,
-    plan: &Plan<'_>,
+    plan: &Plan,
     sorter: &Sorter<'_>,
     pending: &mut Vec<(usize, Result<Read>)>,
     summary: &mut Summary,
@@ -525,7 +556,16 @@ fn add_duplicate(w: &Writer<'_>, vectors: &mut VectorAppender, file: &FoundFile,
 
 /// After the pipeline: duplicates of content embedded later in the run, and rows whose path is
 /// gone and whose content turned up nowhere (removed).
-fn finish(catalog: &mut Catalog, vectors: &mut VectorAppender, plan: &Plan<'_>, sorter: Sorter<'_>, summary: &mut Summary) -> Result<()> {
+/// What the end of a run leaves for the thumbnail tidy.
+struct Finished {
+    /// Content hashes of removed images and of edited images' old content.
+    old_hashes: Vec<String>,
+    /// Thumbnails the run could not write.
+    thumbnail_failures: usize,
+}
+
+fn finish(catalog: &mut Catalog, vectors: &mut VectorAppender, plan: &Plan, sorter: Sorter<'_>, summary: &mut Summary) -> Result<Finished> {
+    let thumbnail_failures = sorter.thumbnail_failures.into_inner();
     let state = sorter.state.into_inner().unwrap_or_else(|p| p.into_inner());
     let failed: HashMap<&str, &Skipped> = summary.skipped.iter().map(|s| (s.path.as_str(), s)).collect();
     let broken: HashMap<&str, String> = (state.decisions.iter().enumerate())
@@ -562,7 +602,11 @@ fn finish(catalog: &mut Catalog, vectors: &mut VectorAppender, plan: &Plan<'_>, 
         summary.count(&plan.candidates[i].0.rel, counted);
     }
     summary.removed = removed.len();
-    Ok(())
+    let edited = (plan.candidates.iter().zip(&state.decisions))
+        .filter(|(_, d)| matches!(d, Some((Decision::Embed { new: false }, _))))
+        .filter_map(|((_, row), _)| row.as_ref());
+    let removed_rows = plan.gone.iter().filter(|row| removed.contains(&row.id));
+    Ok(Finished { old_hashes: edited.chain(removed_rows).map(|row| row.hash.clone()).collect(), thumbnail_failures })
 }
 
 /// Meta key of the thumbnail folder's fingerprint when it was last checked complete.
@@ -574,27 +618,31 @@ fn thumbnails_as_left(catalog: &Catalog, index_dir: &Path) -> Result<bool> {
     Ok(catalog.meta(THUMBNAILS_CHECKED)?.is_some_and(|f| f == thumbs::fingerprint(index_dir)))
 }
 
-/// Makes the thumbnails that are missing for indexed images (a write that failed, a disk that
-/// was full, a file deleted by hand) and, after removals or edits, deletes those no image uses
-/// any more. Skipped when the run changed nothing and the folder is as the last check left it.
-fn tidy_thumbnails(catalog: &Catalog, data: &Path, options: &IndexOptions, summary: &mut Summary) -> Result<()> {
-    let changed = summary.new + summary.changed + summary.removed + summary.duplicates + summary.renamed > 0;
-    if !changed && thumbnails_as_left(catalog, &options.index_dir)? {
-        return Ok(());
-    }
-    let rows = catalog.images()?;
-    let stored = thumbs::stored(&options.index_dir);
-    let mut wanted = HashSet::new();
-    let missing: Vec<&ImageRow> = rows.iter().filter(|r| wanted.insert(r.hash.clone()) && !stored.contains(&r.hash)).collect();
-    summary.thumbnails_made = make_thumbnails(&missing, data, options);
-    if summary.removed > 0 || summary.changed > 0 {
-        thumbs::prune(&options.index_dir, &wanted);
-    }
-    let complete = summary.thumbnails_made == missing.len();
-    match complete {
-        true => catalog.set_meta(THUMBNAILS_CHECKED, &thumbs::fingerprint(&options.index_dir)),
-        false => catalog.set_meta(THUMBNAILS_CHECKED, ""),
-    }
+/// Keeps the thumbnail folder in step with the catalog. When the folder was as the last run
+/// left it, only this run's changes matter: thumbnails of content no image has any more are
+/// deleted. Otherwise (a thumbnail deleted by hand, a failed write, a crash's temporary file)
+/// every image is checked: missing thumbnails are made and unused ones deleted.
+fn tidy_thumbnails(catalog: &Catalog, data: &Path, options: &IndexOptions, checked: bool, finished: &Finished, summary: &mut Summary) -> Result<()> {
+    let complete = match checked {
+        true => {
+            for hash in &finished.old_hashes {
+                if !catalog.has_hash(hash)? {
+                    let _ = std::fs::remove_file(thumbs::path(&options.index_dir, hash));
+                }
+            }
+            finished.thumbnail_failures == 0
+        }
+        false => {
+            let rows = catalog.images()?;
+            let stored = thumbs::stored(&options.index_dir);
+            let mut wanted = HashSet::new();
+            let missing: Vec<&ImageRow> = rows.iter().filter(|r| wanted.insert(r.hash.clone()) && !stored.contains(&r.hash)).collect();
+            summary.thumbnails_made = make_thumbnails(&missing, data, options);
+            thumbs::prune(&options.index_dir, &wanted);
+            summary.thumbnails_made == missing.len()
+        }
+    };
+    catalog.set_meta(THUMBNAILS_CHECKED, &if complete { thumbs::fingerprint(&options.index_dir) } else { String::new() })
 }
 
 /// Writes the thumbnails of `rows` on two threads; returns how many were made.

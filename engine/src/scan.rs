@@ -61,6 +61,9 @@ pub fn scan(root: &Path, options: &ScanOptions) -> Result<Scan> {
             || (!e.file_name().to_string_lossy().starts_with('.')
                 && !(e.file_type().is_dir() && skip.as_ref().is_some_and(|s| e.path().canonicalize().ok().as_ref() == Some(s))))
     });
+    // Listing reads each folder once (file types come with the names); the per-file stats run
+    // in parallel after it.
+    let mut listed = Vec::new();
     for entry in walker {
         let entry = match entry {
             Ok(entry) => entry,
@@ -82,13 +85,29 @@ pub fn scan(root: &Path, options: &ScanOptions) -> Result<Scan> {
         if !is_image_name(&name) || excluded.is_match(&rel) || excluded.is_match(name.as_ref()) {
             continue;
         }
-        match entry.metadata() {
-            Ok(meta) => out.files.push(FoundFile { rel, size: meta.len(), mtime_ns: mtime_ns(&meta) }),
-            Err(e) => out.problems.push((rel, e.to_string())),
+        listed.push((rel, entry.into_path()));
+    }
+    for ((rel, _), meta) in listed.iter().zip(stat_all(&listed)) {
+        match meta {
+            Ok(meta) => out.files.push(FoundFile { rel: rel.clone(), size: meta.len(), mtime_ns: mtime_ns(&meta) }),
+            Err(e) => out.problems.push((rel.clone(), e.to_string())),
         }
     }
     out.files.sort_by(|a, b| a.rel.cmp(&b.rel));
     Ok(out)
+}
+
+/// Threads that `stat` files at once: listing a folder is one call, but each file's size and
+/// mtime is another, and on a network share or a cold disk each waits on I/O.
+const STAT_THREADS: usize = 8;
+
+/// The metadata of every listed file, in order, read on several threads.
+fn stat_all(listed: &[(String, PathBuf)]) -> Vec<std::io::Result<std::fs::Metadata>> {
+    let chunk = listed.len().div_ceil(STAT_THREADS).max(1024);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = listed.chunks(chunk).map(|part| scope.spawn(move || part.iter().map(|(_, p)| std::fs::metadata(p)).collect::<Vec<_>>())).collect();
+        parts.into_iter().flat_map(|part| part.join().expect("stat threads do not panic")).collect()
+    })
 }
 
 fn globs(patterns: &[String]) -> Result<GlobSet> {

@@ -48,6 +48,7 @@ impl IndexedVectors {
             }
         }
         let index = snapshot::exact(&pairs, &mapped)?;
+        mapped.release();
         Ok(IndexedVectors { index, approximate: false, mapped, pairs, factory: EXACT.to_string(), replayed: 0, recall: Some(1.0) })
     }
 

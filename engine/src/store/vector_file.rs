@@ -195,6 +195,16 @@ impl MappedVectors {
         Ok(mapped)
     }
 
+    /// Drops the mapped pages from this process's memory (they are read again from the page
+    /// cache or disk when next touched): after a whole pass, such as building an exact index.
+    pub fn release(&self) {
+        if let Some(map) = &self.map {
+            // SAFETY: the mapping is read-only and file-backed: dropped pages are re-read from
+            // the file, whose committed bytes never change.
+            let _ = unsafe { map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
+        }
+    }
+
     /// Floats per vector.
     pub fn dim(&self) -> usize {
         self.dim
