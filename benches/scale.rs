@@ -13,6 +13,7 @@
 //! `clipfind index` with nothing changed and after adding one photo. The text encoder is the
 //! model in CLIPFIND_BENCH_MODEL, else models/test-tiny (512-d, so any 512-d model fits).
 //! Work folder: CLIPFIND_BENCH_DIR (default: the system temp folder); 10M needs about 25 GB.
+//! CLIPFIND_BENCH_KEEP=1 keeps the `--files` folder for runs by hand.
 
 use std::{
     path::{Path, PathBuf},
@@ -324,4 +325,7 @@ fn files(n: usize) {
     let photo = image::RgbImage::from_fn(640, 480, |x, y| image::Rgb([x as u8, y as u8, (x ^ y) as u8]));
     photo.save(data.join("0000/new-photo.jpg")).unwrap();
     run("one new photo");
+    if std::env::var_os("CLIPFIND_BENCH_KEEP").is_some() {
+        println!("kept: {}", work.keep().display());
+    }
 }

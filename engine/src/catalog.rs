@@ -49,6 +49,8 @@ CREATE TABLE IF NOT EXISTS images (
 CREATE INDEX IF NOT EXISTS images_by_hash ON images (hash);
 -- (slot, id) pairs without reading the rows: what a search process loads at start.
 CREATE INDEX IF NOT EXISTS images_by_slot ON images (slot);
+-- Folder modification times at the last complete scan (see scan.rs).
+CREATE TABLE IF NOT EXISTS folders (path TEXT PRIMARY KEY, mtime_ns INTEGER NOT NULL);
 -- Ids whose vector was added, replaced or removed, in commit order.
 CREATE TABLE IF NOT EXISTS vector_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, id INTEGER NOT NULL);
 -- Files that could not be read, so an unchanged broken file is not retried on every run.
@@ -251,6 +253,14 @@ impl Catalog {
         Ok(())
     }
 
+    /// Folder modification times recorded by the last complete scan.
+    pub fn folders(&self) -> Result<HashMap<String, i64>> {
+        let err = db_error(&self.path);
+        let mut stmt = self.conn.prepare("SELECT path, mtime_ns FROM folders").map_err(&err)?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(&err)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(&err)
+    }
+
     /// Whether an indexed image has content hash `hash`.
     pub fn has_hash(&self, hash: &str) -> Result<bool> {
         let err = db_error(&self.path);
@@ -451,8 +461,18 @@ impl Writer<'_> {
     /// index built on them; the rest of the meta table is kept.
     pub fn delete_all(&self) -> Result<()> {
         self.tx
-            .execute_batch("DELETE FROM images; DELETE FROM skipped; DELETE FROM vector_log; DELETE FROM meta WHERE key LIKE 'ann_%';")
+            .execute_batch("DELETE FROM images; DELETE FROM skipped; DELETE FROM vector_log; DELETE FROM folders; DELETE FROM meta WHERE key LIKE 'ann_%';")
             .map_err(self.err())
+    }
+
+    /// Replaces the recorded folder modification times.
+    pub fn set_folders(&self, folders: &[(String, i64)]) -> Result<()> {
+        self.tx.execute("DELETE FROM folders", []).map_err(self.err())?;
+        let mut stmt = self.tx.prepare_cached("INSERT OR REPLACE INTO folders (path, mtime_ns) VALUES (?1, ?2)").map_err(self.err())?;
+        for (path, mtime) in folders {
+            stmt.execute(params![path, mtime]).map_err(self.err())?;
+        }
+        Ok(())
     }
 
     /// Forgets the logged changes up to `seq` (a snapshot now holds them), or all of them.

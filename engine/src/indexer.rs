@@ -62,6 +62,9 @@ pub struct IndexOptions {
     pub rebuild_on_model_change: bool,
     /// Commit to the catalog every this many embedded images.
     pub checkpoint: usize,
+    /// Read every file's size and mtime, not only those in folders changed since the last run
+    /// (finds files rewritten in place under the same name; runs by itself once a day).
+    pub full_scan: bool,
     /// Files larger than this many bytes are skipped with a reason, unread.
     pub max_file_bytes: u64,
     /// Whether to write a thumbnail of each decoded image into the index folder.
@@ -83,6 +86,7 @@ impl IndexOptions {
             rebuild: false,
             rebuild_on_model_change: false,
             checkpoint: 256,
+            full_scan: false,
             max_file_bytes: pipeline::MAX_FILE_BYTES,
             thumbnails: true,
             progress: Arc::new(Silent),
@@ -179,8 +183,13 @@ pub fn run(clip: &Clip, options: &IndexOptions) -> Result<Summary> {
         }
     }
     let mut vectors = open_vectors(&catalog, &options.index_dir, clip.dim())?;
-    let scan = scan::scan(&data, &ScanOptions { exclude: options.exclude.clone(), skip_dir: Some(options.index_dir.clone()) })?;
-    let plan = plan(&catalog, &catalog.skipped()?, scan.files)?;
+    tracing::debug!("catalog open at {:.2} s", started.elapsed().as_secs_f64());
+    let full_scan = needs_full_scan(&catalog, options)?;
+    let unchanged_since = if full_scan { HashMap::new() } else { catalog.folders()? };
+    let scan = scan::scan(&data, &ScanOptions { exclude: options.exclude.clone(), skip_dir: Some(options.index_dir.clone()), unchanged_since })?;
+    tracing::debug!("scanned {} files in {:.2} s (full: {full_scan})", scan.files.len(), started.elapsed().as_secs_f64());
+    let plan = plan(&catalog, &data, &catalog.skipped()?, scan.files)?;
+    tracing::debug!("compared with the catalog at {:.2} s: {} to read", started.elapsed().as_secs_f64(), plan.candidates.len());
     let mut summary = Summary {
         unchanged: plan.unchanged,
         skipped: plan.known_skipped.clone(),
@@ -200,9 +209,11 @@ pub fn run(clip: &Clip, options: &IndexOptions) -> Result<Summary> {
     }
 
     vector_file::compact_if_wasteful(&mut catalog, &options.index_dir, clip.dim())?;
+    tracing::debug!("committed at {:.2} s", started.elapsed().as_secs_f64());
     summary.vector_index = snapshot::maintain(&mut catalog, &options.index_dir, clip.dim(), &factory, &options.policy)?;
     summary.vectors_written = summary.vector_index.written;
     vector_file::remove_unused(&catalog, &options.index_dir)?;
+    record_scan(&mut catalog, options, &scan.folders, full_scan)?;
     summary.total = catalog.count()?;
     summary.seconds = started.elapsed().as_secs_f64();
     summary.images_per_second = if summary.embedded > 0 { summary.embedded as f64 / embed_seconds } else { 0.0 };
@@ -237,6 +248,32 @@ fn open_catalog(clip: &Clip, options: &IndexOptions) -> Result<(Catalog, PathBuf
     Ok((catalog, data, choice))
 }
 
+/// Meta keys: when the last full scan ran (Unix seconds), and with which exclusions.
+const FULL_SCAN_AT: &str = "full_scan_at";
+const SCANNED_WITH: &str = "scanned_with";
+/// A full scan at least this often, for files rewritten in place.
+const FULL_SCAN_EVERY: i64 = 24 * 3600;
+
+/// Whether this run must read every file's size and mtime: asked to, no folder times recorded
+/// yet, other exclusions than last time, or the last full scan is a day old.
+fn needs_full_scan(catalog: &Catalog, options: &IndexOptions) -> Result<bool> {
+    let last = catalog.meta(FULL_SCAN_AT)?.and_then(|t| t.parse::<i64>().ok());
+    let same_exclusions = catalog.meta(SCANNED_WITH)?.is_some_and(|e| e == options.exclude.join("\n"));
+    Ok(options.full_scan || !same_exclusions || last.is_none_or(|t| now_secs() - t >= FULL_SCAN_EVERY))
+}
+
+/// After a complete run: the folders' times, so the next run can trust unchanged folders.
+fn record_scan(catalog: &mut Catalog, options: &IndexOptions, folders: &[(String, i64)], full: bool) -> Result<()> {
+    catalog.write(|w| {
+        w.set_folders(folders)?;
+        w.set_meta(SCANNED_WITH, &options.exclude.join("\n"))?;
+        if full {
+            w.set_meta(FULL_SCAN_AT, &now_secs().to_string())?;
+        }
+        Ok(())
+    })
+}
+
 /// Opens the vector file for appending after its committed vectors (a new index starts one).
 fn open_vectors(catalog: &Catalog, index_dir: &Path, dim: usize) -> Result<VectorAppender> {
     let name = match catalog.meta(FILE_KEY)? {
@@ -265,30 +302,36 @@ struct Plan {
 
 /// Merges the scan (sorted by path) with the catalog's rows streamed in the same order: only
 /// the rows that differ are kept.
-fn plan(catalog: &Catalog, skipped: &HashMap<String, SkippedRow>, found: Vec<FoundFile>) -> Result<Plan> {
+fn plan(catalog: &Catalog, data: &Path, skipped: &HashMap<String, SkippedRow>, found: Vec<FoundFile>) -> Result<Plan> {
     let mut plan = Plan { unchanged: 0, known_skipped: Vec::new(), candidates: Vec::new(), gone: Vec::new() };
     let mut files = found.into_iter().peekable();
     catalog.each_by_path(|stored| {
         let path = stored.path()?;
         while let Some(file) = files.next_if(|f| f.rel.as_str() < path) {
-            plan.add_new(file, skipped);
+            plan.add_new(file, data, skipped);
         }
         match files.next_if(|f| f.rel == path) {
-            Some(file) if stored.size_and_mtime()? == (file.size, file.mtime_ns) => plan.unchanged += 1,
+            Some(file) if file.trusted || stored.size_and_mtime()? == (file.size, file.mtime_ns) => plan.unchanged += 1,
             Some(file) => plan.candidates.push((file, Some(stored.row()?))),
             None => plan.gone.push(stored.row()?),
         }
         Ok(())
     })?;
     for file in files {
-        plan.add_new(file, skipped);
+        plan.add_new(file, data, skipped);
     }
     Ok(plan)
 }
 
 impl Plan {
     /// A path the catalog does not have: read it, unless it failed before unchanged.
-    fn add_new(&mut self, file: FoundFile, skipped: &HashMap<String, SkippedRow>) {
+    fn add_new(&mut self, mut file: FoundFile, data: &Path, skipped: &HashMap<String, SkippedRow>) {
+        if file.trusted {
+            // Not in the catalog although its folder is unchanged (a broken file, or one a
+            // killed run did not commit): its size and mtime are needed after all.
+            let Ok(meta) = std::fs::metadata(data.join(&file.rel)) else { return };
+            (file.size, file.mtime_ns, file.trusted) = (meta.len(), scan::mtime_ns(&meta), false);
+        }
         match skipped.get(&file.rel) {
             Some(s) if (s.size, s.mtime_ns) == (file.size, file.mtime_ns) => {
                 self.known_skipped.push(Skipped { path: file.rel, reason: s.reason.clone() })

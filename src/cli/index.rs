@@ -37,6 +37,10 @@ pub struct IndexArgs {
     /// Commit progress every N embedded images, so an interrupted run resumes there.
     #[arg(long, default_value_t = 256, value_name = "N")]
     pub checkpoint: usize,
+    /// Read every file's size and time, also in folders unchanged since the last run (finds
+    /// photos rewritten in place under the same name; happens by itself once a day).
+    #[arg(long)]
+    pub full_scan: bool,
     /// Skip (with a reason) image files larger than this many MB, unread.
     #[arg(long, env = "CLIPFIND_MAX_FILE_MB", default_value_t = 256, value_name = "MB")]
     pub max_file_mb: u64,
@@ -65,6 +69,7 @@ pub fn run(settings: &Settings, args: &IndexArgs) -> anyhow::Result<()> {
         rebuild: args.rebuild,
         rebuild_on_model_change: args.rebuild_on_model_change,
         checkpoint: args.checkpoint,
+        full_scan: args.full_scan,
         max_file_bytes: args.max_file_mb << 20,
         thumbnails: !args.no_thumbnails,
         progress,

@@ -5,6 +5,7 @@
 
 use std::{
     collections::HashSet,
+    io::Write,
     ops::Range,
     os::unix::process::ExitStatusExt,
     path::Path,
@@ -263,4 +264,39 @@ fn a_format_1_index_is_upgraded_in_place_without_re_embedding() {
     assert_eq!(pairs(&upgraded), pairs(&rebuilt));
     let size = std::fs::metadata(d.path().join(".clipfind/catalog.sqlite")).unwrap().len();
     assert!(size < 94_208, "the embeddings left the catalog ({size} bytes)");
+}
+
+#[test]
+fn unchanged_folders_are_not_statted_and_a_full_scan_finds_files_rewritten_in_place() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(d.path().join("2023")).unwrap();
+    images(&d.path().join("2023"), 0..4);
+    images(d.path(), 4..6);
+    // Folder times a minute old: settled, so a run may trust them.
+    let settle = |d: &Path| {
+        for folder in [d.to_path_buf(), d.join("2023")] {
+            std::fs::File::open(folder).unwrap().set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(60)).unwrap();
+        }
+    };
+    settle(d.path());
+    assert_eq!(n(&index(d.path(), &[]), "new"), 6);
+    settle(d.path());
+    index(d.path(), &["--full-scan"]);
+
+    // A new photo changes its folder's time: found without a full scan.
+    images(&d.path().join("2023"), 6..7);
+    let added = index(d.path(), &[]);
+    assert_eq!((n(&added, "new"), n(&added, "unchanged")), (1, 6), "{added:#}");
+
+    // A photo rewritten in place leaves its folder's time alone: only a full scan reads it.
+    settle(d.path());
+    index(d.path(), &["--full-scan"]);
+    let in_place = d.path().join("2023/g-000.png");
+    let other = std::fs::read(d.path().join("2023/g-001.png")).unwrap();
+    std::fs::OpenOptions::new().write(true).truncate(true).open(&in_place).unwrap().write_all(&other).unwrap();
+    let quick = index(d.path(), &[]);
+    assert_eq!(n(&quick, "changed") + n(&quick, "unchanged"), 7, "{quick:#}");
+    assert_eq!(n(&quick, "changed"), 0, "trusted: its folder did not change");
+    let full = index(d.path(), &["--full-scan"]);
+    assert_eq!((n(&full, "changed"), n(&full, "unchanged")), (1, 6), "{full:#}");
 }
