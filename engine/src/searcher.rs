@@ -183,7 +183,7 @@ impl Searcher {
 
     /// Images most like the indexed image `id`, without the image itself.
     pub fn similar_to(&self, id: i64, params: SearchParams) -> Result<Vec<Hit>> {
-        let v = self.vectors.vector(id)?.ok_or_else(|| EngineError::NotFound(format!("no image with id {id} in the index")))?.to_vec();
+        let v = self.vectors.vector(id)?.ok_or_else(|| EngineError::NotFound(format!("no image with id {id} in the index")))?;
         self.search_vector(&v, params, Some(id))
     }
 
@@ -214,7 +214,7 @@ impl Searcher {
 
     /// The stored embedding of the indexed image `id`.
     pub fn vector(&self, id: i64) -> Result<Option<Vec<f32>>> {
-        Ok(self.vectors.vector(id)?.map(<[f32]>::to_vec))
+        self.vectors.vector(id)
     }
 
     /// The id of an indexed file, by path relative to the data folder or absolute.

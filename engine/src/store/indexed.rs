@@ -41,6 +41,7 @@ impl IndexedVectors {
                 Ok(index)
             }) {
                 Ok(index) => {
+                    mapped.release();
                     let (factory, recall, replayed) = (s.factory.clone(), s.recall, committed.pending.len());
                     return Ok(IndexedVectors { index, approximate: true, mapped, pairs, factory, replayed, recall });
                 }
@@ -53,9 +54,9 @@ impl IndexedVectors {
     }
 
     /// The stored vector of image `id`.
-    pub fn vector(&self, id: i64) -> Result<Option<&[f32]>> {
+    pub fn vector(&self, id: i64) -> Result<Option<Vec<f32>>> {
         match self.pairs.binary_search_by_key(&id, |p| p.0) {
-            Ok(i) => self.mapped.vector(self.pairs[i].1, id).map(Some),
+            Ok(i) => self.mapped.read(self.pairs[i].1, id).map(Some),
             Err(_) => Ok(None),
         }
     }

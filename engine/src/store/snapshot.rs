@@ -302,7 +302,7 @@ fn training_sample(pairs: &[(i64, u64)], mapped: &MappedVectors, size: usize) ->
 }
 
 /// Exact cosine for approximate candidates: the `k` best by their true similarity to `query`.
-pub fn rerank<'a>(query: &[f32], candidates: &[(i64, f32)], k: usize, vector_of: impl Fn(i64) -> Option<&'a [f32]>) -> Vec<(i64, f32)> {
+pub fn rerank(query: &[f32], candidates: &[(i64, f32)], k: usize, vector_of: impl Fn(i64) -> Option<Vec<f32>>) -> Vec<(i64, f32)> {
     let mut scored: Vec<(i64, f32)> = candidates
         .iter()
         .filter_map(|&(id, _)| vector_of(id).map(|v| (id, v.iter().zip(query).map(|(a, b)| a * b).sum())))
@@ -326,7 +326,7 @@ fn choose_nprobe(index: &FaissStore, pairs: &[(i64, u64)], mapped: &MappedVector
     const K: usize = 10;
     let queries = recall_queries(pairs, mapped)?;
     let truth = exact_top(pairs, mapped, &queries, K)?;
-    let slot_of = |id: i64| pairs.binary_search_by_key(&id, |p| p.0).ok().and_then(|i| mapped.vector(pairs[i].1, id).ok());
+    let slot_of = |id: i64| pairs.binary_search_by_key(&id, |p| p.0).ok().and_then(|i| mapped.read(pairs[i].1, id).ok());
     let recall_at = |nprobe: u32| -> Result<f32> {
         index.set_nprobe(nprobe);
         let found = index.search(&queries, candidates_for(K))?;
