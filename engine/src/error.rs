@@ -103,6 +103,10 @@ pub enum EngineError {
     #[error("{0}")]
     ModelMismatch(String),
 
+    /// Another process is writing this index.
+    #[error("{0}")]
+    Busy(String),
+
     /// The device asked for cannot be used.
     #[error("device: {0}")]
     Device(String),

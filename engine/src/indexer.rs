@@ -37,7 +37,9 @@ use super::{
         vector_file::{self, VectorAppender, FILE_KEY, SLOTS_KEY},
     },
     identity::{self, Recorded},
-    thumbs, EngineError, Result,
+    thumbs,
+    writer_lock::{self, WriterLock},
+    EngineError, Result,
 };
 
 /// What to index, where to keep the index, and how.
@@ -174,7 +176,8 @@ fn check_model(catalog: &mut Catalog, clip: &Clip, options: &IndexOptions) -> Re
 /// Indexes `options.data` with `clip` into `options.index_dir`.
 pub fn run(clip: &Clip, options: &IndexOptions) -> Result<Summary> {
     let started = Instant::now();
-    let (mut catalog, data, factory) = open_catalog(clip, options)?;
+    // Held to the end of the run: one writer per index.
+    let (_lock, mut catalog, data, factory) = open_catalog(clip, options)?;
     let thumbnails_checked = thumbnails_as_left(&catalog, &options.index_dir)?;
     if !thumbnails_checked {
         let cleaned = thumbs::clean_temporary(&options.index_dir);
@@ -220,12 +223,13 @@ pub fn run(clip: &Clip, options: &IndexOptions) -> Result<Summary> {
     Ok(summary)
 }
 
-/// Opens (or creates) the catalog, checks the model and records the run's settings. Returns the
-/// catalog, the canonical data folder and the vector index choice.
-fn open_catalog(clip: &Clip, options: &IndexOptions) -> Result<(Catalog, PathBuf, FactoryChoice)> {
+/// Takes the writer lock, opens (or creates) the catalog, checks the model and records the run's
+/// settings. Returns the lock, the catalog, the canonical data folder and the vector index choice.
+fn open_catalog(clip: &Clip, options: &IndexOptions) -> Result<(WriterLock, Catalog, PathBuf, FactoryChoice)> {
     let data = options.data.canonicalize().map_err(|source| EngineError::Io { path: options.data.clone(), source })?;
     let index_dir = &options.index_dir;
     std::fs::create_dir_all(index_dir).map_err(|source| EngineError::Io { path: index_dir.clone(), source })?;
+    let lock = writer_lock::acquire(index_dir)?;
     let mut catalog = Catalog::open(index_dir)?;
     check_model(&mut catalog, clip, options)?;
 
@@ -245,7 +249,7 @@ fn open_catalog(clip: &Clip, options: &IndexOptions) -> Result<(Catalog, PathBuf
         catalog.set_meta("model_dir", &model_dir.to_string_lossy())?;
     }
     catalog.set_meta("factory", choice.as_str())?;
-    Ok((catalog, data, choice))
+    Ok((lock, catalog, data, choice))
 }
 
 /// Meta keys: when the last full scan ran (Unix seconds), and with which exclusions.

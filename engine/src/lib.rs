@@ -38,6 +38,7 @@ pub(crate) mod scan;
 pub mod searcher;
 pub(crate) mod thumbs;
 pub mod store;
+pub mod writer_lock;
 
 pub use device::Device;
 pub use error::{EngineError, Result};

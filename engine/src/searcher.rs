@@ -102,6 +102,7 @@ impl Searcher {
     /// index was built with. An index of an older format is upgraded in place first.
     pub fn open(index_dir: &Path, clip: Clip) -> Result<Searcher> {
         if Catalog::needs_upgrade(index_dir) {
+            let _lock = crate::writer_lock::acquire(index_dir)?;
             Catalog::open(index_dir)?;
         }
         let catalog = Catalog::open_read_only(index_dir)?;

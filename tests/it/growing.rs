@@ -300,3 +300,35 @@ fn unchanged_folders_are_not_statted_and_a_full_scan_finds_files_rewritten_in_pl
     let full = index(d.path(), &["--full-scan"]);
     assert_eq!((n(&full, "changed"), n(&full, "unchanged")), (1, 6), "{full:#}");
 }
+
+#[test]
+fn a_second_indexer_on_the_same_index_exits_with_a_clear_message() {
+    let d = tempfile::tempdir().unwrap();
+    crate::indexing::many_images(d.path(), 1500);
+    let first = Command::new(env!("CARGO_BIN_EXE_clipfind"))
+        .args(["index", "--quiet", "--batch", "1", "--checkpoint", "8", "--data"])
+        .arg(d.path())
+        .env("CLIPFIND_MODEL", tiny())
+        .env("CLIPFIND_DEVICE", "cpu")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the first has committed something, it certainly holds the lock.
+    let index_dir = d.path().join(".clipfind");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while Catalog::open_read_only(&index_dir).and_then(|c| c.count()).unwrap_or(0) < 8 {
+        assert!(std::time::Instant::now() < deadline, "the first indexer made no progress");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let second = crate::indexing::clipfind(d.path(), &tiny(), &["index", "--quiet"]);
+    let message = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "{message}");
+    assert!(message.contains(&format!("(pid {}) is indexing", first.id())), "{message}");
+    let out = first.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows = Catalog::open_read_only(&index_dir).unwrap().count().unwrap();
+    assert_eq!(rows, 1500);
+    let again = index(d.path(), &[]);
+    assert_eq!((n(&again, "embedded"), n(&again, "total")), (0, 1500), "{again:#}");
+}
