@@ -87,14 +87,17 @@ const QUERY_CACHE: NonZeroUsize = NonZeroUsize::new(4096).unwrap();
 /// An index opened for searching with its model: the vectors, and the catalog for the few
 /// rows each search returns.
 pub struct Searcher {
-    clip: Clip,
+    clip: Arc<Clip>,
     /// Recently asked queries: typing revisits prefixes and the back button repeats searches.
-    query_cache: Mutex<LruCache<String, Vec<f32>>>,
+    /// Shared with a reopened searcher: embeddings depend on the model only.
+    query_cache: Arc<Mutex<LruCache<String, Vec<f32>>>>,
     vectors: Arc<IndexedVectors>,
     batcher: Batcher,
     catalog: Mutex<Catalog>,
     index_dir: PathBuf,
     stats: IndexStats,
+    /// The index version this searcher was opened at (see [`Searcher::version`]).
+    version: String,
 }
 
 impl Searcher {
@@ -105,6 +108,35 @@ impl Searcher {
             let _lock = crate::writer_lock::acquire(index_dir)?;
             Catalog::open(index_dir)?;
         }
+        Self::open_with(index_dir, Arc::new(clip), Arc::new(Mutex::new(LruCache::new(QUERY_CACHE))))
+    }
+
+    /// Opens the index again as it is now, with the same model and query cache: what a server
+    /// swaps in when another process changed the index. This searcher keeps answering meanwhile.
+    pub fn reopen(&self) -> Result<Searcher> {
+        Self::open_with(&self.index_dir, self.clip.clone(), self.query_cache.clone())
+    }
+
+    /// Which committed state of the index a searcher would open now: it changes when images are
+    /// added, changed, renamed or removed, when the approximate index is retrained or its log
+    /// folded, and when the vector file is compacted.
+    pub fn version(index_dir: &Path) -> Result<String> {
+        let catalog = Catalog::open_read_only(index_dir)?;
+        catalog.read(|c| {
+            let keys = ["generation", "ann_file", crate::store::vector_file::FILE_KEY, "model_identity"];
+            let values = keys.iter().map(|k| c.meta(k).map(Option::unwrap_or_default)).collect::<Result<Vec<_>>>()?;
+            Ok(values.join("|"))
+        })
+    }
+
+    /// The version this searcher was opened at.
+    pub fn opened_version(&self) -> &str {
+        &self.version
+    }
+
+    fn open_with(index_dir: &Path, clip: Arc<Clip>, query_cache: Arc<Mutex<LruCache<String, Vec<f32>>>>) -> Result<Searcher> {
+        // Read first: a change made while opening makes the next check open again.
+        let version = Self::version(index_dir)?;
         let catalog = Catalog::open_read_only(index_dir)?;
         identity::require_same(&catalog, &clip, index_dir)?;
         let vectors = Arc::new(IndexedVectors::open(&catalog, index_dir, clip.dim())?);
@@ -119,7 +151,8 @@ impl Searcher {
         };
         Ok(Searcher {
             clip,
-            query_cache: Mutex::new(LruCache::new(QUERY_CACHE)),
+            query_cache,
+            version,
             batcher: Batcher::new(vectors.clone()),
             vectors,
             catalog: Mutex::new(catalog),

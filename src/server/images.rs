@@ -14,7 +14,10 @@ use axum::{
 };
 use tower_http::services::ServeFile;
 
-use crate::app::{ssr::AppState, types::ApiError};
+use crate::app::{
+    ssr::{AppState, Loaded},
+    types::ApiError,
+};
 
 pub fn routes(state: AppState) -> Router {
     Router::new().route("/image/{id}", get(original)).route("/thumb/{id}", get(thumbnail)).with_state(state)
@@ -34,6 +37,7 @@ fn error(status: StatusCode, message: &str) -> Response {
 }
 
 async fn serve(state: &AppState, id: &str, request: Request, thumb: bool) -> Response {
+    let state = &state.current();
     let Ok(id) = id.parse::<i64>() else {
         return error(StatusCode::BAD_REQUEST, "Image ids are numbers.");
     };
@@ -77,7 +81,7 @@ async fn serve(state: &AppState, id: &str, request: Request, thumb: bool) -> Res
 async fn thumbnail_or_original(
     searcher: &std::sync::Arc<clipfind_engine::searcher::Searcher>,
     id: i64,
-    state: &AppState,
+    state: &Loaded,
     original: std::path::PathBuf,
 ) -> (std::path::PathBuf, &'static str) {
     let (searcher, data_root) = (searcher.clone(), state.data_root().to_path_buf());

@@ -34,6 +34,7 @@ async fn serve(library: LibraryConfig) -> anyhow::Result<()> {
     let addr = leptos_options.site_addr;
     let state = tokio::task::spawn_blocking(move || AppState::load(&library)).await.context("loading the index")?;
     state.log_startup();
+    state.follow_index();
 
     let routes = generate_route_list(App);
     let app = Router::new()

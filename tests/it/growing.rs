@@ -22,7 +22,7 @@ use serde_json::Value;
 use crate::indexing::{fixture, index, n, tiny};
 
 /// Distinct small images `g-<i>.png` for each i in `range`.
-fn images(dir: &Path, range: Range<u32>) {
+pub(crate) fn images(dir: &Path, range: Range<u32>) {
     for i in range {
         let img = image::RgbImage::from_fn(48, 40, |x, y| {
             let v = i.wrapping_mul(2_654_435_761) ^ (x * 31 + y * 17);

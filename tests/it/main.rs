@@ -8,4 +8,5 @@ mod doctor;
 mod growing;
 mod http_edge;
 mod indexing;
+mod live;
 mod models_fetch;

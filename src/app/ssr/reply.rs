@@ -18,7 +18,8 @@ pub async fn reply(
     query: String,
     search: impl FnOnce(&Searcher) -> Result<Vec<EngineHit>, EngineError> + Send + 'static,
 ) -> Result<SearchReply, ApiError> {
-    let state = app_state()?;
+    // One loaded index for the whole request, even if a newer one is swapped in meanwhile.
+    let state = app_state()?.current();
     let Some(searcher) = state.searcher().cloned() else {
         return Ok(SearchReply { query, index: state.status().clone(), hits: Vec::new(), took_ms: 0.0 });
     };
@@ -87,5 +88,5 @@ fn to_hit(h: EngineHit) -> Hit {
 
 /// The index status, for pages that only need to know whether search works.
 pub fn status() -> Result<IndexStatus, ApiError> {
-    Ok(app_state()?.status().clone())
+    Ok(app_state()?.status())
 }

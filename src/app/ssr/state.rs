@@ -1,9 +1,12 @@
-//! What the server loads once at start and shares with every request: the searcher (model and
-//! index), or the reason there is none.
+//! What the server shares with every request: the searcher (model and index), or the reason
+//! there is none. When another process changes the index (`clipfind index`), the server opens it
+//! again beside the one in use and swaps it in: a request works on the index it started with,
+//! new requests get the new one, and nothing fails during the swap.
 
 use std::{
     path::{Path, PathBuf},
-    sync::Arc,
+    sync::{Arc, RwLock},
+    time::Duration,
 };
 
 use clipfind_engine::{
@@ -13,50 +16,119 @@ use clipfind_engine::{
 
 use crate::app::types::{IndexInfo, IndexStatus};
 
-#[derive(Clone)]
-pub struct AppState(Arc<Inner>);
+/// How often the server checks whether the index changed (one small catalog read).
+const CHECK_EVERY: Duration = Duration::from_secs(1);
 
-struct Inner {
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+struct Shared {
+    current: RwLock<Arc<Loaded>>,
+    config: LibraryConfig,
+}
+
+/// One loaded state of the index: what a request works with from start to end.
+pub struct Loaded {
     searcher: Option<Arc<Searcher>>,
     status: IndexStatus,
     data_root: PathBuf,
 }
 
-impl AppState {
-    /// Loads the index and its model; failures become a status the page explains.
-    pub fn load(config: &LibraryConfig) -> Self {
-        let (searcher, status, data_root) = match open_searcher(config) {
-            Ok((searcher, demo_model)) => {
-                let stats = searcher.stats();
-                let data_root = config.data.clone().unwrap_or_else(|| stats.data_root.clone());
-                let status = IndexStatus::Ready(IndexInfo {
-                    images: stats.images,
-                    model: stats.model.clone(),
-                    demo_model,
-                    last_indexed: stats.last_indexed,
-                });
-                (Some(Arc::new(searcher)), status, data_root)
-            }
-            Err(status) => (None, status, config.data.clone().unwrap_or_default()),
-        };
-        AppState(Arc::new(Inner { searcher, status, data_root }))
+impl Loaded {
+    fn ready(searcher: Searcher, demo_model: bool, config: &LibraryConfig) -> Loaded {
+        let stats = searcher.stats();
+        let data_root = config.data.clone().unwrap_or_else(|| stats.data_root.clone());
+        let status = IndexStatus::Ready(IndexInfo {
+            images: stats.images,
+            model: stats.model.clone(),
+            demo_model,
+            last_indexed: stats.last_indexed,
+        });
+        Loaded { searcher: Some(Arc::new(searcher)), status, data_root }
     }
 
     pub fn searcher(&self) -> Option<&Arc<Searcher>> {
-        self.0.searcher.as_ref()
+        self.searcher.as_ref()
     }
 
     pub fn status(&self) -> &IndexStatus {
-        &self.0.status
+        &self.status
     }
 
     /// The folder image paths are relative to.
     pub fn data_root(&self) -> &Path {
-        &self.0.data_root
+        &self.data_root
+    }
+}
+
+impl AppState {
+    /// Loads the index and its model; failures become a status the page explains.
+    pub fn load(config: &LibraryConfig) -> Self {
+        let loaded = load(config);
+        AppState(Arc::new(Shared { current: RwLock::new(Arc::new(loaded)), config: config.clone() }))
+    }
+
+    /// The index as loaded now; hold it for the whole of a request.
+    pub fn current(&self) -> Arc<Loaded> {
+        self.0.current.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn searcher(&self) -> Option<Arc<Searcher>> {
+        self.current().searcher.clone()
+    }
+
+    pub fn status(&self) -> IndexStatus {
+        self.current().status.clone()
+    }
+
+    /// Checks every second whether the index changed underneath, and swaps in the new one.
+    pub fn follow_index(&self) {
+        let state = self.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(CHECK_EVERY);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                let state = state.clone();
+                let _ = tokio::task::spawn_blocking(move || state.reload_if_changed()).await;
+            }
+        });
+    }
+
+    /// Opens the index again if its version moved on; the old one serves until the new one is
+    /// ready, and stays if the new one cannot be opened (it is tried again next time).
+    pub fn reload_if_changed(&self) -> bool {
+        let Some(dir) = self.0.config.index_dir() else { return false };
+        let current = self.current();
+        let now = Searcher::version(&dir).ok();
+        if now.as_deref() == current.searcher.as_ref().map(|s| s.opened_version()) {
+            return false;
+        }
+        let next = match (&current.searcher, &current.status) {
+            (Some(searcher), IndexStatus::Ready(info)) => match searcher.reopen() {
+                Ok(reopened) => Loaded::ready(reopened, info.demo_model, &self.0.config),
+                Err(e) => {
+                    tracing::warn!("the index changed but cannot be opened yet: {}", e.chain());
+                    return false;
+                }
+            },
+            _ => load(&self.0.config),
+        };
+        if let IndexStatus::Ready(info) = &next.status {
+            tracing::info!("index changed: now {} images", info.images);
+        }
+        *self.0.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(next);
+        true
+    }
+
+    /// The folder image paths are relative to.
+    pub fn data_root(&self) -> PathBuf {
+        self.current().data_root.clone()
     }
 
     pub fn log_startup(&self) {
-        match (&self.0.status, &self.0.searcher) {
+        let current = self.current();
+        match (&current.status, &current.searcher) {
             (IndexStatus::Ready(info), Some(s)) => {
                 let age = chrono_age(info.last_indexed);
                 tracing::info!(
@@ -64,7 +136,7 @@ impl AppState {
                     info.images,
                     info.model,
                     s.clip().placement(),
-                    self.0.data_root.display()
+                    current.data_root.display()
                 );
                 let stats = s.stats();
                 tracing::info!(
@@ -85,6 +157,13 @@ impl AppState {
             }
             (IndexStatus::Ready(_), None) => unreachable!("ready implies a searcher"),
         }
+    }
+}
+
+fn load(config: &LibraryConfig) -> Loaded {
+    match open_searcher(config) {
+        Ok((searcher, demo_model)) => Loaded::ready(searcher, demo_model, config),
+        Err(status) => Loaded { searcher: None, status, data_root: config.data.clone().unwrap_or_default() },
     }
 }
 

@@ -1,0 +1,144 @@
+//! A running server follows its index: another process indexes new and deleted photos, and the
+//! server swaps in the new index while a client keeps searching, every answer a 200.
+
+use std::{
+    net::TcpListener,
+    path::Path,
+    process::{Child, Command, Stdio},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    },
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+use crate::{
+    growing::images,
+    indexing::{root, tiny},
+};
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn for_library(mut c: Command, data: &Path) -> Command {
+    c.env("CLIPFIND_DATA", data).env("CLIPFIND_MODEL", tiny()).env("CLIPFIND_DEVICE", "cpu").env_remove("CLIPFIND_INDEX");
+    c
+}
+
+fn index(data: &Path) {
+    let out = for_library(Command::new(env!("CARGO_BIN_EXE_clipfind")), data).args(["index", "--quiet"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn serve(data: &Path) -> Server {
+    let addr = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let child = for_library(Command::new(env!("CARGO_BIN_EXE_clipfind")), data)
+        .arg("serve")
+        .env("LEPTOS_SITE_ADDR", &addr)
+        .env("LEPTOS_OUTPUT_NAME", "clipfind")
+        .env("LEPTOS_SITE_ROOT", root().join("target/site"))
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Server { child, url: format!("http://{addr}") };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while ureq::get(&format!("{}/api/status", server.url)).call().is_err() {
+        assert!(Instant::now() < deadline, "the server did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    server
+}
+
+fn get(url: &str) -> (u16, Value) {
+    match ureq::get(url).call() {
+        Ok(r) => (r.status(), json(r)),
+        Err(ureq::Error::Status(code, r)) => (code, json(r)),
+        Err(e) => panic!("{url}: {e}"),
+    }
+}
+
+fn json(r: ureq::Response) -> Value {
+    serde_json::from_str(&r.into_string().unwrap_or_default()).unwrap_or(Value::Null)
+}
+
+fn images_in_status(server: &Server) -> u64 {
+    get(&format!("{}/api/status", server.url)).1["images"].as_u64().unwrap_or(0)
+}
+
+/// Seconds until `/api/status` counts `want` images.
+fn seconds_until(server: &Server, want: u64) -> f64 {
+    let started = Instant::now();
+    while images_in_status(server) != want {
+        assert!(started.elapsed() < Duration::from_secs(30), "still {} images, not {want}", images_in_status(server));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    started.elapsed().as_secs_f64()
+}
+
+fn paths_found(server: &Server) -> Vec<(i64, String)> {
+    let (status, reply) = get(&format!("{}/api/search?q=a+striped+pattern&k=200&min=-1", server.url));
+    assert_eq!(status, 200, "{reply}");
+    reply["hits"].as_array().unwrap().iter().map(|h| (h["id"].as_i64().unwrap(), h["path"].as_str().unwrap().to_string())).collect()
+}
+
+#[test]
+fn a_running_server_follows_what_another_process_indexes_and_no_request_fails() {
+    let d = tempfile::tempdir().unwrap();
+    images(d.path(), 0..10);
+    index(d.path());
+    let server = serve(d.path());
+    assert_eq!(images_in_status(&server), 10);
+
+    // A client searching in a loop for the whole test.
+    let stop = Arc::new(AtomicBool::new(false));
+    let answers = Arc::new(Mutex::new(Vec::new()));
+    let client = {
+        let (stop, answers, url) = (stop.clone(), answers.clone(), server.url.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let (status, _) = get(&format!("{url}/api/search?q=a+striped+pattern&k=20&min=-1"));
+                answers.lock().unwrap().push(status);
+            }
+        })
+    };
+
+    images(d.path(), 10..60);
+    index(d.path());
+    let seconds = seconds_until(&server, 60);
+    eprintln!("50 new images searchable {seconds:.2} s after `clipfind index` ended");
+    assert!(seconds < 5.0, "{seconds} s");
+    let found = paths_found(&server);
+    assert_eq!(found.len(), 60);
+    assert!(found.iter().any(|(_, p)| p == "g-059.png"));
+
+    let gone: Vec<i64> = found.iter().filter(|(_, p)| p.as_str() < "g-020.png").map(|(id, _)| *id).collect();
+    for i in 0..20 {
+        std::fs::remove_file(d.path().join(format!("g-{i:03}.png"))).unwrap();
+    }
+    index(d.path());
+    seconds_until(&server, 40);
+    let found = paths_found(&server);
+    assert!(found.iter().all(|(id, _)| !gone.contains(id)), "deleted images are not found");
+    let (status, reply) = get(&format!("{}/image/{}", server.url, gone[0]));
+    assert_eq!(status, 404, "{reply}");
+    let (status, _) = get(&format!("{}/api/similar?id={}", server.url, gone[0]));
+    assert_eq!(status, 404);
+
+    stop.store(true, Ordering::Relaxed);
+    client.join().unwrap();
+    let answers = answers.lock().unwrap();
+    assert!(answers.len() > 10, "{} searches", answers.len());
+    assert!(answers.iter().all(|s| *s == 200), "{:?}", answers.iter().filter(|s| **s != 200).collect::<Vec<_>>());
+}
