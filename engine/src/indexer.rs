@@ -67,6 +67,9 @@ pub struct IndexOptions {
     /// Read every file's size and mtime, not only those in folders changed since the last run
     /// (finds files rewritten in place under the same name; runs by itself once a day).
     pub full_scan: bool,
+    /// Files modified less than this long ago are left for a later run (a copy still being
+    /// written is not indexed as broken); watch mode sets it.
+    pub settle: std::time::Duration,
     /// Files larger than this many bytes are skipped with a reason, unread.
     pub max_file_bytes: u64,
     /// Whether to write a thumbnail of each decoded image into the index folder.
@@ -89,6 +92,7 @@ impl IndexOptions {
             rebuild_on_model_change: false,
             checkpoint: 256,
             full_scan: false,
+            settle: std::time::Duration::ZERO,
             max_file_bytes: pipeline::MAX_FILE_BYTES,
             thumbnails: true,
             progress: Arc::new(Silent),
@@ -124,6 +128,8 @@ pub struct Summary {
     pub duplicates: usize,
     /// Images that went through the vision encoder.
     pub embedded: usize,
+    /// Files modified too recently (see `IndexOptions::settle`), left for a later run.
+    pub unsettled: usize,
     /// Files that could not be indexed, and why.
     pub skipped: Vec<Skipped>,
     /// Folders or files the scan could not read.
@@ -139,6 +145,10 @@ pub struct Summary {
     pub vector_index: snapshot::Maintenance,
     /// Thumbnails made for images indexed earlier whose thumbnail was missing (a failed write).
     pub thumbnails_made: usize,
+}
+
+fn now_nanos() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
 }
 
 fn now_secs() -> i64 {
@@ -191,9 +201,11 @@ pub fn run(clip: &Clip, options: &IndexOptions) -> Result<Summary> {
     let unchanged_since = if full_scan { HashMap::new() } else { catalog.folders()? };
     let scan = scan::scan(&data, &ScanOptions { exclude: options.exclude.clone(), skip_dir: Some(options.index_dir.clone()), unchanged_since })?;
     tracing::debug!("scanned {} files in {:.2} s (full: {full_scan})", scan.files.len(), started.elapsed().as_secs_f64());
-    let plan = plan(&catalog, &data, &catalog.skipped()?, scan.files)?;
+    let mut plan = plan(&catalog, &data, &catalog.skipped()?, scan.files)?;
+    let unsettled = plan.leave_unsettled(options.settle);
     tracing::debug!("compared with the catalog at {:.2} s: {} to read", started.elapsed().as_secs_f64(), plan.candidates.len());
     let mut summary = Summary {
+        unsettled,
         unchanged: plan.unchanged,
         skipped: plan.known_skipped.clone(),
         scan_problems: scan.problems.iter().map(|(p, r)| Skipped { path: p.clone(), reason: r.clone() }).collect(),
@@ -216,7 +228,10 @@ pub fn run(clip: &Clip, options: &IndexOptions) -> Result<Summary> {
     summary.vector_index = snapshot::maintain(&mut catalog, &options.index_dir, clip.dim(), &factory, &options.policy)?;
     summary.vectors_written = summary.vector_index.written;
     vector_file::remove_unused(&catalog, &options.index_dir)?;
-    record_scan(&mut catalog, options, &scan.folders, full_scan)?;
+    // With files left for later, the folder times must not say their folders were seen whole.
+    if unsettled == 0 {
+        record_scan(&mut catalog, options, &scan.folders, full_scan)?;
+    }
     summary.total = catalog.count()?;
     summary.seconds = started.elapsed().as_secs_f64();
     summary.images_per_second = if summary.embedded > 0 { summary.embedded as f64 / embed_seconds } else { 0.0 };
@@ -328,6 +343,17 @@ fn plan(catalog: &Catalog, data: &Path, skipped: &HashMap<String, SkippedRow>, f
 }
 
 impl Plan {
+    /// Takes out the candidates modified less than `settle` ago; returns how many.
+    fn leave_unsettled(&mut self, settle: std::time::Duration) -> usize {
+        if settle.is_zero() {
+            return 0;
+        }
+        let newest_settled = now_nanos() - settle.as_nanos() as i64;
+        let before = self.candidates.len();
+        self.candidates.retain(|(file, _)| file.mtime_ns <= newest_settled);
+        before - self.candidates.len()
+    }
+
     /// A path the catalog does not have: read it, unless it failed before unchanged.
     fn add_new(&mut self, mut file: FoundFile, data: &Path, skipped: &HashMap<String, SkippedRow>) {
         if file.trusted {

@@ -41,6 +41,10 @@ pub struct IndexArgs {
     /// photos rewritten in place under the same name; happens by itself once a day).
     #[arg(long)]
     pub full_scan: bool,
+    /// Leave files modified less than this many seconds ago for a later run (watch mode uses it
+    /// so that a copy still being written is not read half-way).
+    #[arg(long, value_name = "SECONDS", default_value_t = 0.0)]
+    pub settle: f64,
     /// Skip (with a reason) image files larger than this many MB, unread.
     #[arg(long, env = "CLIPFIND_MAX_FILE_MB", default_value_t = 256, value_name = "MB")]
     pub max_file_mb: u64,
@@ -70,6 +74,7 @@ pub fn run(settings: &Settings, args: &IndexArgs) -> anyhow::Result<()> {
         rebuild_on_model_change: args.rebuild_on_model_change,
         checkpoint: args.checkpoint,
         full_scan: args.full_scan,
+        settle: std::time::Duration::from_secs_f64(args.settle.max(0.0)),
         max_file_bytes: args.max_file_mb << 20,
         thumbnails: !args.no_thumbnails,
         progress,

@@ -41,7 +41,11 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the web app (the default).
-    Serve,
+    Serve {
+        /// Watch the data folder and index what changes in it in the background.
+        #[arg(long, env = "CLIPFIND_WATCH")]
+        watch: bool,
+    },
     /// Check the installation: load ONNX Runtime and FAISS and report their versions.
     Doctor {
         /// Print a JSON object instead of text.
@@ -128,8 +132,10 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
     clipfind_engine::clip::budget::set_budget(cli.settings.decode_memory_mb << 20);
-    let result = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => crate::server::run(cli.settings.library_config(true)),
+    // With no subcommand clap parses no `serve` flags: watch mode then comes from the environment.
+    let watch_by_env = std::env::var("CLIPFIND_WATCH").is_ok_and(|v| matches!(v.as_str(), "1" | "true" | "yes"));
+    let result = match cli.command.unwrap_or(Command::Serve { watch: watch_by_env }) {
+        Command::Serve { watch } => crate::server::run(cli.settings.library_config(true), watch),
         Command::Doctor { json } => doctor::run(&cli.settings, json),
         Command::Index(args) => index::run(&cli.settings, &args),
         Command::Search(args) => search::run(&cli.settings, &args),

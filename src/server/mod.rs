@@ -3,6 +3,7 @@
 mod connections;
 mod guard;
 mod images;
+mod watch;
 
 use std::time::Duration;
 
@@ -20,15 +21,18 @@ use crate::app::{shell, ssr::AppState, App};
 
 /// Serves the app until Ctrl-C. Address and site root come from Leptos' own configuration
 /// (`LEPTOS_SITE_ADDR`, `LEPTOS_SITE_ROOT`, or the values cargo-leptos passes).
-pub fn run(library: LibraryConfig) -> anyhow::Result<()> {
+pub fn run(library: LibraryConfig, watch: bool) -> anyhow::Result<()> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?
-        .block_on(serve(library))
+        .block_on(serve(library, watch))
 }
 
-async fn serve(library: LibraryConfig) -> anyhow::Result<()> {
+async fn serve(library: LibraryConfig, watch: bool) -> anyhow::Result<()> {
+    if watch {
+        watch::start(&library)?;
+    }
     let conf = get_configuration(None).context("invalid Leptos configuration")?;
     let leptos_options = conf.leptos_options;
     let addr = leptos_options.site_addr;

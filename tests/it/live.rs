@@ -2,6 +2,7 @@
 //! server swaps in the new index while a client keeps searching, every answer a 200.
 
 use std::{
+    io::Write,
     net::TcpListener,
     path::Path,
     process::{Child, Command, Stdio},
@@ -41,14 +42,15 @@ fn index(data: &Path) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
-fn serve(data: &Path) -> Server {
+fn serve(data: &Path, extra: &[&str]) -> Server {
     let addr = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
     let child = for_library(Command::new(env!("CARGO_BIN_EXE_clipfind")), data)
         .arg("serve")
+        .args(extra)
         .env("LEPTOS_SITE_ADDR", &addr)
         .env("LEPTOS_OUTPUT_NAME", "clipfind")
         .env("LEPTOS_SITE_ROOT", root().join("target/site"))
-        .env("RUST_LOG", "error")
+        .env("RUST_LOG", std::env::var("CLIPFIND_TEST_SERVER_LOG").unwrap_or_else(|_| "error".into()))
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
@@ -93,12 +95,70 @@ fn paths_found(server: &Server) -> Vec<(i64, String)> {
     reply["hits"].as_array().unwrap().iter().map(|h| (h["id"].as_i64().unwrap(), h["path"].as_str().unwrap().to_string())).collect()
 }
 
+/// A client searching in a loop until stopped; returns every status it got.
+fn searching_client(server: &Server) -> (Arc<AtomicBool>, std::thread::JoinHandle<Vec<u16>>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (flag, url) = (stop.clone(), server.url.clone());
+    let client = std::thread::spawn(move || {
+        let mut answers = Vec::new();
+        while !flag.load(Ordering::Relaxed) {
+            answers.push(get(&format!("{url}/api/search?q=a+striped+pattern&k=20&min=-1")).0);
+        }
+        answers
+    });
+    (stop, client)
+}
+
+fn assert_all_answered(stop: Arc<AtomicBool>, client: std::thread::JoinHandle<Vec<u16>>) {
+    stop.store(true, Ordering::Relaxed);
+    let answers = client.join().unwrap();
+    assert!(answers.len() > 10, "{} searches", answers.len());
+    assert!(answers.iter().all(|s| *s == 200), "{:?}", answers.iter().filter(|s| **s != 200).collect::<Vec<_>>());
+}
+
+#[test]
+fn watch_mode_indexes_photos_copied_in_while_searches_keep_answering() {
+    let d = tempfile::tempdir().unwrap();
+    images(d.path(), 0..10);
+    index(d.path());
+    let server = serve(d.path(), &["--watch"]);
+    let (stop, client) = searching_client(&server);
+
+    images(d.path(), 10..60);
+    let seconds = seconds_until(&server, 60);
+    eprintln!("50 photos copied in: searchable after {seconds:.2} s");
+
+    // A copy written in two halves 2.5 s apart is indexed once, complete, never as broken.
+    let elsewhere = tempfile::tempdir().unwrap();
+    images(elsewhere.path(), 100..101);
+    let slow = std::fs::read(elsewhere.path().join("g-100.png")).unwrap();
+    let (first, rest) = slow.split_at(slow.len() / 2);
+    let mut file = std::fs::File::create(d.path().join("slow.png")).unwrap();
+    file.write_all(first).unwrap();
+    file.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    file.write_all(rest).unwrap();
+    drop(file);
+    seconds_until(&server, 61);
+
+    for i in 0..5 {
+        std::fs::remove_file(d.path().join(format!("g-{i:03}.png"))).unwrap();
+    }
+    seconds_until(&server, 56);
+    assert_all_answered(stop, client);
+    drop(server);
+    let out = for_library(Command::new(env!("CARGO_BIN_EXE_clipfind")), d.path()).args(["index", "--json"]).output().unwrap();
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!((summary["embedded"].as_u64(), summary["total"].as_u64()), (Some(0), Some(56)), "{summary:#}");
+    assert_eq!(summary["skipped"], serde_json::json!([]), "nothing was read half-written");
+}
+
 #[test]
 fn a_running_server_follows_what_another_process_indexes_and_no_request_fails() {
     let d = tempfile::tempdir().unwrap();
     images(d.path(), 0..10);
     index(d.path());
-    let server = serve(d.path());
+    let server = serve(d.path(), &[]);
     assert_eq!(images_in_status(&server), 10);
 
     // A client searching in a loop for the whole test.
