@@ -32,6 +32,9 @@ pub struct Loaded {
     searcher: Option<Arc<Searcher>>,
     status: IndexStatus,
     data_root: PathBuf,
+    /// The index version this state was loaded from (also when loading failed: a broken index
+    /// is not loaded again until it changes).
+    version: Option<String>,
 }
 
 impl Loaded {
@@ -44,7 +47,8 @@ impl Loaded {
             demo_model,
             last_indexed: stats.last_indexed,
         });
-        Loaded { searcher: Some(Arc::new(searcher)), status, data_root }
+        let version = Some(searcher.opened_version().to_string());
+        Loaded { searcher: Some(Arc::new(searcher)), status, data_root, version }
     }
 
     pub fn searcher(&self) -> Option<&Arc<Searcher>> {
@@ -96,20 +100,21 @@ impl AppState {
     }
 
     /// Opens the index again if its version moved on; the old one serves until the new one is
-    /// ready, and stays if the new one cannot be opened (it is tried again next time).
+    /// ready, and stays if the new one cannot be opened (tried again when the index next changes).
     pub fn reload_if_changed(&self) -> bool {
         let Some(dir) = self.0.config.index_dir() else { return false };
         let current = self.current();
         let now = Searcher::version(&dir).ok();
-        if now.as_deref() == current.searcher.as_ref().map(|s| s.opened_version()) {
+        if now == current.version {
             return false;
         }
         let next = match (&current.searcher, &current.status) {
             (Some(searcher), IndexStatus::Ready(info)) => match searcher.reopen() {
                 Ok(reopened) => Loaded::ready(reopened, info.demo_model, &self.0.config),
                 Err(e) => {
-                    tracing::warn!("the index changed but cannot be opened yet: {}", e.chain());
-                    return false;
+                    // Keep serving the index in use; try again when the index changes again.
+                    tracing::warn!("the index changed but cannot be opened: {}; still serving the previous one", e.chain());
+                    Loaded { searcher: Some(searcher.clone()), status: current.status.clone(), data_root: current.data_root.clone(), version: now }
                 }
             },
             _ => load(&self.0.config),
@@ -161,9 +166,10 @@ impl AppState {
 }
 
 fn load(config: &LibraryConfig) -> Loaded {
+    let version = config.index_dir().and_then(|dir| Searcher::version(&dir).ok());
     match open_searcher(config) {
         Ok((searcher, demo_model)) => Loaded::ready(searcher, demo_model, config),
-        Err(status) => Loaded { searcher: None, status, data_root: config.data.clone().unwrap_or_default() },
+        Err(status) => Loaded { searcher: None, status, data_root: config.data.clone().unwrap_or_default(), version },
     }
 }
 
