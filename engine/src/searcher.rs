@@ -121,7 +121,10 @@ impl Searcher {
     /// added, changed, renamed or removed, when the approximate index is retrained or its log
     /// folded, and when the vector file is compacted.
     pub fn version(index_dir: &Path) -> Result<String> {
-        let catalog = Catalog::open_read_only(index_dir)?;
+        Self::version_of(&Catalog::open_read_only(index_dir)?)
+    }
+
+    fn version_of(catalog: &Catalog) -> Result<String> {
         catalog.read(|c| {
             let keys = ["generation", "ann_file", crate::store::vector_file::FILE_KEY, "model_identity"];
             let values = keys.iter().map(|k| c.meta(k).map(Option::unwrap_or_default)).collect::<Result<Vec<_>>>()?;
@@ -135,9 +138,9 @@ impl Searcher {
     }
 
     fn open_with(index_dir: &Path, clip: Arc<Clip>, query_cache: Arc<Mutex<LruCache<String, Vec<f32>>>>) -> Result<Searcher> {
-        // Read first: a change made while opening makes the next check open again.
-        let version = Self::version(index_dir)?;
         let catalog = Catalog::open_read_only(index_dir)?;
+        // Read first: a change made while opening makes the next check open again.
+        let version = Self::version_of(&catalog)?;
         identity::require_same(&catalog, &clip, index_dir)?;
         let vectors = Arc::new(IndexedVectors::open(&catalog, index_dir, clip.dim())?);
         let stats = IndexStats {

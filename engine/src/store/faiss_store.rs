@@ -106,14 +106,6 @@ impl FaissStore {
         }
     }
 
-    /// The number of IVF lists, for an IVF index.
-    pub fn lists(&self) -> Option<u32> {
-        // SAFETY: a checked downcast of a live index; null when it is not an IVF index.
-        let ivf = unsafe { faiss_sys::faiss_IndexIVF_cast(self.index.inner_ptr()) };
-        // SAFETY: `ivf` is a valid IndexIVF pointer.
-        (!ivf.is_null()).then(|| unsafe { faiss_sys::faiss_IndexIVF_nlist(ivf) } as u32)
-    }
-
     /// Exact inner-product index; what a fresh index uses.
     pub fn flat(dim: usize, ids: &[i64], vectors: &[f32]) -> Result<FaissStore> {
         Self::build(dim, DEFAULT_FACTORY, ids, vectors)

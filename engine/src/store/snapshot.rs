@@ -175,23 +175,18 @@ pub fn maintain(catalog: &mut Catalog, index_dir: &Path, dim: usize, choice: &Fa
     } else {
         match current.filter(|s| fits(s) && s.factory == want) {
             None => train(catalog, index_dir, dim, &want, policy)?,
-            // Only IVF removes ids in place; other types are rebuilt when anything changed.
-            Some(s) if ivf_lists(&s.factory).is_none() && !catalog.logged_since(s.seq)?.is_empty() => {
-                train(catalog, index_dir, dim, &want, policy)?
-            }
-            Some(s) if needs_folding(catalog, &s, n)? => fold(catalog, index_dir, dim, s)?,
-            Some(s) => Maintenance { factory: s.factory, recall: s.recall, nprobe: Some(s.nprobe), ..Maintenance::default() },
+            Some(s) => match catalog.logged_since(s.seq)?.len() as u64 {
+                // Only IVF removes ids in place; other types are rebuilt when anything changed.
+                pending if pending > 0 && ivf_lists(&s.factory).is_none() => train(catalog, index_dir, dim, &want, policy)?,
+                // Replaying the log at load should stay a moment: more than 1% of the library
+                // (and at least 1,000 ids) is folded into a new snapshot.
+                pending if pending > (n / 100).max(1_000) => fold(catalog, index_dir, dim, s)?,
+                _ => Maintenance { factory: s.factory, recall: s.recall, nprobe: Some(s.nprobe), ..Maintenance::default() },
+            },
         }
     };
     remove_unused(catalog, index_dir)?;
     Ok(outcome)
-}
-
-/// The log is folded into a new snapshot once replaying it would cost more than a moment at
-/// load: more than 1% of the library, and at least 1,000 ids.
-fn needs_folding(catalog: &Catalog, s: &Snapshot, n: u64) -> Result<bool> {
-    let pending = catalog.logged_since(s.seq)?.len() as u64;
-    Ok(pending > (n / 100).max(1_000))
 }
 
 /// Exact search needs no snapshot, and no log either.

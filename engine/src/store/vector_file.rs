@@ -135,18 +135,23 @@ impl VectorAppender {
 
     /// The vector in `slot`, which must belong to image `id`.
     pub fn read(&self, slot: u64, id: i64) -> Result<Vec<f32>> {
-        let mut record = vec![0u8; stride(self.dim)];
-        self.file.read_exact_at(&mut record, slot * stride(self.dim) as u64).map_err(io_error(&self.path))?;
-        let owner = i64::from_le_bytes(record[..8].try_into().expect("8 bytes"));
-        check_owner(&self.path, slot, owner, id)?;
-        // A Vec<u8> need not be aligned for f32: copy rather than cast.
-        Ok(bytemuck::pod_collect_to_vec(&record[8..]))
+        read_record(&self.file, &self.path, self.dim, slot, id)
     }
 
     /// Makes every appended record durable (before the catalog commits rows pointing at them).
     pub fn sync(&self) -> Result<()> {
         self.file.sync_data().map_err(io_error(&self.path))
     }
+}
+
+/// The vector in `slot` of `file`, read with one `pread`, which must belong to image `id`.
+fn read_record(file: &File, path: &Path, dim: usize, slot: u64, id: i64) -> Result<Vec<f32>> {
+    let mut record = vec![0u8; stride(dim)];
+    file.read_exact_at(&mut record, slot * stride(dim) as u64).map_err(io_error(path))?;
+    let owner = i64::from_le_bytes(record[..8].try_into().expect("8 bytes"));
+    check_owner(path, slot, owner, id)?;
+    // A Vec<u8> need not be aligned for f32: copy rather than cast.
+    Ok(bytemuck::pod_collect_to_vec(&record[8..]))
 }
 
 /// Splits a mapped record (4-byte aligned: the map is page-aligned and records are 8 + 4d bytes).
@@ -207,11 +212,7 @@ impl MappedVectors {
             path: self.path.clone(),
             reason: format!("image {id} is in slot {slot}, past the {} committed vectors", self.slots),
         })?;
-        let mut record = vec![0u8; stride(self.dim)];
-        file.read_exact_at(&mut record, slot * stride(self.dim) as u64).map_err(io_error(&self.path))?;
-        let owner = i64::from_le_bytes(record[..8].try_into().expect("8 bytes"));
-        check_owner(&self.path, slot, owner, id)?;
-        Ok(bytemuck::pod_collect_to_vec(&record[8..]))
+        read_record(file, &self.path, self.dim, slot, id)
     }
 
     /// Drops the mapped pages from this process's memory (they are read again from the page

@@ -126,11 +126,6 @@ impl AppState {
         true
     }
 
-    /// The folder image paths are relative to.
-    pub fn data_root(&self) -> PathBuf {
-        self.current().data_root.clone()
-    }
-
     pub fn log_startup(&self) {
         let current = self.current();
         match (&current.status, &current.searcher) {
