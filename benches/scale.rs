@@ -140,10 +140,11 @@ fn vectors(n: usize) {
     let t = Instant::now();
     let built = snapshot::maintain(&mut catalog, dir.path(), DIM, &FactoryChoice::Auto, &IndexPolicy::default()).unwrap();
     println!(
-        "build vector index: {:.1} s ({}, nprobe {:?}, recall@10 when trained {:?})",
+        "build vector index: {:.1} s ({}, nprobe {:?}, {:?} re-ranked, recall@10 when trained {:?})",
         t.elapsed().as_secs_f64(),
         built.factory,
         built.nprobe,
+        built.depth,
         built.recall
     );
     disk(dir.path(), n);

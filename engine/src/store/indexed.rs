@@ -26,6 +26,8 @@ pub struct IndexedVectors {
     factory: String,
     replayed: usize,
     recall: Option<f32>,
+    /// Candidates re-ranked for ten results.
+    depth: u32,
 }
 
 impl IndexedVectors {
@@ -42,15 +44,15 @@ impl IndexedVectors {
             }) {
                 Ok(index) => {
                     mapped.release();
-                    let (factory, recall, replayed) = (s.factory.clone(), s.recall, committed.pending.len());
-                    return Ok(IndexedVectors { index, approximate: true, mapped, pairs, factory, replayed, recall });
+                    let (factory, recall, replayed, depth) = (s.factory.clone(), s.recall, committed.pending.len(), s.depth);
+                    return Ok(IndexedVectors { index, approximate: true, mapped, pairs, factory, replayed, recall, depth });
                 }
                 Err(e) => tracing::warn!("the index snapshot {} cannot be used ({e}); searching exactly", s.file),
             }
         }
         let index = snapshot::exact(&pairs, &mapped)?;
         mapped.release();
-        Ok(IndexedVectors { index, approximate: false, mapped, pairs, factory: EXACT.to_string(), replayed: 0, recall: Some(1.0) })
+        Ok(IndexedVectors { index, approximate: false, mapped, pairs, factory: EXACT.to_string(), replayed: 0, recall: Some(1.0), depth: 0 })
     }
 
     /// The stored vector of image `id`.
@@ -90,7 +92,7 @@ impl VectorSearch for IndexedVectors {
         if !self.approximate {
             return self.index.search(queries, k);
         }
-        let found = self.index.search(queries, candidates_for(k))?;
+        let found = self.index.search(queries, candidates_for(k, self.depth))?;
         let dim = self.dim();
         let vector_of = |id: i64| match self.vector(id) {
             Ok(v) => v,

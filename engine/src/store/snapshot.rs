@@ -26,6 +26,7 @@ const FACTORY: &str = "ann_factory";
 const TRAINED_ON: &str = "ann_trained_on";
 const NPROBE: &str = "ann_nprobe";
 const RECALL: &str = "ann_recall";
+const DEPTH: &str = "ann_depth";
 const COUNT: &str = "ann_count";
 /// Vectors copied into FAISS at a time.
 const CHUNK: usize = 65_536;
@@ -45,7 +46,9 @@ pub struct Snapshot {
     pub trained_on: u64,
     /// IVF lists visited per search.
     pub nprobe: u32,
-    /// Recall@10 against exact search measured when `nprobe` was chosen.
+    /// Candidates re-ranked for ten results (see [`candidates_for`]).
+    pub depth: u32,
+    /// Recall@10 against exact search measured when `nprobe` and `depth` were chosen.
     pub recall: Option<f32>,
 }
 
@@ -60,6 +63,7 @@ impl Snapshot {
             factory: catalog.meta(FACTORY)?.unwrap_or_default(),
             trained_on: number(TRAINED_ON)?.unwrap_or(0.0) as u64,
             nprobe: number(NPROBE)?.unwrap_or(32.0) as u32,
+            depth: number(DEPTH)?.unwrap_or(MIN_DEPTH as f64) as u32,
             recall: number(RECALL)?.map(|r| r as f32),
         }))
     }
@@ -151,6 +155,8 @@ pub struct Maintenance {
     pub recall: Option<f32>,
     /// IVF lists visited per search.
     pub nprobe: Option<u32>,
+    /// Candidates re-ranked for ten results.
+    pub depth: Option<u32>,
 }
 
 /// After an indexing run: picks the index type for the library's size, and trains a new
@@ -181,7 +187,7 @@ pub fn maintain(catalog: &mut Catalog, index_dir: &Path, dim: usize, choice: &Fa
                 // Replaying the log at load should stay a moment: more than 1% of the library
                 // (and at least 1,000 ids) is folded into a new snapshot.
                 pending if pending > (n / 100).max(1_000) => fold(catalog, index_dir, dim, s)?,
-                _ => Maintenance { factory: s.factory, recall: s.recall, nprobe: Some(s.nprobe), ..Maintenance::default() },
+                _ => Maintenance { factory: s.factory, recall: s.recall, nprobe: Some(s.nprobe), depth: Some(s.depth), ..Maintenance::default() },
             },
         }
     };
@@ -195,14 +201,14 @@ fn drop_snapshot(catalog: &mut Catalog) -> Result<()> {
         return Ok(());
     }
     catalog.write(|w| {
-        for key in [FILE, SEQ, FACTORY, TRAINED_ON, NPROBE, RECALL] {
+        for key in [FILE, SEQ, FACTORY, TRAINED_ON, NPROBE, DEPTH, RECALL] {
             w.delete_meta(key)?;
         }
         w.trim_log(None)
     })
 }
 
-/// Trains a new approximate index of type `factory` on the library, measures `nprobe`, and
+/// Trains a new approximate index of type `factory` on the library, tunes its searches, and
 /// commits it as the snapshot.
 fn train(catalog: &mut Catalog, index_dir: &Path, dim: usize, factory: &str, policy: &IndexPolicy) -> Result<Maintenance> {
     let committed = Committed::read(catalog)?;
@@ -216,12 +222,19 @@ fn train(catalog: &mut Catalog, index_dir: &Path, dim: usize, factory: &str, pol
     killpoint::reached("snapshot-trained");
     in_chunks(&pairs, &mapped, |ids, vectors| index.add(ids, vectors))?;
     killpoint::reached("snapshot-filled");
-    let (nprobe, recall) = match lists {
-        Some(lists) => choose_nprobe(&index, &pairs, &mapped, lists, policy.target_recall)?,
-        None => (0, None),
+    let tuning = tune(&index, &pairs, &mapped, lists, policy.target_recall)?;
+    let snapshot = Snapshot {
+        file: String::new(),
+        seq,
+        factory: factory.to_string(),
+        trained_on: pairs.len() as u64,
+        nprobe: tuning.nprobe,
+        depth: tuning.depth,
+        recall: Some(tuning.recall),
     };
-    commit(catalog, index_dir, &index, Snapshot { file: String::new(), seq, factory: factory.to_string(), trained_on: pairs.len() as u64, nprobe, recall })?;
-    Ok(Maintenance { factory: factory.to_string(), written: true, retrained: true, recall, nprobe: lists.map(|_| nprobe) })
+    commit(catalog, index_dir, &index, snapshot)?;
+    let nprobe = lists.map(|_| tuning.nprobe);
+    Ok(Maintenance { factory: factory.to_string(), written: true, retrained: true, recall: Some(tuning.recall), nprobe, depth: Some(tuning.depth) })
 }
 
 /// Loads the current snapshot, replays the log into it and commits it as a new snapshot.
@@ -234,7 +247,14 @@ fn fold(catalog: &mut Catalog, index_dir: &Path, dim: usize, current: Snapshot) 
     let mut index = FaissStore::load(&index_dir.join(&current.file), dim)?;
     replay(&mut index, &committed.pending, &pairs, &mapped)?;
     killpoint::reached("snapshot-folded");
-    let outcome = Maintenance { factory: current.factory.clone(), written: true, retrained: false, recall: current.recall, nprobe: Some(current.nprobe) };
+    let outcome = Maintenance {
+        factory: current.factory.clone(),
+        written: true,
+        retrained: false,
+        recall: current.recall,
+        nprobe: Some(current.nprobe),
+        depth: Some(current.depth),
+    };
     commit(catalog, index_dir, &index, Snapshot { seq, ..current })?;
     Ok(outcome)
 }
@@ -251,6 +271,7 @@ fn commit(catalog: &mut Catalog, index_dir: &Path, index: &FaissStore, mut snaps
         w.set_meta(FACTORY, &snapshot.factory)?;
         w.set_meta(TRAINED_ON, &snapshot.trained_on.to_string())?;
         w.set_meta(NPROBE, &snapshot.nprobe.to_string())?;
+        w.set_meta(DEPTH, &snapshot.depth.to_string())?;
         match snapshot.recall {
             Some(r) => w.set_meta(RECALL, &r.to_string())?,
             None => w.delete_meta(RECALL)?,
@@ -307,24 +328,42 @@ pub fn rerank(query: &[f32], candidates: &[(i64, f32)], k: usize, vector_of: imp
     scored
 }
 
-/// How many approximate candidates are re-ranked for `k` results.
-pub fn candidates_for(k: usize) -> usize {
-    (k * 4).max(64)
+/// The fewest candidates re-ranked for ten results; SQ8 codes rank well enough with these.
+const MIN_DEPTH: u32 = 64;
+/// The most: coarse codes (PQ) of a big library need hundreds (about 1,000 for PQ64 at 10M),
+/// and each costs one 2 KB read from the vector file.
+const MAX_DEPTH: u32 = 4096;
+
+/// How many approximate candidates are re-ranked for `k` results, for a snapshot tuned to
+/// re-rank `depth` for ten.
+pub fn candidates_for(k: usize, depth: u32) -> usize {
+    (depth as usize * k.max(10)).div_ceil(10)
 }
 
-/// Twice the smallest power-of-two `nprobe` whose re-ranked top 10 reaches `target` recall
-/// against exact search, measured on queries made from the library's own vectors (half of them
-/// a vector with noise, half the midpoint of two: harder than a query near one photo). The
-/// factor two is a margin for queries unlike these (text, far from every photo); it costs a
-/// millisecond. Returns it with the recall measured at it.
-fn choose_nprobe(index: &FaissStore, pairs: &[(i64, u64)], mapped: &MappedVectors, lists: u32, target: f32) -> Result<(u32, Option<f32>)> {
+/// How searches of an approximate index are tuned.
+struct Tuning {
+    nprobe: u32,
+    depth: u32,
+    recall: f32,
+}
+
+/// Tunes the searches of `index` to reach `target` recall@10 against exact search, measured on
+/// queries made from the library's own vectors (half of them a vector with noise, half the
+/// midpoint of two: harder than a query near one photo). First the re-rank depth, probing an
+/// eighth of the lists so that missed lists do not count against the codes: the smallest power
+/// of two from `MIN_DEPTH` that reaches it. Then, at that depth, twice the smallest power-of-two
+/// `nprobe` that reaches it; the factor two is a margin for queries unlike these (text, far from
+/// every photo) and costs a millisecond.
+fn tune(index: &FaissStore, pairs: &[(i64, u64)], mapped: &MappedVectors, lists: Option<u32>, target: f32) -> Result<Tuning> {
     const K: usize = 10;
     let queries = recall_queries(pairs, mapped)?;
     let truth = exact_top(pairs, mapped, &queries, K)?;
     let slot_of = |id: i64| pairs.binary_search_by_key(&id, |p| p.0).ok().and_then(|i| mapped.read(pairs[i].1, id).ok());
-    let recall_at = |nprobe: u32| -> Result<f32> {
-        index.set_nprobe(nprobe);
-        let found = index.search(&queries, candidates_for(K))?;
+    let recall_at = |nprobe: u32, depth: u32| -> Result<f32> {
+        if lists.is_some() {
+            index.set_nprobe(nprobe);
+        }
+        let found = index.search(&queries, candidates_for(K, depth))?;
         let dim = mapped.dim();
         let hits: usize = found
             .iter()
@@ -336,14 +375,22 @@ fn choose_nprobe(index: &FaissStore, pairs: &[(i64, u64)], mapped: &MappedVector
             .sum();
         Ok(hits as f32 / truth.iter().map(Vec::len).sum::<usize>().max(1) as f32)
     };
+    let wide = lists.map_or(0, |l| (l / 8).max(1));
+    let mut depth = MIN_DEPTH;
+    while depth < MAX_DEPTH && recall_at(wide, depth)? < target {
+        depth *= 2;
+    }
+    let Some(lists) = lists else {
+        return Ok(Tuning { nprobe: 0, depth, recall: recall_at(0, depth)? });
+    };
     let mut nprobe = 1;
-    while nprobe < lists && recall_at(nprobe)? < target {
+    while nprobe < lists && recall_at(nprobe, depth)? < target {
         nprobe *= 2;
     }
     let nprobe = (nprobe * 2).min(lists);
-    let recall = recall_at(nprobe)?;
-    tracing::info!("nprobe {nprobe} of {lists} lists: recall@10 {recall:.3} against exact search");
-    Ok((nprobe, Some(recall)))
+    let recall = recall_at(nprobe, depth)?;
+    tracing::info!("nprobe {nprobe} of {lists} lists, {depth} candidates re-ranked: recall@10 {recall:.3} against exact search");
+    Ok(Tuning { nprobe, depth, recall })
 }
 
 fn recall_queries(pairs: &[(i64, u64)], mapped: &MappedVectors) -> Result<Vec<f32>> {
