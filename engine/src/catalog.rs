@@ -221,6 +221,14 @@ impl Catalog {
         self.conn.query_row("SELECT COUNT(*) FROM images", [], |r| r.get::<_, i64>(0)).map(|n| n as u64).map_err(db_error(&self.path))
     }
 
+    /// Number of indexed images whose path starts with `prefix`.
+    pub fn count_under(&self, prefix: &str) -> Result<u64> {
+        self.conn
+            .query_row("SELECT COUNT(*) FROM images WHERE substr(path, 1, length(?1)) = ?1", [prefix], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(db_error(&self.path))
+    }
+
     /// Every indexed image, in id order.
     pub fn images(&self) -> Result<Vec<ImageRow>> {
         let err = db_error(&self.path);
@@ -463,6 +471,24 @@ impl Writer<'_> {
         self.tx
             .execute_batch("DELETE FROM images; DELETE FROM skipped; DELETE FROM vector_log; DELETE FROM folders; DELETE FROM meta WHERE key LIKE 'ann_%';")
             .map_err(self.err())
+    }
+
+    /// Rewrites the start of stored paths, `from` → `to` for each pair (`from` empty: every
+    /// path that does not start with `/`), and forgets folder times and unreadable-file records,
+    /// which name paths the old way. Renamed in two steps through `//`, a start no stored path
+    /// has, so that no intermediate path collides with another.
+    pub fn rename_prefixes(&self, renames: &[(String, String)]) -> Result<()> {
+        for (from, to) in renames {
+            let sql = match from.is_empty() {
+                true => "UPDATE images SET path = '//' || ?2 || path WHERE substr(path, 1, 1) <> '/'",
+                false => "UPDATE images SET path = '//' || ?2 || substr(path, length(?1) + 1) WHERE substr(path, 1, length(?1)) = ?1",
+            };
+            self.tx.execute(sql, [from, to]).map_err(self.err())?;
+        }
+        self.tx
+            .execute_batch("UPDATE images SET path = substr(path, 3) WHERE substr(path, 1, 2) = '//'; DELETE FROM folders; DELETE FROM skipped;")
+            .map_err(self.err())?;
+        self.bump_generation()
     }
 
     /// Replaces the recorded folder modification times.

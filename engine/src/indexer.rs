@@ -29,6 +29,7 @@ use super::{
         Clip,
     },
     progress::{Progress, Silent},
+    roots::Roots,
     scan::{self, FoundFile, ScanOptions},
     store::{
         faiss_store::normalise_factory,
@@ -45,8 +46,8 @@ use super::{
 /// What to index, where to keep the index, and how.
 #[derive(Clone)]
 pub struct IndexOptions {
-    /// The folder of images to index.
-    pub data: PathBuf,
+    /// The folders of images to index (one or more: see [`Roots`]).
+    pub data: Vec<PathBuf>,
     /// The folder the index (catalog, vectors, thumbnails) is kept in.
     pub index_dir: PathBuf,
     /// Images per vision encoder run.
@@ -79,10 +80,11 @@ pub struct IndexOptions {
 }
 
 impl IndexOptions {
-    /// Options to index `data` into `index_dir`: batch 8, checkpoint 256, thumbnails on, the index's factory kept.
+    /// Options to index the folder `data` into `index_dir`: batch 8, checkpoint 256, thumbnails
+    /// on, the index's factory kept.
     pub fn new(data: PathBuf, index_dir: PathBuf) -> Self {
         IndexOptions {
-            data,
+            data: vec![data],
             index_dir,
             batch: 8,
             factory: None,
@@ -183,11 +185,11 @@ fn check_model(catalog: &mut Catalog, clip: &Clip, options: &IndexOptions) -> Re
     Ok(())
 }
 
-/// Indexes `options.data` with `clip` into `options.index_dir`.
+/// Indexes the folders `options.data` with `clip` into `options.index_dir`.
 pub fn run(clip: &Clip, options: &IndexOptions) -> Result<Summary> {
     let started = Instant::now();
     // Held to the end of the run: one writer per index.
-    let (_lock, mut catalog, data, factory) = open_catalog(clip, options)?;
+    let (_lock, mut catalog, roots, factory) = open_catalog(clip, options)?;
     let thumbnails_checked = thumbnails_as_left(&catalog, &options.index_dir)?;
     if !thumbnails_checked {
         let cleaned = thumbs::clean_temporary(&options.index_dir);
@@ -199,9 +201,9 @@ pub fn run(clip: &Clip, options: &IndexOptions) -> Result<Summary> {
     tracing::debug!("catalog open at {:.2} s", started.elapsed().as_secs_f64());
     let full_scan = needs_full_scan(&catalog, options)?;
     let unchanged_since = if full_scan { HashMap::new() } else { catalog.folders()? };
-    let scan = scan::scan(&data, &ScanOptions { exclude: options.exclude.clone(), skip_dir: Some(options.index_dir.clone()), unchanged_since })?;
+    let scan = scan::scan_roots(&roots, &ScanOptions { exclude: options.exclude.clone(), skip_dir: Some(options.index_dir.clone()), unchanged_since })?;
     tracing::debug!("scanned {} files in {:.2} s (full: {full_scan})", scan.files.len(), started.elapsed().as_secs_f64());
-    let mut plan = plan(&catalog, &data, &catalog.skipped()?, scan.files)?;
+    let mut plan = plan(&catalog, &roots, &catalog.skipped()?, scan.files)?;
     let unsettled = plan.leave_unsettled(options.settle);
     tracing::debug!("compared with the catalog at {:.2} s: {} to read", started.elapsed().as_secs_f64(), plan.candidates.len());
     let mut summary = Summary {
@@ -214,11 +216,11 @@ pub fn run(clip: &Clip, options: &IndexOptions) -> Result<Summary> {
 
     let embed_started = Instant::now();
     let sorter = Sorter::new(&plan, options)?;
-    read_and_embed(clip, &mut catalog, &mut vectors, &data, &plan, &sorter, options, &mut summary)?;
+    read_and_embed(clip, &mut catalog, &mut vectors, &roots, &plan, &sorter, options, &mut summary)?;
     let embed_seconds = embed_started.elapsed().as_secs_f64();
     let outcome = finish(&mut catalog, &mut vectors, &plan, sorter, &mut summary)?;
     match options.thumbnails {
-        true => tidy_thumbnails(&catalog, &data, options, thumbnails_checked, &outcome, &mut summary)?,
+        true => tidy_thumbnails(&catalog, &roots, options, thumbnails_checked, &outcome, &mut summary)?,
         // Images indexed now have no thumbnail: the next run with thumbnails checks them all.
         false => catalog.set_meta(THUMBNAILS_CHECKED, "")?,
     }
@@ -239,14 +241,15 @@ pub fn run(clip: &Clip, options: &IndexOptions) -> Result<Summary> {
 }
 
 /// Takes the writer lock, opens (or creates) the catalog, checks the model and records the run's
-/// settings. Returns the lock, the catalog, the canonical data folder and the vector index choice.
-fn open_catalog(clip: &Clip, options: &IndexOptions) -> Result<(WriterLock, Catalog, PathBuf, FactoryChoice)> {
-    let data = options.data.canonicalize().map_err(|source| EngineError::Io { path: options.data.clone(), source })?;
+/// settings and folders. Returns the lock, the catalog, the folders and the vector index choice.
+fn open_catalog(clip: &Clip, options: &IndexOptions) -> Result<(WriterLock, Catalog, Roots, FactoryChoice)> {
     let index_dir = &options.index_dir;
     std::fs::create_dir_all(index_dir).map_err(|source| EngineError::Io { path: index_dir.clone(), source })?;
     let lock = writer_lock::acquire(index_dir)?;
     let mut catalog = Catalog::open(index_dir)?;
     check_model(&mut catalog, clip, options)?;
+    let roots = Roots::choose(&options.data, &Roots::recorded(&catalog)?)?;
+    roots.record(&mut catalog)?;
 
     let choice = match (&options.factory, catalog.meta("factory")?) {
         (Some(f), _) => FactoryChoice::parse(f),
@@ -256,15 +259,11 @@ fn open_catalog(clip: &Clip, options: &IndexOptions) -> Result<(WriterLock, Cata
     if let FactoryChoice::Fixed(f) = &choice {
         normalise_factory(f)?;
     }
-    if let Some(old) = catalog.meta("data_root")?.filter(|old| Path::new(old) != data) {
-        tracing::warn!("the index was built for {old}; now indexing {} (paths are relative, so it carries over)", data.display());
-    }
-    catalog.set_meta("data_root", &data.to_string_lossy())?;
     if let Ok(model_dir) = clip.dir().canonicalize() {
         catalog.set_meta("model_dir", &model_dir.to_string_lossy())?;
     }
     catalog.set_meta("factory", choice.as_str())?;
-    Ok((lock, catalog, data, choice))
+    Ok((lock, catalog, roots, choice))
 }
 
 /// Meta keys: when the last full scan ran (Unix seconds), and with which exclusions.
@@ -321,13 +320,13 @@ struct Plan {
 
 /// Merges the scan (sorted by path) with the catalog's rows streamed in the same order: only
 /// the rows that differ are kept.
-fn plan(catalog: &Catalog, data: &Path, skipped: &HashMap<String, SkippedRow>, found: Vec<FoundFile>) -> Result<Plan> {
+fn plan(catalog: &Catalog, roots: &Roots, skipped: &HashMap<String, SkippedRow>, found: Vec<FoundFile>) -> Result<Plan> {
     let mut plan = Plan { unchanged: 0, known_skipped: Vec::new(), candidates: Vec::new(), gone: Vec::new() };
     let mut files = found.into_iter().peekable();
     catalog.each_by_path(|stored| {
         let path = stored.path()?;
         while let Some(file) = files.next_if(|f| f.rel.as_str() < path) {
-            plan.add_new(file, data, skipped);
+            plan.add_new(file, roots, skipped);
         }
         match files.next_if(|f| f.rel == path) {
             Some(file) if file.trusted || stored.size_and_mtime()? == (file.size, file.mtime_ns) => plan.unchanged += 1,
@@ -337,7 +336,7 @@ fn plan(catalog: &Catalog, data: &Path, skipped: &HashMap<String, SkippedRow>, f
         Ok(())
     })?;
     for file in files {
-        plan.add_new(file, data, skipped);
+        plan.add_new(file, roots, skipped);
     }
     Ok(plan)
 }
@@ -355,11 +354,11 @@ impl Plan {
     }
 
     /// A path the catalog does not have: read it, unless it failed before unchanged.
-    fn add_new(&mut self, mut file: FoundFile, data: &Path, skipped: &HashMap<String, SkippedRow>) {
+    fn add_new(&mut self, mut file: FoundFile, roots: &Roots, skipped: &HashMap<String, SkippedRow>) {
         if file.trusted {
             // Not in the catalog although its folder is unchanged (a broken file, or one a
             // killed run did not commit): its size and mtime are needed after all.
-            let Ok(meta) = std::fs::metadata(data.join(&file.rel)) else { return };
+            let Ok(meta) = std::fs::metadata(roots.file(&file.rel)) else { return };
             (file.size, file.mtime_ns, file.trusted) = (meta.len(), scan::mtime_ns(&meta), false);
         }
         match skipped.get(&file.rel) {
@@ -475,13 +474,13 @@ fn read_and_embed(
     clip: &Clip,
     catalog: &mut Catalog,
     vectors: &mut VectorAppender,
-    data: &Path,
+    roots: &Roots,
     plan: &Plan,
     sorter: &Sorter<'_>,
     options: &IndexOptions,
     summary: &mut Summary,
 ) -> Result<()> {
-    let paths: Vec<PathBuf> = plan.candidates.iter().map(|(f, _)| data.join(&f.rel)).collect();
+    let paths: Vec<PathBuf> = plan.candidates.iter().map(|(f, _)| roots.file(&f.rel)).collect();
     options.progress.begin("embedding", Some(paths.len() as u64), 0);
     let mut pending: Vec<(usize, Result<Read>)> = Vec::new();
     let mut failure = None;
@@ -695,7 +694,7 @@ fn thumbnails_as_left(catalog: &Catalog, index_dir: &Path) -> Result<bool> {
 /// left it, only this run's changes matter: thumbnails of content no image has any more are
 /// deleted. Otherwise (a thumbnail deleted by hand, a failed write, a crash's temporary file)
 /// every image is checked: missing thumbnails are made and unused ones deleted.
-fn tidy_thumbnails(catalog: &Catalog, data: &Path, options: &IndexOptions, checked: bool, finished: &Finished, summary: &mut Summary) -> Result<()> {
+fn tidy_thumbnails(catalog: &Catalog, roots: &Roots, options: &IndexOptions, checked: bool, finished: &Finished, summary: &mut Summary) -> Result<()> {
     let complete = match checked {
         true => {
             for hash in &finished.old_hashes {
@@ -710,7 +709,7 @@ fn tidy_thumbnails(catalog: &Catalog, data: &Path, options: &IndexOptions, check
             let stored = thumbs::stored(&options.index_dir);
             let mut wanted = HashSet::new();
             let missing: Vec<&ImageRow> = rows.iter().filter(|r| wanted.insert(r.hash.clone()) && !stored.contains(&r.hash)).collect();
-            summary.thumbnails_made = make_thumbnails(&missing, data, options);
+            summary.thumbnails_made = make_thumbnails(&missing, roots, options);
             thumbs::prune(&options.index_dir, &wanted);
             summary.thumbnails_made == missing.len()
         }
@@ -719,14 +718,14 @@ fn tidy_thumbnails(catalog: &Catalog, data: &Path, options: &IndexOptions, check
 }
 
 /// Writes the thumbnails of `rows` on two threads; returns how many were made.
-fn make_thumbnails(rows: &[&ImageRow], data: &Path, options: &IndexOptions) -> usize {
+fn make_thumbnails(rows: &[&ImageRow], roots: &Roots, options: &IndexOptions) -> usize {
     use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
     let (next, made) = (AtomicUsize::new(0), AtomicUsize::new(0));
     std::thread::scope(|scope| {
         for _ in 0..2 {
             scope.spawn(|| {
                 while let Some(row) = rows.get(next.fetch_add(1, Relaxed)) {
-                    let file = data.join(&row.path);
+                    let file = roots.file(&row.path);
                     let small_enough = std::fs::metadata(&file).is_ok_and(|m| m.len() <= options.max_file_bytes);
                     if small_enough && thumbs::make_from_file(&options.index_dir, &row.hash, &file).is_ok() {
                         made.fetch_add(1, Relaxed);

@@ -33,6 +33,7 @@ pub mod library;
 pub mod models;
 pub mod openmp;
 pub mod progress;
+pub mod roots;
 pub mod runtime;
 pub(crate) mod scan;
 pub mod searcher;

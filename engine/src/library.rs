@@ -16,9 +16,9 @@ use crate::{
 /// caller (from flags and environment variables): the engine reads no environment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LibraryConfig {
-    /// The folder of images.
-    pub data: Option<PathBuf>,
-    /// The index folder [default: `DATA/.clipfind`].
+    /// The folders of images (one or more; none when only searching a given index).
+    pub data: Vec<PathBuf>,
+    /// The index folder [default: `.clipfind` in the first data folder].
     pub index: Option<PathBuf>,
     /// A model folder chosen by the user; else see [`LibraryConfig::use_index_model`].
     pub model: Option<PathBuf>,
@@ -38,19 +38,19 @@ pub struct LibraryConfig {
 impl LibraryConfig {
     /// A configuration for the images in `data`, with everything else at its default.
     pub fn new(data: impl Into<PathBuf>) -> LibraryConfig {
-        LibraryConfig { data: Some(data.into()), ..LibraryConfig::default() }
+        LibraryConfig { data: vec![data.into()], ..LibraryConfig::default() }
     }
 
-    /// The index folder: the one given, else `.clipfind` inside the data folder.
+    /// The index folder: the one given, else `.clipfind` inside the first data folder.
     pub fn index_dir(&self) -> Option<PathBuf> {
-        self.index.clone().or_else(|| self.data.as_ref().map(|d| d.join(".clipfind")))
+        self.index.clone().or_else(|| self.data.first().map(|d| d.join(".clipfind")))
     }
 }
 
 impl Default for LibraryConfig {
     fn default() -> Self {
         LibraryConfig {
-            data: None,
+            data: Vec::new(),
             index: None,
             model: None,
             models_root: PathBuf::from("models"),
@@ -124,11 +124,12 @@ impl Library {
         Searcher::open(&dir, self.clip)
     }
 
-    /// Brings the index up to date with the data folder.
+    /// Brings the index up to date with the data folders.
     pub fn index(&self, configure: impl FnOnce(IndexOptions) -> IndexOptions) -> Result<Summary> {
-        let data = self.config.data.clone().ok_or_else(|| EngineError::Usage("indexing needs the image folder".into()))?;
+        let Some(first) = self.config.data.first() else { return Err(EngineError::Usage("indexing needs the image folder".into())) };
         let index_dir = self.index_dir().expect("a data folder gives an index folder");
-        indexer::run(&self.clip, &configure(IndexOptions::new(data, index_dir)))
+        let options = IndexOptions { data: self.config.data.clone(), ..IndexOptions::new(first.clone(), index_dir) };
+        indexer::run(&self.clip, &configure(options))
     }
 }
 

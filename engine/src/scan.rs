@@ -17,7 +17,7 @@ use std::{
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use walkdir::WalkDir;
 
-use super::{EngineError, Result};
+use super::{roots::Roots, EngineError, Result};
 
 /// Extensions clipfind reads (lower case; matched case-insensitively).
 pub const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"];
@@ -136,6 +136,28 @@ pub fn scan(root: &Path, options: &ScanOptions) -> Result<Scan> {
     }
     out.files.sort_unstable_by(|a, b| a.rel.cmp(&b.rel));
     Ok(out)
+}
+
+/// Scans every folder of a library, with paths as the catalog stores them (see [`Roots`]):
+/// folder times and problems too, so that the next quick scan finds them.
+pub fn scan_roots(roots: &Roots, options: &ScanOptions) -> Result<Scan> {
+    if !roots.is_several() {
+        return scan(&roots.folders()[0].path, options);
+    }
+    let mut all = Scan::default();
+    for (i, root) in roots.folders().iter().enumerate() {
+        let stored = |rel: &str| if rel.is_empty() { root.name.clone() } else { roots.stored(i, rel) };
+        let own_times = options.unchanged_since.iter().filter_map(|(folder, time)| {
+            let rel = if *folder == root.name { Some("") } else { folder.strip_prefix(&root.name).and_then(|r| r.strip_prefix('/')) };
+            rel.map(|rel| (rel.to_string(), *time))
+        });
+        let one = scan(&root.path, &ScanOptions { unchanged_since: own_times.collect(), ..options.clone() })?;
+        all.files.extend(one.files.into_iter().map(|f| FoundFile { rel: roots.stored(i, &f.rel), ..f }));
+        all.folders.extend(one.folders.into_iter().map(|(rel, time)| (stored(&rel), time)));
+        all.problems.extend(one.problems.into_iter().map(|(at, why)| (if at.starts_with('/') { at } else { stored(&at) }, why)));
+    }
+    all.files.sort_unstable_by(|a, b| a.rel.cmp(&b.rel));
+    Ok(all)
 }
 
 /// `path` below `root`, `/`-separated; None when it is not valid UTF-8. Cut from the string

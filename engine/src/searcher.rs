@@ -25,6 +25,7 @@ use super::{
     catalog::{Catalog, ImageRow},
     clip::Clip,
     identity,
+    roots::Roots,
     store::{indexed::IndexedVectors, VectorSearch},
     thumbs,
     EngineError, Result,
@@ -51,8 +52,11 @@ impl Default for SearchParams {
 pub struct Hit {
     /// Catalog id of the image.
     pub id: i64,
-    /// Relative to the data folder, `/`-separated.
+    /// Relative to its data folder, `/`-separated.
     pub path: String,
+    /// The data folder's name, when the library has several (see [`Roots`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub folder: Option<String>,
     /// Cosine similarity to the query (higher is more alike).
     pub score: f32,
     /// Width in pixels of the upright image.
@@ -73,8 +77,10 @@ pub struct IndexStats {
     /// Recall@10 of the vector index against exact search (1 for exact; measured when an
     /// approximate index was trained).
     pub recall: Option<f32>,
-    /// The folder that was indexed, as recorded by the last indexing (empty when unknown).
+    /// The (first) folder that was indexed, as recorded by the last indexing (empty when unknown).
     pub data_root: PathBuf,
+    /// Every folder that was indexed, as recorded by the last indexing.
+    pub roots: Roots,
     /// Unix seconds of the most recent indexing that embedded something.
     pub last_indexed: i64,
     /// Changes logged after the approximate index snapshot, replayed into it at load.
@@ -149,6 +155,7 @@ impl Searcher {
             factory: vectors.factory().to_string(),
             recall: vectors.recall(),
             data_root: catalog.meta("data_root")?.map(PathBuf::from).unwrap_or_default(),
+            roots: Roots::recorded(&catalog)?,
             last_indexed: catalog.meta("last_indexed")?.and_then(|t| t.parse().ok()).unwrap_or(0),
             replayed_changes: vectors.replayed(),
         };
@@ -236,7 +243,11 @@ impl Searcher {
         for (id, score) in found.into_iter().filter(|(id, score)| Some(*id) != exclude && *score >= params.min_score) {
             // An image removed since this index was opened is left out.
             if let Some(row) = catalog.image(id)? {
-                hits.push(Hit { id, path: row.path, score, width: row.width, height: row.height });
+                let (folder, path) = match self.stats.roots.split(&row.path) {
+                    Some((root, rel)) if self.stats.roots.is_several() => (Some(root.name.clone()), rel.to_string()),
+                    _ => (None, row.path),
+                };
+                hits.push(Hit { id, path, folder, score, width: row.width, height: row.height });
             }
             if hits.len() == params.k {
                 break;
@@ -254,11 +265,11 @@ impl Searcher {
         self.vectors.vector(id)
     }
 
-    /// The id of an indexed file, by path relative to the data folder or absolute.
+    /// The id of an indexed file, by its path as stored (`FOLDER/path` with several folders)
+    /// or absolute.
     pub fn id_of(&self, path: &Path) -> Result<Option<i64>> {
-        let rel = path.strip_prefix(&self.stats.data_root).unwrap_or(path);
-        let Some(key) = rel.to_str().map(|k| k.replace(std::path::MAIN_SEPARATOR, "/")) else { return Ok(None) };
-        Ok(self.catalog().image_at(key.trim_start_matches("./"))?.map(|row| row.id))
+        let Some(key) = self.stats.roots.stored_of(path) else { return Ok(None) };
+        Ok(self.catalog().image_at(&key)?.map(|row| row.id))
     }
 
     /// The catalog row of an indexed image: path, content hash (changes exactly when the image
@@ -267,14 +278,14 @@ impl Searcher {
         self.catalog().image(id)
     }
 
-    /// The thumbnail of `id`, made now from its original under `data_root` when indexing did
-    /// not write one (thumbnails turned off, a failed write). Decoding stays within the
-    /// process's decode budget however many are asked for at once.
-    pub fn thumbnail(&self, id: i64, data_root: &Path) -> Result<PathBuf> {
+    /// The thumbnail of `id`, made now from its original in `roots` when indexing did not
+    /// write one (thumbnails turned off, a failed write). Decoding stays within the process's
+    /// decode budget however many are asked for at once.
+    pub fn thumbnail(&self, id: i64, roots: &Roots) -> Result<PathBuf> {
         let row = self.image(id)?.ok_or_else(|| EngineError::NotFound(format!("no image with id {id} in the index")))?;
         let thumbnail = thumbs::path(&self.index_dir, &row.hash);
         if !thumbnail.is_file() {
-            thumbs::make_from_file(&self.index_dir, &row.hash, &data_root.join(&row.path))?;
+            thumbs::make_from_file(&self.index_dir, &row.hash, &roots.file(&row.path))?;
         }
         Ok(thumbnail)
     }

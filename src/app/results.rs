@@ -42,12 +42,12 @@ pub fn Results(answer: Option<Result<SearchReply, ApiError>>, busy: Signal<bool>
             };
             view! {
                 <li class="card">
-                    <a class="thumb" href=hit.image.clone() on:click=open_here aria-label=format!("View {}", hit.path)>
-                        <img src=hit.thumb.clone() alt=hit.path.clone() loading="lazy"
+                    <a class="thumb" href=hit.image.clone() on:click=open_here aria-label=format!("View {}", hit.label())>
+                        <img src=hit.thumb.clone() alt=hit.label() loading="lazy"
                             width=hit.width.to_string() height=hit.height.to_string()/>
                     </a>
                     <div class="meta">
-                        <span class="path" title=hit.path.clone()>{hit.path.clone()}</span>
+                        <span class="path" title=hit.label()>{hit.label()}</span>
                         <span class="score" title="cosine similarity">{format!("{:.3}", hit.score)}</span>
                     </div>
                     <a class="like" href=format!("/?like={}", hit.id)>"More like this"</a>
@@ -101,12 +101,12 @@ fn Lightbox(hits: Vec<Hit>, open: RwSignal<Option<usize>>) -> impl IntoView {
                 let i = open.get().unwrap_or(0);
                 let hit = hits.with_value(|h| h[i].clone());
                 view! {
-                    <div class="lightbox" role="dialog" aria-modal="true" aria-label=hit.path.clone()
+                    <div class="lightbox" role="dialog" aria-modal="true" aria-label=hit.label()
                         on:click=move |_| open.set(None)>
                         <figure on:click=|e| e.stop_propagation()>
-                            <img src=hit.image.clone() alt=hit.path.clone()/>
+                            <img src=hit.image.clone() alt=hit.label()/>
                             <figcaption>
-                                <span class="path">{hit.path.clone()}</span>
+                                <span class="path">{hit.label()}</span>
                                 <span class="score">{format!("similarity {:.3} · {}×{} · {} of {n}", hit.score, hit.width, hit.height, i + 1)}</span>
                             </figcaption>
                             <button class="nav prev" aria-label="Previous" on:click=move |_| step(-1)>"‹"</button>
@@ -129,7 +129,7 @@ mod tests {
             query: "a dog".into(),
             index: IndexStatus::Ready(super::super::types::IndexInfo { images: 9, model: "m".into(), demo_model: false, last_indexed: 0 }),
             hits: (0..hits)
-                .map(|i| Hit { id: i as i64, path: format!("{i}.jpg"), score: 0.3, width: 1, height: 1, thumb: String::new(), image: String::new() })
+                .map(|i| Hit { id: i as i64, path: format!("{i}.jpg"), folder: None, score: 0.3, width: 1, height: 1, thumb: String::new(), image: String::new() })
                 .collect(),
             took_ms: 12.4,
         }

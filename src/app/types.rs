@@ -44,8 +44,11 @@ pub struct IndexInfo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Hit {
     pub id: i64,
-    /// Relative to the image folder.
+    /// Relative to its image folder.
     pub path: String,
+    /// The image folder's name, when the library has several.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folder: Option<String>,
     /// Cosine similarity.
     pub score: f32,
     pub width: u32,
@@ -54,6 +57,16 @@ pub struct Hit {
     pub thumb: String,
     /// `/image/ID`
     pub image: String,
+}
+
+impl Hit {
+    /// How the page names the image: its path, after its folder's name when there are several.
+    pub fn label(&self) -> String {
+        match &self.folder {
+            Some(folder) => format!("{folder}: {}", self.path),
+            None => self.path.clone(),
+        }
+    }
 }
 
 /// The server's answer to one search.

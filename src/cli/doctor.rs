@@ -14,7 +14,7 @@ struct DoctorReport {
     onnxruntime_error: Option<String>,
     faiss: FaissReport,
     device: String,
-    data: Option<PathBuf>,
+    data: Vec<PathBuf>,
     index: Option<PathBuf>,
     model: Option<PathBuf>,
 }
@@ -81,7 +81,8 @@ fn print_doctor(r: &DoctorReport) {
     }
     println!("FAISS {} (static, self-check {})", r.faiss.version, r.faiss.self_check);
     println!("device: {}", r.device);
-    println!("data:   {}", shown(&r.data));
+    let data: Vec<String> = r.data.iter().map(|d| d.display().to_string()).collect();
+    println!("data:   {}", if data.is_empty() { "(not set)".to_string() } else { data.join(", ") });
     println!("index:  {}", shown(&r.index));
     println!("model:  {}", shown(&r.model));
 }

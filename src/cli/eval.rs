@@ -25,7 +25,7 @@ pub struct EvalArgs {
 /// the index of the user's own photos), then runs every query through the search the app uses.
 pub fn run(settings: &Settings, args: &EvalArgs) -> anyhow::Result<()> {
     let set = EvalSet::load(&args.set)?;
-    let clip = Library::open(LibraryConfig { data: None, index: None, ..settings.library_config(false) })?.into_clip();
+    let clip = Library::open(LibraryConfig { data: Vec::new(), index: None, ..settings.library_config(false) })?.into_clip();
     let index_dir = tempfile::tempdir()?;
     let searcher = set.index(clip, index_dir.path())?;
     let report = evaluate::evaluate(&searcher, &set)?;

@@ -2,7 +2,6 @@
 
 use std::{io::IsTerminal, sync::Arc};
 
-use anyhow::Context;
 use clap::Args;
 
 use super::{progress::Bar, Settings};
@@ -60,7 +59,7 @@ pub struct IndexArgs {
 }
 
 pub fn run(settings: &Settings, args: &IndexArgs) -> anyhow::Result<()> {
-    let data = settings.data.clone().context("`clipfind index` needs the image folder: --data DIR (or CLIPFIND_DATA)")?;
+    anyhow::ensure!(!settings.data.is_empty(), "`clipfind index` needs the image folder: --data DIR (or CLIPFIND_DATA)");
     let library = settings.open_library(false)?;
     let index_dir = library.index_dir().expect("data is set");
     let progress: Arc<dyn Progress> =
@@ -83,13 +82,14 @@ pub fn run(settings: &Settings, args: &IndexArgs) -> anyhow::Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else if !args.quiet {
-        print_summary(&summary, &data, &index_dir);
+        print_summary(&summary, &settings.data, &index_dir);
     }
     Ok(())
 }
 
-fn print_summary(s: &Summary, data: &std::path::Path, index_dir: &std::path::Path) {
-    println!("{} images indexed from {} (index in {})", s.total, data.display(), index_dir.display());
+fn print_summary(s: &Summary, data: &[std::path::PathBuf], index_dir: &std::path::Path) {
+    let folders: Vec<String> = data.iter().map(|d| d.display().to_string()).collect();
+    println!("{} images indexed from {} (index in {})", s.total, folders.join(", "), index_dir.display());
     println!(
         "  new {}  changed {}  unchanged {}  renamed {}  removed {}  duplicates {}  skipped {}",
         s.new,

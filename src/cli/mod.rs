@@ -70,11 +70,12 @@ pub enum Command {
 /// Where the images, the index and the model are, and where the encoders run.
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
-    /// Folder of images to search.
-    #[arg(long, env = "CLIPFIND_DATA", global = true, value_name = "DIR")]
-    pub data: Option<PathBuf>,
+    /// Folder of images to search; repeat it (or separate with `:`) for a library of several
+    /// folders, searched together.
+    #[arg(long, env = "CLIPFIND_DATA", global = true, value_name = "DIR", value_delimiter = ':')]
+    pub data: Vec<PathBuf>,
 
-    /// Folder holding the index [default: DATA/.clipfind].
+    /// Folder holding the index [default: .clipfind in the first DATA folder].
     #[arg(long, env = "CLIPFIND_INDEX", global = true, value_name = "DIR")]
     pub index: Option<PathBuf>,
 
@@ -173,6 +174,15 @@ mod tests {
         assert_eq!(cli.settings.library_config(true).index_dir(), Some(PathBuf::from("photos/.clipfind")));
         let cli = Cli::try_parse_from(["clipfind", "--data", "photos", "--index", "/tmp/i"]).unwrap();
         assert_eq!(cli.settings.library_config(true).index_dir(), Some(PathBuf::from("/tmp/i")));
+    }
+
+    #[test]
+    fn several_data_folders_by_flag_or_colon() {
+        let cli = Cli::try_parse_from(["clipfind", "--data", "photos", "--data", "phone"]).unwrap();
+        assert_eq!(cli.settings.data, [PathBuf::from("photos"), PathBuf::from("phone")]);
+        let cli = Cli::try_parse_from(["clipfind", "--data", "photos:phone"]).unwrap();
+        assert_eq!(cli.settings.data, [PathBuf::from("photos"), PathBuf::from("phone")]);
+        assert_eq!(cli.settings.library_config(true).index_dir(), Some(PathBuf::from("photos/.clipfind")));
     }
 
     #[test]

@@ -54,18 +54,23 @@ pub fn run(settings: &Settings, args: &SearchArgs) -> anyhow::Result<()> {
         #[derive(serde::Serialize)]
         struct JsonHit<'a> {
             path: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            folder: Option<&'a str>,
             score: f32,
             width: u32,
             height: u32,
         }
         let out: Vec<JsonHit<'_>> =
-            hits.iter().map(|h| JsonHit { path: &h.path, score: h.score, width: h.width, height: h.height }).collect();
+            hits.iter().map(|h| JsonHit { path: &h.path, folder: h.folder.as_deref(), score: h.score, width: h.width, height: h.height }).collect();
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else if hits.is_empty() {
         eprintln!("no image is similar enough (--min-score {})", args.min_score);
     } else {
         for h in &hits {
-            println!("{} | similarity: {:.4}", h.path, h.score);
+            match &h.folder {
+                Some(folder) => println!("{folder}: {} | similarity: {:.4}", h.path, h.score),
+                None => println!("{} | similarity: {:.4}", h.path, h.score),
+            }
         }
     }
     Ok(())

@@ -49,7 +49,7 @@ async fn serve(state: &AppState, id: &str, request: Request, thumb: bool) -> Res
         Ok(None) => return error(StatusCode::NOT_FOUND, &format!("There is no image #{id} in the index.")),
         Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, &format!("The index cannot be read: {}", e.chain())),
     };
-    let (hash, original) = (row.hash, state.data_root().join(&row.path));
+    let (hash, original) = (row.hash, state.roots().file(&row.path));
     let (file, kind) = if thumb { thumbnail_or_original(&searcher, id, state, original).await } else { (original, "o") };
     let Ok(meta) = tokio::fs::metadata(&file).await else {
         return error(StatusCode::NOT_FOUND, "The image file is gone (re-run clipfind index).");
@@ -84,8 +84,8 @@ async fn thumbnail_or_original(
     state: &Loaded,
     original: std::path::PathBuf,
 ) -> (std::path::PathBuf, &'static str) {
-    let (searcher, data_root) = (searcher.clone(), state.data_root().to_path_buf());
-    match tokio::task::spawn_blocking(move || searcher.thumbnail(id, &data_root)).await {
+    let (searcher, roots) = (searcher.clone(), state.roots().clone());
+    match tokio::task::spawn_blocking(move || searcher.thumbnail(id, &roots)).await {
         Ok(Ok(thumbnail)) => (thumbnail, "t"),
         Ok(Err(e)) => {
             tracing::warn!("no thumbnail for image #{id}, serving the original: {}", e.chain());

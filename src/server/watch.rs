@@ -14,7 +14,7 @@
 
 use std::{
     ffi::OsString,
-    path::Path,
+    path::{Path, PathBuf},
     process::{Command, Stdio},
     sync::mpsc::{self, RecvTimeoutError},
     time::{Duration, Instant},
@@ -32,9 +32,10 @@ const MOST_WAIT: Duration = Duration::from_secs(30);
 /// How often to rescan where the folder cannot be watched.
 const RESCAN_EVERY: Duration = Duration::from_secs(60);
 
-/// Starts watching `config`'s data folder on a thread of its own.
+/// Starts watching `config`'s data folders on a thread of its own.
 pub fn start(config: &LibraryConfig) -> anyhow::Result<()> {
-    let data = config.data.clone().ok_or_else(|| anyhow::anyhow!("--watch needs the image folder (--data)"))?;
+    anyhow::ensure!(!config.data.is_empty(), "--watch needs the image folder (--data)");
+    let data = config.data.clone();
     let index_dir = config.index_dir().expect("a data folder gives an index folder");
     let args = index_args(config);
     std::thread::Builder::new().name("clipfind-watch".into()).spawn(move || watch(&data, &index_dir, &args))?;
@@ -45,31 +46,31 @@ pub fn start(config: &LibraryConfig) -> anyhow::Result<()> {
 fn index_args(config: &LibraryConfig) -> Vec<OsString> {
     let mut args: Vec<OsString> = ["index", "--quiet", "--json", "--settle"].map(OsString::from).to_vec();
     args.push(SETTLE.as_secs_f64().to_string().into());
-    for (flag, value) in [("--data", &config.data), ("--index", &config.index), ("--model", &config.model), ("--ort-library", &config.runtime_library)] {
-        if let Some(value) = value {
-            args.extend([OsString::from(flag), value.clone().into_os_string()]);
-        }
+    let folders = config.data.iter().map(|d| ("--data", d));
+    let others = [("--index", &config.index), ("--model", &config.model), ("--ort-library", &config.runtime_library)];
+    for (flag, value) in folders.chain(others.into_iter().filter_map(|(flag, value)| value.as_ref().map(|v| (flag, v)))) {
+        args.extend([OsString::from(flag), value.clone().into_os_string()]);
     }
     args.extend([OsString::from("--models-dir"), config.models_root.clone().into_os_string()]);
     args.extend([OsString::from("--device"), config.device.to_string().into()]);
     args
 }
 
-fn watch(data: &Path, index_dir: &Path, args: &[OsString]) {
+fn watch(data: &[PathBuf], index_dir: &Path, args: &[OsString]) {
     let (tx, changes) = mpsc::channel();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         let _ = tx.send(event);
     });
-    let watching = match watcher.as_mut().map_err(|e| e.to_string()).and_then(|w| w.watch(data, RecursiveMode::Recursive).map_err(|e| e.to_string())) {
-        Ok(()) => {
-            tracing::info!("watching {} for new, changed and deleted photos", data.display());
-            true
+    let mut watching = true;
+    for folder in data {
+        match watcher.as_mut().map_err(|e| e.to_string()).and_then(|w| w.watch(folder, RecursiveMode::Recursive).map_err(|e| e.to_string())) {
+            Ok(()) => tracing::info!("watching {} for new, changed and deleted photos", folder.display()),
+            Err(e) => {
+                tracing::warn!("cannot watch {} ({e}); rescanning every {} s instead", folder.display(), RESCAN_EVERY.as_secs());
+                watching = false;
+            }
         }
-        Err(e) => {
-            tracing::warn!("cannot watch {} ({e}); rescanning it every {} s instead", data.display(), RESCAN_EVERY.as_secs());
-            false
-        }
-    };
+    }
     // A deadline, not a timeout: events about the index folder itself (every run and every
     // reload check makes some) must not keep postponing a run that is due.
     let next_run = |after: Option<Duration>| match (after, watching) {
@@ -95,15 +96,16 @@ fn watch(data: &Path, index_dir: &Path, args: &[OsString]) {
     }
 }
 
-/// Whether a change is about the photos: not in the index folder (which may be inside the data
-/// folder), not hidden below the data folder.
-fn concerns_photos(event: &notify::Event, data: &Path, index_dir: &Path) -> bool {
-    let hidden = |p: &Path| p.strip_prefix(data).unwrap_or(p).components().any(|c| c.as_os_str().to_string_lossy().starts_with('.'));
+/// Whether a change is about the photos: not in the index folder (which may be inside a data
+/// folder), not hidden below a data folder.
+fn concerns_photos(event: &notify::Event, data: &[PathBuf], index_dir: &Path) -> bool {
+    let below = |p: &Path| data.iter().find_map(|d| p.strip_prefix(d).ok()).unwrap_or(p).to_path_buf();
+    let hidden = |p: &Path| below(p).components().any(|c| c.as_os_str().to_string_lossy().starts_with('.'));
     event.paths.iter().any(|p| !p.starts_with(index_dir) && !hidden(p))
 }
 
 /// Returns once no change has come for `QUIET`, or after `MOST_WAIT`.
-fn wait_for_quiet(changes: &mpsc::Receiver<notify::Result<notify::Event>>, data: &Path, index_dir: &Path) {
+fn wait_for_quiet(changes: &mpsc::Receiver<notify::Result<notify::Event>>, data: &[PathBuf], index_dir: &Path) {
     let started = Instant::now();
     let mut last = Instant::now();
     while started.elapsed() < MOST_WAIT {

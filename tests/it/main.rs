@@ -5,6 +5,7 @@ mod cli_embed;
 mod clip_parity;
 mod demo_model;
 mod doctor;
+mod folders;
 mod growing;
 mod http_edge;
 mod indexing;

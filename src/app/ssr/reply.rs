@@ -80,6 +80,7 @@ fn to_hit(h: EngineHit) -> Hit {
         image: format!("/image/{}", h.id),
         id: h.id,
         path: h.path,
+        folder: h.folder,
         score: h.score,
         width: h.width,
         height: h.height,

@@ -4,14 +4,14 @@
 //! new requests get the new one, and nothing fails during the swap.
 
 use std::{
-    path::{Path, PathBuf},
     sync::{Arc, RwLock},
     time::Duration,
 };
 
 use clipfind_engine::{
     library::{Library, LibraryConfig},
-    searcher::Searcher,
+    roots::Roots,
+    searcher::{IndexStats, Searcher},
 };
 
 use crate::app::types::{IndexInfo, IndexStatus};
@@ -31,7 +31,7 @@ struct Shared {
 pub struct Loaded {
     searcher: Option<Arc<Searcher>>,
     status: IndexStatus,
-    data_root: PathBuf,
+    roots: Roots,
     /// The index version this state was loaded from (also when loading failed: a broken index
     /// is not loaded again until it changes).
     version: Option<String>,
@@ -40,7 +40,7 @@ pub struct Loaded {
 impl Loaded {
     fn ready(searcher: Searcher, demo_model: bool, config: &LibraryConfig) -> Loaded {
         let stats = searcher.stats();
-        let data_root = config.data.clone().unwrap_or_else(|| stats.data_root.clone());
+        let roots = roots_of(config, stats);
         let status = IndexStatus::Ready(IndexInfo {
             images: stats.images,
             model: stats.model.clone(),
@@ -48,7 +48,7 @@ impl Loaded {
             last_indexed: stats.last_indexed,
         });
         let version = Some(searcher.opened_version().to_string());
-        Loaded { searcher: Some(Arc::new(searcher)), status, data_root, version }
+        Loaded { searcher: Some(Arc::new(searcher)), status, roots, version }
     }
 
     pub fn searcher(&self) -> Option<&Arc<Searcher>> {
@@ -59,9 +59,9 @@ impl Loaded {
         &self.status
     }
 
-    /// The folder image paths are relative to.
-    pub fn data_root(&self) -> &Path {
-        &self.data_root
+    /// The folders the catalog's paths name files in.
+    pub fn roots(&self) -> &Roots {
+        &self.roots
     }
 }
 
@@ -114,7 +114,7 @@ impl AppState {
                 Err(e) => {
                     // Keep serving the index in use; try again when the index changes again.
                     tracing::warn!("the index changed but cannot be opened: {}; still serving the previous one", e.chain());
-                    Loaded { searcher: Some(searcher.clone()), status: current.status.clone(), data_root: current.data_root.clone(), version: now }
+                    Loaded { searcher: Some(searcher.clone()), status: current.status.clone(), roots: current.roots.clone(), version: now }
                 }
             },
             _ => load(&self.0.config),
@@ -136,7 +136,7 @@ impl AppState {
                     info.images,
                     info.model,
                     s.clip().placement(),
-                    current.data_root.display()
+                    current.roots.folders().iter().map(|f| f.path.display().to_string()).collect::<Vec<_>>().join(", ")
                 );
                 let stats = s.stats();
                 tracing::info!(
@@ -164,7 +164,7 @@ fn load(config: &LibraryConfig) -> Loaded {
     let version = config.index_dir().and_then(|dir| Searcher::version(&dir).ok());
     match open_searcher(config) {
         Ok((searcher, demo_model)) => Loaded::ready(searcher, demo_model, config),
-        Err(status) => Loaded { searcher: None, status, data_root: config.data.clone().unwrap_or_default(), version },
+        Err(status) => Loaded { searcher: None, status, roots: Roots::default(), version },
     }
 }
 
@@ -192,13 +192,21 @@ fn open_searcher(config: &LibraryConfig) -> Result<(Searcher, bool), IndexStatus
 /// The command that builds the missing index, quoted for a POSIX shell.
 fn index_command(config: &LibraryConfig) -> String {
     let mut words = vec!["clipfind".to_string(), "index".to_string()];
-    for (flag, path) in [("--data", &config.data), ("--index", &config.index)] {
-        if let Some(path) = path {
-            words.push(flag.to_string());
-            words.push(path.display().to_string());
-        }
+    let folders = config.data.iter().map(|d| ("--data", d)).chain(config.index.iter().map(|i| ("--index", i)));
+    for (flag, path) in folders {
+        words.push(flag.to_string());
+        words.push(path.display().to_string());
     }
     shlex::try_join(words.iter().map(String::as_str)).unwrap_or_else(|_| words.join(" "))
+}
+
+/// The folders paths are relative to: the one the server was given, when the index has one (a
+/// library moved since it was indexed), else the ones the index recorded.
+fn roots_of(config: &LibraryConfig, stats: &IndexStats) -> Roots {
+    match config.data.as_slice() {
+        [one] if !stats.roots.is_several() => Roots::single(one.canonicalize().unwrap_or_else(|_| one.clone())),
+        _ => stats.roots.clone(),
+    }
 }
 
 /// "3 minutes ago" style age of a unix time.
@@ -216,8 +224,9 @@ fn chrono_age(unix: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
     fn settings(data: Option<PathBuf>) -> LibraryConfig {
-        LibraryConfig { data, ..LibraryConfig::default() }
+        LibraryConfig { data: data.into_iter().collect(), ..LibraryConfig::default() }
     }
 
     #[test]
