@@ -5,6 +5,8 @@ const repo = path.resolve(__dirname, "..");
 // The default demo data as `make run` serves it: samples/ with the bundled demo model (pinned,
 // so a machine with ViT-B/32 installed runs the same test), indexed by scripts/e2e-data.sh.
 const demoAddr = "127.0.0.1:3002";
+// A watch-mode server on target/e2e/live (scripts/e2e-data.sh) for the live-library test.
+const liveAddr = "127.0.0.1:3003";
 
 // Debian's Chromium, started the way this machine class needs (no network beyond loopback).
 const chromiumArgs = [
@@ -38,10 +40,11 @@ export default defineConfig({
     },
   },
   projects: [
-    { name: "chromium", testIgnore: /demo\.spec\.ts/ },
+    { name: "chromium", testIgnore: /(demo|live)\.spec\.ts/ },
     { name: "demo", testMatch: /demo\.spec\.ts/, use: { baseURL: `http://${demoAddr}` } },
+    { name: "live", testMatch: /live\.spec\.ts/, use: { baseURL: `http://${liveAddr}` } },
   ],
-  webServer: {
+  webServer: [{
     command: "cargo run -q --release --no-default-features --features ssr -- serve",
     cwd: repo,
     url: `http://${demoAddr}/`,
@@ -56,5 +59,20 @@ export default defineConfig({
       CLIPFIND_MODEL: "models/clipfind-demo",
       CLIPFIND_DEVICE: "cpu",
     },
-  },
+  }, {
+    command: "cargo run -q --release --no-default-features --features ssr -- serve --watch",
+    cwd: repo,
+    url: `http://${liveAddr}/`,
+    timeout: 180_000,
+    reuseExistingServer: false,
+    env: {
+      LEPTOS_OUTPUT_NAME: "clipfind",
+      LEPTOS_SITE_ROOT: path.join(repo, "target/site"),
+      LEPTOS_SITE_ADDR: liveAddr,
+      CLIPFIND_DATA: "target/e2e/live",
+      CLIPFIND_INDEX: "target/e2e/live-index",
+      CLIPFIND_MODEL: "models/test-tiny",
+      CLIPFIND_DEVICE: "cpu",
+    },
+  }],
 });

@@ -21,3 +21,22 @@ echo "e2e: indexed $(find "$DATA" -type f -not -path '*/.clipfind/*' | wc -l) im
 cargo run -q --release --no-default-features --features ssr -- index --data "$ROOT/samples" \
   --index "$ROOT/target/e2e/samples-index" --model "$ROOT/models/clipfind-demo" --quiet
 echo "e2e: indexed the samples folder with the demo model"
+# The live-library test: a watched folder that starts with the test photos, and 300 distinct
+# generated photos (640x480 PNGs) for the test to copy in while the page is open.
+LIVE="$ROOT/target/e2e/live"
+mkdir -p "$LIVE/start" "$ROOT/target/e2e/incoming"
+cp -r "$DATA"/{photo.jpg,portrait.jpg,gray.png,rgba.png,trips} "$LIVE/start/"
+python3 - "$ROOT/target/e2e/incoming" <<'PY'
+import struct, sys, zlib
+def png(path, w, h, seed):
+    a, b = seed % 7 + 1, seed % 5 + 1
+    first = bytes((x * a + seed * 37 + c * 85) % 256 for x in range(w) for c in range(3))
+    rows = b"".join(b"\0" + first.translate(bytes((v + y * b) % 256 for v in range(256))) for y in range(h))
+    chunk = lambda kind, data: struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(rows, 1)) + chunk(b"IEND", b""))
+for i in range(300):
+    png(f"{sys.argv[1]}/generated-{i:03}.png", 640, 480, i)
+PY
+echo "e2e: made the live-library folders"

@@ -30,6 +30,7 @@ use super::{
     },
     progress::{Progress, Silent},
     roots::Roots,
+    run_status::StatusFile,
     scan::{self, FoundFile, ScanOptions},
     store::{
         faiss_store::normalise_factory,
@@ -103,7 +104,7 @@ impl IndexOptions {
 }
 
 /// A file that was not indexed, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Skipped {
     /// The file, relative to the data folder and `/`-separated (a scan problem may give a full path).
     pub path: String,
@@ -190,6 +191,8 @@ pub fn run(clip: &Clip, options: &IndexOptions) -> Result<Summary> {
     let started = Instant::now();
     // Held to the end of the run: one writer per index.
     let (_lock, mut catalog, roots, factory) = open_catalog(clip, options)?;
+    // Published while the run lasts, for a server to show.
+    let status = StatusFile::start(&options.index_dir);
     let thumbnails_checked = thumbnails_as_left(&catalog, &options.index_dir)?;
     if !thumbnails_checked {
         let cleaned = thumbs::clean_temporary(&options.index_dir);
@@ -216,7 +219,8 @@ pub fn run(clip: &Clip, options: &IndexOptions) -> Result<Summary> {
 
     let embed_started = Instant::now();
     let sorter = Sorter::new(&plan, options)?;
-    read_and_embed(clip, &mut catalog, &mut vectors, &roots, &plan, &sorter, options, &mut summary)?;
+    status.phase("embedding", plan.candidates.len() as u64);
+    read_and_embed(clip, &mut catalog, &mut vectors, &roots, &plan, &sorter, options, &status, &mut summary)?;
     let embed_seconds = embed_started.elapsed().as_secs_f64();
     let outcome = finish(&mut catalog, &mut vectors, &plan, sorter, &mut summary)?;
     match options.thumbnails {
@@ -227,6 +231,7 @@ pub fn run(clip: &Clip, options: &IndexOptions) -> Result<Summary> {
 
     vector_file::compact_if_wasteful(&mut catalog, &options.index_dir, clip.dim())?;
     tracing::debug!("committed at {:.2} s", started.elapsed().as_secs_f64());
+    status.phase("indexing vectors", 0);
     summary.vector_index = snapshot::maintain(&mut catalog, &options.index_dir, clip.dim(), &factory, &options.policy)?;
     summary.vectors_written = summary.vector_index.written;
     vector_file::remove_unused(&catalog, &options.index_dir)?;
@@ -478,6 +483,7 @@ fn read_and_embed(
     plan: &Plan,
     sorter: &Sorter<'_>,
     options: &IndexOptions,
+    status: &StatusFile,
     summary: &mut Summary,
 ) -> Result<()> {
     let paths: Vec<PathBuf> = plan.candidates.iter().map(|(f, _)| roots.file(&f.rel)).collect();
@@ -486,6 +492,7 @@ fn read_and_embed(
     let mut failure = None;
     let piped = pipeline::embed_files_with(clip, &paths, PipelineOptions { batch: options.batch.max(1), decoders: 0, max_file_bytes: options.max_file_bytes }, sorter, |i, outcome| {
         options.progress.advance(1);
+        status.advance(&plan.candidates[i].0.rel, outcome.as_ref().err().map(skip_reason));
         pending.push((i, outcome));
         if pending.len() >= options.checkpoint.max(1) && failure.is_none() {
             failure = commit(catalog, vectors, plan, sorter, &mut pending, summary).err();

@@ -34,6 +34,7 @@ pub mod models;
 pub mod openmp;
 pub mod progress;
 pub mod roots;
+pub mod run_status;
 pub mod runtime;
 pub(crate) mod scan;
 pub mod searcher;

@@ -15,6 +15,7 @@ use leptos_router::{
 };
 
 use super::{
+    live::{use_live, IndexingProgress, Live},
     results::Results,
     types::*,
     upload::UploadSearch,
@@ -45,10 +46,13 @@ pub async fn similar(id: Option<String>, k: Option<String>, min: Option<String>)
     ssr::reply(label, move |s| s.similar_to(id, params)).await
 }
 
-/// Whether an index is loaded, and what it holds: `GET /api/status`.
+/// Whether an index is loaded, what it holds, and the indexing in progress:
+/// `GET /api/status` (`?skipped=1` lists the files the run could not index, and why).
 #[server(endpoint = "status", input = GetUrl)]
-pub async fn load_status() -> Result<IndexStatus, ApiError> {
-    super::ssr::status()
+pub async fn load_status(skipped: Option<String>) -> Result<StatusReply, ApiError> {
+    let state = super::ssr::app_state()?;
+    let with_files = matches!(skipped.as_deref(), Some("1" | "true"));
+    Ok(StatusReply { index: state.status(), indexing: state.indexing(with_files) })
 }
 
 /// What the URL asks for.
@@ -174,7 +178,7 @@ fn use_typing(
 /// A resource runs its fetches one after another, so a slow answer to an old ask would hold
 /// back the newest one while the user types. A new ask therefore cuts the answer in flight
 /// short: it ends at once with what is already shown, and the newest ask runs next.
-fn use_answer(ask: Memo<Ask>) -> Resource<Answer> {
+fn use_answer(ask: Memo<Ask>, live: Live) -> Resource<Answer> {
     let shown: StoredValue<Answer> = StoredValue::new(None);
     // The ask being answered now, and how to cut its answer short.
     let in_flight = StoredValue::new(None::<(Ask, oneshot::Sender<()>)>);
@@ -186,8 +190,9 @@ fn use_answer(ask: Memo<Ask>) -> Resource<Answer> {
         }
     });
     Resource::new(
-        move || ask.get(),
-        move |a| {
+        // Asked again when the index changed: new photos show up in the results.
+        move || (ask.get(), live.index_changed.get()),
+        move |(a, _)| {
             let (cut, superseded) = oneshot::channel();
             in_flight.set_value(Some((a.clone(), cut)));
             async move {
@@ -206,8 +211,9 @@ fn use_answer(ask: Memo<Ask>) -> Resource<Answer> {
 #[component]
 pub fn SearchPage() -> impl IntoView {
     let ask = use_ask();
-    let answer = use_answer(ask);
-    let status = Resource::new(|| (), |_| load_status());
+    let live = use_live();
+    let answer = use_answer(ask, live);
+    let status = Resource::new(move || live.index_changed.get(), |_| load_status(None));
     let uploaded: RwSignal<Answer> = RwSignal::new(None);
     let pending = RwSignal::new(false);
     let hydrated = use_hydrated();
@@ -223,8 +229,9 @@ pub fn SearchPage() -> impl IntoView {
                 <p class="tagline">"Describe a photo, see it."</p>
             </header>
             <Suspense fallback=|| ()>
-                {move || status.get().and_then(Result::ok).map(|s| view! { <IndexBanner status=s/> })}
+                {move || status.get().and_then(Result::ok).map(|s| view! { <IndexBanner status=s.index/> })}
             </Suspense>
+            <IndexingProgress live=live/>
             <form class="search" method="get" action="/" role="search" on:submit=on_submit>
                 <label for="q" class="visually-hidden">"Search your images"</label>
                 <input id="q" name="q" type="search" autofocus autocomplete="off" spellcheck="false"

@@ -40,6 +40,53 @@ pub struct IndexInfo {
     pub last_indexed: i64,
 }
 
+/// What the indexer is doing now (watch mode, or `clipfind index` run by hand).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Indexing {
+    /// `scanning`, `embedding` or `indexing vectors`.
+    pub phase: String,
+    /// Files read of `total` in the embedding phase.
+    pub done: u64,
+    pub total: u64,
+    /// Files read per second.
+    pub per_second: f64,
+    /// Estimated seconds until the embedding phase ends.
+    pub seconds_left: Option<f64>,
+    /// The folder being read.
+    pub folder: String,
+    /// Files this run could not index.
+    pub skipped: u64,
+    /// Those files and why (asked for with `?skipped=1`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped_files: Vec<SkippedFile>,
+}
+
+/// A file that could not be indexed, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SkippedFile {
+    pub path: String,
+    pub reason: String,
+}
+
+/// `GET /api/status`: the index, and the indexing run in progress if any.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusReply {
+    #[serde(flatten)]
+    pub index: IndexStatus,
+    pub indexing: Option<Indexing>,
+}
+
+/// One event of `GET /api/live` (server-sent events): sent when indexing progresses or the
+/// index changes.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct LiveStatus {
+    /// Images in the index the server searches now.
+    pub images: u64,
+    /// Changes whenever the searched index does: results shown before are out of date.
+    pub version: String,
+    pub indexing: Option<Indexing>,
+}
+
 /// One result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Hit {

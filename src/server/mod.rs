@@ -3,6 +3,7 @@
 mod connections;
 mod guard;
 mod images;
+mod live;
 mod watch;
 
 use std::time::Duration;
@@ -63,7 +64,8 @@ async fn serve(library: LibraryConfig, watch: bool) -> anyhow::Result<()> {
             shell,
         ))
         .with_state(leptos_options)
-        .merge(images::routes(state))
+        .merge(images::routes(state.clone()))
+        .merge(live::routes(state))
         .layer(axum::middleware::from_fn(guard::api_requests))
         // A request gets a minute in all (a search takes milliseconds; a 20 MB upload over a
         // slow 3 Mbit/s link about 55 s), and its body may stall for at most 30 s.

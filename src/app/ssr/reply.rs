@@ -10,7 +10,7 @@ use clipfind_engine::{
 use leptos::prelude::*;
 
 use super::AppState;
-use crate::app::types::{parse_k, parse_min_score, ApiError, Hit, IndexStatus, SearchReply, MAX_UPLOAD_PIXELS};
+use crate::app::types::{parse_k, parse_min_score, ApiError, Hit, SearchReply, MAX_UPLOAD_PIXELS};
 
 /// Runs `search` on a blocking thread (encoders and FAISS are CPU work) and builds the reply.
 /// Without an index, the reply says why instead of failing.
@@ -85,9 +85,4 @@ fn to_hit(h: EngineHit) -> Hit {
         width: h.width,
         height: h.height,
     }
-}
-
-/// The index status, for pages that only need to know whether search works.
-pub fn status() -> Result<IndexStatus, ApiError> {
-    Ok(app_state()?.status())
 }

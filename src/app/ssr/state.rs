@@ -11,13 +11,15 @@ use std::{
 use clipfind_engine::{
     library::{Library, LibraryConfig},
     roots::Roots,
+    run_status,
     searcher::{IndexStats, Searcher},
 };
 
-use crate::app::types::{IndexInfo, IndexStatus};
+use crate::app::types::{IndexInfo, IndexStatus, Indexing, LiveStatus, SkippedFile};
 
-/// How often the server checks whether the index changed (one small catalog read).
-const CHECK_EVERY: Duration = Duration::from_secs(1);
+/// How often the server checks whether the index changed (one small catalog read) and reads
+/// the indexer's progress.
+const CHECK_EVERY: Duration = Duration::from_millis(500);
 
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);
@@ -25,6 +27,8 @@ pub struct AppState(Arc<Shared>);
 struct Shared {
     current: RwLock<Arc<Loaded>>,
     config: LibraryConfig,
+    /// What `/api/live` streams: the index's size and version, and indexing progress.
+    live: tokio::sync::watch::Sender<LiveStatus>,
 }
 
 /// One loaded state of the index: what a request works with from start to end.
@@ -69,7 +73,10 @@ impl AppState {
     /// Loads the index and its model; failures become a status the page explains.
     pub fn load(config: &LibraryConfig) -> Self {
         let loaded = load(config);
-        AppState(Arc::new(Shared { current: RwLock::new(Arc::new(loaded)), config: config.clone() }))
+        let (live, _) = tokio::sync::watch::channel(LiveStatus::default());
+        let state = AppState(Arc::new(Shared { current: RwLock::new(Arc::new(loaded)), config: config.clone(), live }));
+        state.publish_live();
+        state
     }
 
     /// The index as loaded now; hold it for the whole of a request.
@@ -85,7 +92,44 @@ impl AppState {
         self.current().status.clone()
     }
 
-    /// Checks every second whether the index changed underneath, and swaps in the new one.
+    /// The indexing run in progress on this library, if any; with the skipped files or not.
+    pub fn indexing(&self, with_files: bool) -> Option<Indexing> {
+        let status = run_status::read(&self.0.config.index_dir()?)?;
+        let files = if with_files { status.skipped_files } else { Vec::new() };
+        Some(Indexing {
+            phase: status.phase,
+            done: status.done,
+            total: status.total,
+            per_second: status.per_second,
+            seconds_left: status.seconds_left,
+            folder: status.folder,
+            skipped: status.skipped,
+            skipped_files: files.into_iter().map(|f| SkippedFile { path: f.path, reason: f.reason }).collect(),
+        })
+    }
+
+    /// Live status updates, for `/api/live`.
+    pub fn subscribe_live(&self) -> tokio::sync::watch::Receiver<LiveStatus> {
+        self.0.live.subscribe()
+    }
+
+    /// Sends subscribers the current live status when it changed.
+    fn publish_live(&self) {
+        let current = self.current();
+        let images = match &current.status {
+            IndexStatus::Ready(info) => info.images,
+            IndexStatus::NotLoaded { .. } => 0,
+        };
+        let next = LiveStatus { images, version: current.version.clone().unwrap_or_default(), indexing: self.indexing(false) };
+        self.0.live.send_if_modified(|live| {
+            let changed = *live != next;
+            *live = next;
+            changed
+        });
+    }
+
+    /// Checks twice a second whether the index changed underneath, and swaps in the new one;
+    /// publishes indexing progress as it goes.
     pub fn follow_index(&self) {
         let state = self.clone();
         tokio::spawn(async move {
@@ -94,7 +138,11 @@ impl AppState {
             loop {
                 every.tick().await;
                 let state = state.clone();
-                let _ = tokio::task::spawn_blocking(move || state.reload_if_changed()).await;
+                let _ = tokio::task::spawn_blocking(move || {
+                    state.reload_if_changed();
+                    state.publish_live();
+                })
+                .await;
             }
         });
     }
