@@ -81,9 +81,13 @@ fn images_in_status(server: &Server) -> u64 {
 
 /// Seconds until `/api/status` counts `want` images.
 fn seconds_until(server: &Server, want: u64) -> f64 {
+    seconds_until_within(server, want, Duration::from_secs(30))
+}
+
+fn seconds_until_within(server: &Server, want: u64, most: Duration) -> f64 {
     let started = Instant::now();
     while images_in_status(server) != want {
-        assert!(started.elapsed() < Duration::from_secs(30), "still {} images, not {want}", images_in_status(server));
+        assert!(started.elapsed() < most, "still {} images, not {want}", images_in_status(server));
         std::thread::sleep(Duration::from_millis(50));
     }
     started.elapsed().as_secs_f64()
@@ -201,4 +205,79 @@ fn a_running_server_follows_what_another_process_indexes_and_no_request_fails() 
     let answers = answers.lock().unwrap();
     assert!(answers.len() > 10, "{} searches", answers.len());
     assert!(answers.iter().all(|s| *s == 200), "{:?}", answers.iter().filter(|s| **s != 200).collect::<Vec<_>>());
+}
+
+/// `count` distinct 1200x900 JPEGs that take a real decode each: one photo-sized JPEG with a
+/// different trailing comment byte string after its end marker (decoders stop at the marker).
+fn camera_photos(dir: &Path, count: u32) {
+    let img = image::RgbImage::from_fn(1200, 900, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x * y) % 256) as u8]));
+    let mut base = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut base), image::ImageFormat::Jpeg).unwrap();
+    for i in 0..count {
+        let mut bytes = base.clone();
+        bytes.extend_from_slice(format!("copy {i}").as_bytes());
+        std::fs::write(dir.join(format!("cam-{i:04}.jpg")), bytes).unwrap();
+    }
+}
+
+fn status(server: &Server) -> Value {
+    get(&format!("{}/api/status", server.url)).1
+}
+
+#[test]
+fn a_watch_mode_server_killed_mid_indexing_resumes_after_a_restart() {
+    let d = tempfile::tempdir().unwrap();
+    let (photos, phone) = (d.path().join("photos"), d.path().join("phone"));
+    std::fs::create_dir_all(&photos).unwrap();
+    std::fs::create_dir_all(&phone).unwrap();
+    images(&photos, 0..10);
+    let mut folders = photos.clone().into_os_string();
+    folders.push(":");
+    folders.push(&phone);
+    let serve_both = |extra: &[&str]| serve(Path::new(&folders), extra);
+    let server = serve_both(&["--watch"]);
+    seconds_until(&server, 10);
+
+    camera_photos(&phone, 400);
+    // Mid-indexing: the progress in /api/status says so.
+    let started = Instant::now();
+    let progress = loop {
+        let indexing = status(&server)["indexing"].clone();
+        if indexing["phase"] == "embedding" && indexing["done"].as_u64().unwrap_or(0) >= 20 {
+            break indexing;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "no indexing progress seen: {}", status(&server));
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(progress["total"], 400, "{progress}");
+    assert!(progress["per_second"].as_f64().unwrap() > 0.0, "{progress}");
+    let mut server = server;
+    // SIGKILL: no clean-up of any kind; the indexer child dies with it.
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    drop(server);
+
+    let server = serve_both(&["--watch"]);
+    seconds_until_within(&server, 410, Duration::from_secs(120));
+    assert!(status(&server)["indexing"].is_null() || status(&server)["indexing"]["phase"] != "embedding");
+    let (code, reply) = get(&format!("{}/api/search?q=a+photo&k=200&min=-1", server.url));
+    assert_eq!(code, 200, "{reply}");
+    let hit = reply["hits"].as_array().unwrap().iter().find(|h| h["folder"] == "phone").cloned().expect("a hit in the second folder");
+    assert!(hit["path"].as_str().unwrap().starts_with("cam-"), "{hit}");
+    let image = ureq::get(&format!("{}{}", server.url, hit["image"].as_str().unwrap())).call().unwrap();
+    assert_eq!(image.status(), 200);
+    drop(server);
+
+    // Consistent: a run by hand finds nothing to do and nothing broken.
+    let out = Command::new(env!("CARGO_BIN_EXE_clipfind"))
+        .args(["index", "--json"])
+        .env("CLIPFIND_DATA", &folders)
+        .env("CLIPFIND_MODEL", tiny())
+        .env("CLIPFIND_DEVICE", "cpu")
+        .env_remove("CLIPFIND_INDEX")
+        .output()
+        .unwrap();
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!((summary["embedded"].as_u64(), summary["total"].as_u64()), (Some(0), Some(410)), "{summary:#}");
+    assert_eq!(summary["skipped"], serde_json::json!([]));
 }
