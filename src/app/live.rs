@@ -132,7 +132,8 @@ mod tests {
             skipped_files: Vec::new(),
         };
         assert_eq!(describe(&i), "Indexing 120 of 500 images · 9.3 images/s · about 41 s left · in 2023/holidays");
-        assert_eq!(duration(3725.0), "1 h 2 min");
+        assert_eq!(duration(3725.0), "62 min");
+        assert_eq!(duration(7325.0), "2 h 2 min");
         assert_eq!(describe(&Indexing { phase: "scanning".into(), ..i }), "Indexing: looking for new and changed photos…");
     }
 }
