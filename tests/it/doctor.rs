@@ -41,12 +41,12 @@ fn doctor_fails_clearly_when_onnx_runtime_is_missing() {
 fn environment_variables_configure_like_flags() {
     let out = clipfind()
         .args(["doctor", "--json"])
-        .env("CLIPFIND_DATA", "/photos")
+        .env("CLIPFIND_DATA", "/photos:/phone")
         .env("CLIPFIND_DEVICE", "cpu")
         .output()
         .unwrap();
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["data"], "/photos");
+    assert_eq!(report["data"], serde_json::json!(["/photos", "/phone"]));
     assert_eq!(report["index"], "/photos/.clipfind");
     assert_eq!(report["device"], "cpu");
 }
