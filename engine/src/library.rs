@@ -33,6 +33,8 @@ pub struct LibraryConfig {
     pub use_index_model: bool,
     /// The ONNX Runtime library to load; `None` looks in the usual places.
     pub runtime_library: Option<PathBuf>,
+    /// Decode every image at full size (see [`ClipOptions::exact_decode`]).
+    pub exact_decode: bool,
 }
 
 impl LibraryConfig {
@@ -58,6 +60,7 @@ impl Default for LibraryConfig {
             threads: 0,
             use_index_model: true,
             runtime_library: None,
+            exact_decode: false,
         }
     }
 }
@@ -73,7 +76,12 @@ impl Library {
     /// else the demo) and loads it.
     pub fn open(config: LibraryConfig) -> Result<Library> {
         let dir = choose_model(&config)?;
-        let options = ClipOptions { device: config.device, threads: config.threads, runtime_library: config.runtime_library.clone() };
+        let options = ClipOptions {
+            device: config.device,
+            threads: config.threads,
+            runtime_library: config.runtime_library.clone(),
+            exact_decode: config.exact_decode,
+        };
         let clip = Clip::load(&dir, options)?;
         let library = Library { config, clip };
         if library.is_demo_model() {

@@ -104,6 +104,11 @@ pub struct Settings {
     /// scripts/setup.sh installs, or one beside the executable].
     #[arg(long, env = "ORT_DYLIB_PATH", global = true, value_name = "PATH")]
     pub ort_library: Option<PathBuf>,
+
+    /// Decode every image at full size, exactly as open_clip does, instead of decoding big
+    /// JPEGs at 1/2-1/8 scale (short side kept at least twice the model's input).
+    #[arg(long, env = "CLIPFIND_EXACT_DECODE", global = true)]
+    pub exact_decode: bool,
 }
 
 impl Settings {
@@ -119,6 +124,7 @@ impl Settings {
             threads: self.threads,
             use_index_model,
             runtime_library: self.ort_library.clone(),
+            exact_decode: self.exact_decode,
         }
     }
 

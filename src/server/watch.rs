@@ -53,6 +53,9 @@ fn index_args(config: &LibraryConfig) -> Vec<OsString> {
     }
     args.extend([OsString::from("--models-dir"), config.models_root.clone().into_os_string()]);
     args.extend([OsString::from("--device"), config.device.to_string().into()]);
+    if config.exact_decode {
+        args.push("--exact-decode".into());
+    }
     args
 }
 

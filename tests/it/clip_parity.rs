@@ -40,7 +40,8 @@ fn reference() -> Reference {
 }
 
 fn clip() -> Clip {
-    let options = ClipOptions { device: "cpu".parse().unwrap(), threads: 2, ..Default::default() };
+    // Parity is with open_clip's full-size decode.
+    let options = ClipOptions { device: "cpu".parse().unwrap(), threads: 2, exact_decode: true, ..Default::default() };
     Clip::load(&root().join("models/test-tiny"), options).expect("models/test-tiny loads")
 }
 

@@ -30,6 +30,9 @@ pub struct ClipOptions {
     /// The ONNX Runtime library (the first one loaded serves the whole process); `None` looks
     /// in the usual places.
     pub runtime_library: Option<PathBuf>,
+    /// Decode every image at full size, as open_clip does, instead of decoding big JPEGs at a
+    /// DCT scale (1/2 to 1/8) that keeps their short side at least twice the input size.
+    pub exact_decode: bool,
 }
 
 /// A loaded CLIP model: tokenizer, text encoder, image preprocessing and vision encoder.
@@ -55,7 +58,7 @@ impl Clip {
     pub fn load(dir: &Path, options: ClipOptions) -> Result<Clip> {
         let spec = ModelSpec::read(dir)?;
         let tokenizer = ClipTokenizer::from_file(&dir.join(&spec.tokenizer), spec.context_length)?;
-        let preprocess = Preprocess::new(spec.image_size, spec.image_mean, spec.image_std);
+        let preprocess = Preprocess::new(spec.image_size, spec.image_mean, spec.image_std).with_scaled_decode(!options.exact_decode);
 
         let text_session = session::open(&dir.join(&spec.text.file), &options)?;
         let inputs: Vec<(String, usize)> = text_session.input_names().into_iter().map(|n| (n, 2)).collect();

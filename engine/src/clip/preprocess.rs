@@ -40,12 +40,25 @@ pub struct Preprocess {
     size: u32,
     mean: [f32; 3],
     std: [f32; 3],
+    /// Decode big JPEGs at a DCT scale whose short side stays at least twice `size`.
+    scaled_decode: bool,
 }
 
 impl Preprocess {
     /// Preprocessing to `size` x `size` pixels, each RGB channel (scaled to 0..1) normalised with `mean` and `std`.
     pub fn new(size: u32, mean: [f32; 3], std: [f32; 3]) -> Self {
-        Preprocess { size, mean, std }
+        Preprocess { size, mean, std, scaled_decode: false }
+    }
+
+    /// The same, decoding big JPEGs at 1/2, 1/4 or 1/8 of their size (the DCT does it while
+    /// decoding) when the short side stays at least twice the input size; else exactly.
+    pub fn with_scaled_decode(self, scaled_decode: bool) -> Self {
+        Preprocess { scaled_decode, ..self }
+    }
+
+    /// Whether big JPEGs are decoded at a DCT scale.
+    pub fn scaled_decode(&self) -> bool {
+        self.scaled_decode
     }
 
     /// Side of the square image the vision encoder takes, in pixels.
@@ -77,15 +90,23 @@ impl Preprocess {
     /// As [`Preprocess::prepare_bytes`], showing the decoded image to `on_decoded` first.
     pub fn prepare_bytes_with(&self, bytes: &[u8], on_decoded: impl FnOnce(&DynamicImage)) -> std::result::Result<Prepared, String> {
         let _memory = reserve_for(bytes);
-        let image = decode(bytes)?;
+        let (image, (width, height)) = self.decode(bytes)?;
         on_decoded(&image);
-        self.prepare_decoded(image)
-    }
-
-    fn prepare_decoded(&self, image: DynamicImage) -> std::result::Result<Prepared, String> {
-        let (width, height) = (image.width(), image.height());
         let pixels = self.prepare(image)?;
         Ok(Prepared { pixels, width, height })
+    }
+
+    /// Decodes as this preprocessing does (scaled or exactly); returns the upright image and
+    /// the upright size of the original.
+    pub fn decode(&self, bytes: &[u8]) -> std::result::Result<(DynamicImage, (u32, u32)), String> {
+        if self.scaled_decode {
+            if let Some(scaled) = decode_scaled_jpeg(bytes, 2 * self.size)? {
+                return Ok(scaled);
+            }
+        }
+        let image = decode(bytes)?;
+        let dims = (image.width(), image.height());
+        Ok((image, dims))
     }
 
     /// open_clip's transform on an upright decoded image.
@@ -172,6 +193,49 @@ pub fn decode(bytes: &[u8]) -> std::result::Result<DynamicImage, String> {
     reader.limits(limits);
     let mut decoder = reader.into_decoder().map_err(|e| e.to_string())?;
     let (w, h) = decoder.dimensions();
+    check_size(w, h)?;
+    let orientation = decoder.orientation().map_err(|e| e.to_string())?;
+    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| e.to_string())?;
+    image.apply_orientation(orientation);
+    Ok(image)
+}
+
+/// A JPEG decoded at the smallest DCT scale (1/8, 1/4, 1/2) whose short side is still at least
+/// `min_short`, upright, with the upright size of the original; None when no scale applies (not
+/// a JPEG, too small to scale, CMYK or 16-bit samples): the caller decodes it exactly. The same
+/// checks as [`decode`] come first.
+pub fn decode_scaled_jpeg(bytes: &[u8], min_short: u32) -> std::result::Result<Option<(DynamicImage, (u32, u32))>, String> {
+    if !bytes.starts_with(&[0xFF, 0xD8]) {
+        return Ok(None);
+    }
+    check_jpeg_complete(bytes)?;
+    let header = ImageReader::with_format(Cursor::new(bytes), ImageFormat::Jpeg).into_decoder().map_err(|e| e.to_string())?;
+    let (w, h) = header.dimensions();
+    let Some(factor) = [8, 4, 2].into_iter().find(|f| w.min(h).div_ceil(*f) >= min_short) else { return Ok(None) };
+    check_size(w, h)?;
+    let mut header = header;
+    let orientation = header.orientation().map_err(|e| e.to_string())?;
+    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+    decoder.read_info().map_err(|e| e.to_string())?;
+    let to_u16 = |v: u32| u16::try_from(v).map_err(|_| format!("{w}x{h} is too large for a JPEG"));
+    let (sw, sh) = decoder.scale(to_u16(w.div_ceil(factor))?, to_u16(h.div_ceil(factor))?).map_err(|e| e.to_string())?;
+    let pixels = decoder.decode().map_err(|e| e.to_string())?;
+    let format = decoder.info().map(|i| i.pixel_format);
+    let (sw, sh) = (u32::from(sw), u32::from(sh));
+    let mut image = match format {
+        Some(jpeg_decoder::PixelFormat::RGB24) => image::RgbImage::from_raw(sw, sh, pixels).map(DynamicImage::ImageRgb8),
+        Some(jpeg_decoder::PixelFormat::L8) => image::GrayImage::from_raw(sw, sh, pixels).map(DynamicImage::ImageLuma8),
+        _ => return Ok(None),
+    }
+    .ok_or("the scaled JPEG decoder returned too few pixels")?;
+    image.apply_orientation(orientation);
+    use image::metadata::Orientation::{Rotate270, Rotate270FlipH, Rotate90, Rotate90FlipH};
+    let turned = matches!(orientation, Rotate90 | Rotate270 | Rotate90FlipH | Rotate270FlipH);
+    Ok(Some((image, if turned { (h, w) } else { (w, h) })))
+}
+
+/// The size checks every decode makes before taking pixel memory.
+fn check_size(w: u32, h: u32) -> std::result::Result<(), String> {
     if u64::from(w) * u64::from(h) > MAX_PIXELS {
         return Err(format!("{w}x{h} is larger than the {} megapixel limit", MAX_PIXELS / 1_000_000));
     }
@@ -181,10 +245,7 @@ pub fn decode(bytes: &[u8]) -> std::result::Result<DynamicImage, String> {
     if w.max(h) / w.min(h) > MAX_ASPECT {
         return Err(format!("{w}x{h} is not a photo: its sides differ more than {MAX_ASPECT} times"));
     }
-    let orientation = decoder.orientation().map_err(|e| e.to_string())?;
-    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| e.to_string())?;
-    image.apply_orientation(orientation);
-    Ok(image)
+    Ok(())
 }
 
 /// The middle `CROP_ASPECT`:1 part of an image longer than that; other images unchanged.
@@ -256,6 +317,47 @@ fn check_jpeg_complete(bytes: &[u8]) -> std::result::Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn jpeg(w: u32, h: u32) -> Vec<u8> {
+        let img = RgbImage::from_fn(w, h, |x, y| image::Rgb([(x % 251) as u8, (y % 241) as u8, ((x / 7 + y / 5) % 256) as u8]));
+        let mut bytes = Vec::new();
+        img.write_to(&mut Cursor::new(&mut bytes), ImageFormat::Jpeg).unwrap();
+        bytes
+    }
+
+    #[test]
+    fn big_jpegs_decode_at_the_largest_scale_that_keeps_twice_the_input() {
+        // Short side 1500: 1/2 gives 750 >= 448, 1/4 would give 375.
+        let (image, original) = decode_scaled_jpeg(&jpeg(2000, 1500), 448).unwrap().unwrap();
+        assert_eq!((image.width(), image.height(), original), (1000, 750, (2000, 1500)));
+        // Short side 3600: 1/8 gives 450.
+        let (image, _) = decode_scaled_jpeg(&jpeg(4800, 3600), 448).unwrap().unwrap();
+        assert_eq!((image.width(), image.height()), (600, 450));
+        let p = Preprocess::new(224, [0.0; 3], [1.0; 3]).with_scaled_decode(true);
+        let prepared = p.prepare_bytes(&jpeg(2000, 1500)).unwrap();
+        assert_eq!((prepared.width, prepared.height), (2000, 1500), "the original size is reported");
+    }
+
+    #[test]
+    fn small_jpegs_and_other_formats_decode_exactly() {
+        assert!(decode_scaled_jpeg(&jpeg(800, 600), 448).unwrap().is_none(), "1/2 would go under 448");
+        let mut png = Vec::new();
+        RgbImage::new(2000, 1500).write_to(&mut Cursor::new(&mut png), ImageFormat::Png).unwrap();
+        assert!(decode_scaled_jpeg(&png, 448).unwrap().is_none());
+        let mut cut = jpeg(2000, 1500);
+        cut.truncate(cut.len() / 2);
+        assert!(decode_scaled_jpeg(&cut, 448).unwrap_err().contains("truncated"));
+    }
+
+    #[test]
+    fn scaled_and_exact_decoding_prepare_nearly_the_same_pixels() {
+        let bytes = jpeg(3000, 2000);
+        let exact = Preprocess::new(224, [0.0; 3], [1.0; 3]);
+        let scaled = exact.clone().with_scaled_decode(true);
+        let (a, b) = (exact.prepare_bytes(&bytes).unwrap().pixels, scaled.prepare_bytes(&bytes).unwrap().pixels);
+        let mean_difference = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.len() as f32;
+        assert!(mean_difference < 0.02, "mean difference {mean_difference} of 1");
+    }
 
     #[test]
     fn resized_dims_follow_torchvision() {

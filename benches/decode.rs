@@ -1,0 +1,87 @@
+//! Scaled against exact JPEG decoding on photo-like JPEGs of 2 to 50 MP: the samples/ photos
+//! upscaled, with film grain so the DCT has fine detail to lose, saved at quality 90. For each
+//! size: decode + preprocess time both ways (median of 3), and the cosine of each image's
+//! embedding scaled vs exact, with the demo model and test-tiny.
+//!
+//!   cargo bench --no-default-features --features ssr --bench decode
+
+use std::{io::Cursor, path::Path, time::Instant};
+
+use clipfind_engine::clip::{Clip, ClipOptions};
+
+const MEGAPIXELS: [u32; 4] = [2, 12, 24, 50];
+
+/// One sample photo at about `mp` megapixels (4:3 or its source's aspect), grain added, JPEG q90.
+fn photo_like(source: &image::RgbImage, mp: u32, seed: u32) -> Vec<u8> {
+    let aspect = source.width() as f64 / source.height() as f64;
+    let h = ((mp as f64 * 1e6 / aspect).sqrt()) as u32;
+    let w = (h as f64 * aspect) as u32;
+    let mut big = image::imageops::resize(source, w, h, image::imageops::FilterType::Triangle);
+    let mut state = seed.wrapping_mul(2_654_435_761) | 1;
+    for p in big.pixels_mut() {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        let grain = (state % 17) as i16 - 8;
+        for c in p.0.iter_mut() {
+            *c = (*c as i16 + grain).clamp(0, 255) as u8;
+        }
+    }
+    let mut bytes = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut Cursor::new(&mut bytes), 90).encode_image(&big).unwrap();
+    bytes
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let load = |model: &str, exact_decode: bool| {
+        Clip::load(&root.join("models").join(model), ClipOptions { device: "cpu".parse().unwrap(), threads: 2, exact_decode, ..Default::default() }).unwrap()
+    };
+    let models: Vec<(&str, Clip, Clip)> = ["clipfind-demo", "test-tiny"].into_iter().map(|m| (m, load(m, true), load(m, false))).collect();
+    let mut sources: Vec<_> = std::fs::read_dir(root.join("samples/photos")).unwrap().flatten().map(|e| e.path()).collect();
+    sources.sort();
+    let sources: Vec<image::RgbImage> = sources.iter().map(|p| image::open(p).unwrap().to_rgb8()).collect();
+    println!("{} sample photos, each at {MEGAPIXELS:?} MP, grain, JPEG q90", sources.len());
+    for mp in MEGAPIXELS {
+        let (mut exact_ms, mut scaled_ms) = (Vec::new(), Vec::new());
+        let mut cosines: Vec<Vec<f32>> = vec![Vec::new(); models.len()];
+        for (i, source) in sources.iter().enumerate() {
+            let bytes = photo_like(source, mp, i as u32);
+            let (_, exact, scaled) = &models[0];
+            let time = |clip: &Clip| {
+                median((0..3).map(|_| {
+                    let t = Instant::now();
+                    clip.preprocess().prepare_bytes(&bytes).unwrap();
+                    t.elapsed().as_secs_f64() * 1e3
+                }).collect())
+            };
+            exact_ms.push(time(exact));
+            scaled_ms.push(time(scaled));
+            for (m, (_, exact, scaled)) in models.iter().enumerate() {
+                let embed = |clip: &Clip| {
+                    let prepared = clip.preprocess().prepare_bytes(&bytes).unwrap();
+                    clip.embed_prepared(std::slice::from_ref(&prepared)).unwrap().remove(0)
+                };
+                cosines[m].push(cosine(&embed(exact), &embed(scaled)));
+            }
+        }
+        let (e, s) = (median(exact_ms), median(scaled_ms));
+        print!("{mp:>2} MP: decode + preprocess p50 exact {e:7.1} ms, scaled {s:6.1} ms (x{:.1})", e / s);
+        for (m, (name, _, _)) in models.iter().enumerate() {
+            let c = &cosines[m];
+            let mean = c.iter().sum::<f32>() / c.len() as f32;
+            let worst = c.iter().copied().fold(f32::INFINITY, f32::min);
+            print!("; {name} cosine mean {mean:.5} worst {worst:.5}");
+        }
+        println!();
+    }
+}
