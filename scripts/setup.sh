@@ -8,7 +8,7 @@ WASM_BINDGEN_VERSION=0.2.130   # must equal the `wasm-bindgen` pin in Cargo.toml
 SASS_VERSION=1.108.2
 BINARYEN_VERSION=132.0.0       # npm binaryen; Debian's wasm-opt 108 breaks hydration
 ORT_VERSION=1.31.1             # must match ort's api-31 feature and runtime::PINNED_VERSION
-APT_PACKAGES=(cmake g++ make pkg-config libopenblas-openmp-dev chromium unzip python3-pip)
+APT_PACKAGES=(cmake g++ make pkg-config libopenblas-openmp-dev nasm chromium unzip python3-pip)
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ORT_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/clipfind/onnxruntime"

@@ -148,3 +148,44 @@ fn broken_images_give_clear_errors_not_panics() {
         assert!(err.contains(expected), "{file}: {err}");
     }
 }
+
+/// Big JPEGs are decoded at a DCT scale by default; their embeddings stay those of the
+/// full-size decode: mean cosine >= 0.999 and worst >= 0.995 with the demo model, on the
+/// committed 12 MP fixture and sample photos enlarged to 4-9 MP with grain.
+#[test]
+fn scaled_decoding_keeps_embeddings_of_the_full_size_decode() {
+    use clipfind_engine::clip::preprocess::decode_scaled_jpeg;
+    let load = |exact_decode| {
+        let options = ClipOptions { device: "cpu".parse().unwrap(), threads: 2, exact_decode, ..Default::default() };
+        Clip::load(&root().join("models/clipfind-demo"), options).unwrap()
+    };
+    let (exact, scaled) = (load(true), load(false));
+    assert!(scaled.preprocess().scaled_decode() && !exact.preprocess().scaled_decode());
+    let mut jpegs = vec![std::fs::read(fixture("images/huge.jpg")).unwrap()];
+    for (name, side) in [("china.jpg", 2400), ("flower.jpg", 3000), ("rocket.jpg", 3600)] {
+        let photo = image::open(root().join("samples/photos").join(name)).unwrap().to_rgb8();
+        let mut big = image::imageops::resize(&photo, side * 3 / 2, side, image::imageops::FilterType::Triangle);
+        for (i, p) in big.pixels_mut().enumerate() {
+            let grain = ((i as u32).wrapping_mul(2_654_435_761) >> 28) as i16 - 8;
+            p.0.iter_mut().for_each(|c| *c = (*c as i16 + grain).clamp(0, 255) as u8);
+        }
+        let mut bytes = Vec::new();
+        big.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Jpeg).unwrap();
+        jpegs.push(bytes);
+    }
+    let size = scaled.spec().image_size;
+    let cosines: Vec<f32> = jpegs
+        .iter()
+        .map(|bytes| {
+            assert!(decode_scaled_jpeg(bytes, 2 * size).unwrap().is_some(), "big enough to scale");
+            let embed = |clip: &Clip| {
+                let prepared = clip.preprocess().prepare_bytes(bytes).unwrap();
+                clip.embed_prepared(std::slice::from_ref(&prepared)).unwrap().remove(0)
+            };
+            cosine(&embed(&exact), &embed(&scaled))
+        })
+        .collect();
+    let mean = cosines.iter().sum::<f32>() / cosines.len() as f32;
+    let worst = cosines.iter().copied().fold(1.0, f32::min);
+    assert!(mean >= 0.999 && worst >= 0.995, "cosines {cosines:?}");
+}

@@ -200,9 +200,9 @@ pub fn decode(bytes: &[u8]) -> std::result::Result<DynamicImage, String> {
     Ok(image)
 }
 
-/// A JPEG decoded at the smallest DCT scale (1/8, 1/4, 1/2) whose short side is still at least
-/// `min_short`, upright, with the upright size of the original; None when no scale applies (not
-/// a JPEG, too small to scale, CMYK or 16-bit samples): the caller decodes it exactly. The same
+/// A JPEG decoded by libjpeg-turbo at the smallest DCT scale (1/8, 1/4, 1/2) whose short side
+/// is still at least `min_short`, upright, with the upright size of the original; None when no
+/// scale applies (not a JPEG, too small to scale, CMYK): the caller decodes it exactly. The same
 /// checks as [`decode`] come first.
 pub fn decode_scaled_jpeg(bytes: &[u8], min_short: u32) -> std::result::Result<Option<(DynamicImage, (u32, u32))>, String> {
     if !bytes.starts_with(&[0xFF, 0xD8]) {
@@ -215,17 +215,29 @@ pub fn decode_scaled_jpeg(bytes: &[u8], min_short: u32) -> std::result::Result<O
     check_size(w, h)?;
     let mut header = header;
     let orientation = header.orientation().map_err(|e| e.to_string())?;
-    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
-    decoder.read_info().map_err(|e| e.to_string())?;
-    let to_u16 = |v: u32| u16::try_from(v).map_err(|_| format!("{w}x{h} is too large for a JPEG"));
-    let (sw, sh) = decoder.scale(to_u16(w.div_ceil(factor))?, to_u16(h.div_ceil(factor))?).map_err(|e| e.to_string())?;
-    let pixels = decoder.decode().map_err(|e| e.to_string())?;
-    let format = decoder.info().map(|i| i.pixel_format);
-    let (sw, sh) = (u32::from(sw), u32::from(sh));
-    let mut image = match format {
-        Some(jpeg_decoder::PixelFormat::RGB24) => image::RgbImage::from_raw(sw, sh, pixels).map(DynamicImage::ImageRgb8),
-        Some(jpeg_decoder::PixelFormat::L8) => image::GrayImage::from_raw(sw, sh, pixels).map(DynamicImage::ImageLuma8),
-        _ => return Ok(None),
+    let mut decompressor = turbojpeg::Decompressor::new().map_err(|e| e.to_string())?;
+    let scale = turbojpeg::ScalingFactor::new(1, factor as usize);
+    decompressor.set_scaling_factor(scale).map_err(|e| e.to_string())?;
+    let header = decompressor.read_header(bytes).map_err(|e| e.to_string())?;
+    let format = match header.colorspace {
+        turbojpeg::Colorspace::Gray => turbojpeg::PixelFormat::GRAY,
+        turbojpeg::Colorspace::CMYK | turbojpeg::Colorspace::YCCK => return Ok(None),
+        _ => turbojpeg::PixelFormat::RGB,
+    };
+    let scaled = header.scaled(scale);
+    let channels = format.size();
+    let mut target = turbojpeg::Image {
+        pixels: vec![0u8; channels * scaled.width * scaled.height],
+        width: scaled.width,
+        pitch: channels * scaled.width,
+        height: scaled.height,
+        format,
+    };
+    decompressor.decompress(bytes, target.as_deref_mut()).map_err(|e| e.to_string())?;
+    let (sw, sh) = (scaled.width as u32, scaled.height as u32);
+    let mut image = match channels {
+        1 => image::GrayImage::from_raw(sw, sh, target.pixels).map(DynamicImage::ImageLuma8),
+        _ => image::RgbImage::from_raw(sw, sh, target.pixels).map(DynamicImage::ImageRgb8),
     }
     .ok_or("the scaled JPEG decoder returned too few pixels")?;
     image.apply_orientation(orientation);
