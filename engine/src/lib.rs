@@ -40,6 +40,7 @@ pub(crate) mod scan;
 pub mod searcher;
 pub(crate) mod thumbs;
 pub mod store;
+pub mod text_batcher;
 pub mod writer_lock;
 
 pub use device::Device;

@@ -27,6 +27,7 @@ use super::{
     identity,
     roots::Roots,
     store::{indexed::IndexedVectors, VectorSearch},
+    text_batcher::{BatchSizes, TextBatcher},
     thumbs,
     EngineError, Result,
 };
@@ -99,6 +100,8 @@ pub struct Searcher {
     query_cache: Arc<Mutex<LruCache<String, Vec<f32>>>>,
     vectors: Arc<IndexedVectors>,
     batcher: Batcher,
+    /// Concurrent text queries encoded together; shared with a reopened searcher.
+    texts: Arc<TextBatcher>,
     catalog: Mutex<Catalog>,
     index_dir: PathBuf,
     stats: IndexStats,
@@ -114,13 +117,15 @@ impl Searcher {
             let _lock = crate::writer_lock::acquire(index_dir)?;
             Catalog::open(index_dir)?;
         }
-        Self::open_with(index_dir, Arc::new(clip), Arc::new(Mutex::new(LruCache::new(QUERY_CACHE))))
+        let clip = Arc::new(clip);
+        let texts = Arc::new(TextBatcher::new(clip.clone()));
+        Self::open_with(index_dir, clip, Arc::new(Mutex::new(LruCache::new(QUERY_CACHE))), texts)
     }
 
     /// Opens the index again as it is now, with the same model and query cache: what a server
     /// swaps in when another process changed the index. This searcher keeps answering meanwhile.
     pub fn reopen(&self) -> Result<Searcher> {
-        Self::open_with(&self.index_dir, self.clip.clone(), self.query_cache.clone())
+        Self::open_with(&self.index_dir, self.clip.clone(), self.query_cache.clone(), self.texts.clone())
     }
 
     /// Which committed state of the index a searcher would open now: it changes when images are
@@ -143,7 +148,12 @@ impl Searcher {
         &self.version
     }
 
-    fn open_with(index_dir: &Path, clip: Arc<Clip>, query_cache: Arc<Mutex<LruCache<String, Vec<f32>>>>) -> Result<Searcher> {
+    fn open_with(
+        index_dir: &Path,
+        clip: Arc<Clip>,
+        query_cache: Arc<Mutex<LruCache<String, Vec<f32>>>>,
+        texts: Arc<TextBatcher>,
+    ) -> Result<Searcher> {
         let catalog = Catalog::open_read_only(index_dir)?;
         // Read first: a change made while opening makes the next check open again.
         let version = Self::version_of(&catalog)?;
@@ -164,6 +174,7 @@ impl Searcher {
             query_cache,
             version,
             batcher: Batcher::new(vectors.clone()),
+            texts,
             vectors,
             catalog: Mutex::new(catalog),
             index_dir: index_dir.to_path_buf(),
@@ -203,9 +214,14 @@ impl Searcher {
         if let Some(v) = cache().get(query) {
             return Ok(v.clone());
         }
-        let v = self.clip.embed_text(query)?;
+        let v = self.texts.embed(query)?;
         cache().put(query.to_string(), v.clone());
         Ok(v)
+    }
+
+    /// How concurrent text queries were batched into encoder calls so far.
+    pub fn text_batch_sizes(&self) -> BatchSizes {
+        self.texts.batch_sizes()
     }
 
     /// Images most like an image file (which need not be in the index).

@@ -108,6 +108,27 @@ fn batched_text_equals_one_by_one() {
     }
 }
 
+/// Many concurrent distinct queries through the text batcher: each gets its own embedding (as
+/// a single-query run gives it), and every query is counted in exactly one batch.
+#[test]
+fn concurrent_text_queries_are_batched_and_each_gets_its_own_answer() {
+    use clipfind_engine::text_batcher::TextBatcher;
+    let clip = std::sync::Arc::new(clip());
+    let batcher = TextBatcher::new(clip.clone());
+    let texts: Vec<String> = (0..48).map(|i| format!("photo {i} of a {} by the sea", ["dog", "cat", "red bicycle"][i % 3])).collect();
+    let answers: Vec<Vec<f32>> = std::thread::scope(|s| {
+        let handles: Vec<_> = texts.iter().map(|t| s.spawn(|| batcher.embed(t).unwrap())).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (text, answer) in texts.iter().zip(&answers) {
+        assert!(cosine(answer, &clip.embed_text(text).unwrap()) >= 0.99999, "{text:?}");
+    }
+    let sizes = batcher.batch_sizes().counts;
+    let queries: u64 = sizes.iter().enumerate().map(|(i, n)| (i as u64 + 1) * n).sum();
+    assert_eq!(queries, 48, "{sizes:?}");
+    eprintln!("48 concurrent queries in batches of (size: count) {:?}", sizes.iter().enumerate().filter(|(_, n)| **n > 0).map(|(i, n)| (i + 1, *n)).collect::<Vec<_>>());
+}
+
 #[test]
 fn trimmed_tokens_equal_padding_to_77() {
     let clip = clip();
