@@ -103,6 +103,10 @@ pub enum EngineError {
     #[error("{0}")]
     ModelMismatch(String),
 
+    /// A newer query from the same client replaced this one before it was encoded.
+    #[error("a newer search from the same page replaced this one")]
+    Superseded,
+
     /// Another process is writing this index.
     #[error("{0}")]
     Busy(String),

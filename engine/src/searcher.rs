@@ -27,7 +27,7 @@ use super::{
     identity,
     roots::Roots,
     store::{indexed::IndexedVectors, VectorSearch},
-    text_batcher::{BatchSizes, TextBatcher},
+    text_batcher::{BatchSizes, TextBatcher, Ticket},
     thumbs,
     EngineError, Result,
 };
@@ -204,17 +204,27 @@ impl Searcher {
 
     /// Images most like a text query, ranked by cosine similarity, as `params` allows.
     pub fn search_text(&self, query: &str, params: SearchParams) -> Result<Vec<Hit>> {
-        let v = self.text_embedding(query)?;
+        self.search_text_unless_superseded(query, params, None)
+    }
+
+    /// As [`Searcher::search_text`], answered [`EngineError::Superseded`] instead when a newer
+    /// query of the same client (see [`Ticket`]) arrives before this one is encoded.
+    pub fn search_text_unless_superseded(&self, query: &str, params: SearchParams, ticket: Option<Ticket>) -> Result<Vec<Hit>> {
+        let v = self.text_embedding_unless_superseded(query, ticket)?;
         self.search_vector(&v, params, None)
     }
 
     /// The embedding of a query, from the cache when it was asked before.
     pub fn text_embedding(&self, query: &str) -> Result<Vec<f32>> {
+        self.text_embedding_unless_superseded(query, None)
+    }
+
+    fn text_embedding_unless_superseded(&self, query: &str, ticket: Option<Ticket>) -> Result<Vec<f32>> {
         let cache = || self.query_cache.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(v) = cache().get(query) {
             return Ok(v.clone());
         }
-        let v = self.texts.embed(query)?;
+        let v = self.texts.embed_unless_superseded(query, ticket)?;
         cache().put(query.to_string(), v.clone());
         Ok(v)
     }

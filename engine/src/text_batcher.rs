@@ -2,6 +2,10 @@
 //! reading the encoder's weights, so several queries encoded together cost little more than
 //! one: under load (many users, live typing) every query waiting when the encoder frees up
 //! joins the next batch instead of queueing behind the others. Batch sizes are counted.
+//!
+//! A query may carry a [`Ticket`]: live typing sends every pause's prefix, and once a newer
+//! query from the same client has arrived, an older one still waiting is answered
+//! [`EngineError::Superseded`] instead of being encoded.
 
 use std::{
     sync::{
@@ -20,7 +24,27 @@ type Reply = mpsc::SyncSender<Result<Vec<f32>>>;
 
 struct Request {
     text: String,
+    ticket: Option<Ticket>,
     reply: Reply,
+}
+
+/// A client's place in line: its queries are numbered, and the shared counter holds the newest.
+#[derive(Debug, Clone)]
+pub struct Ticket {
+    newest: Arc<AtomicU64>,
+    number: u64,
+}
+
+impl Ticket {
+    /// The next query of the client whose newest query number is `newest`.
+    pub fn next(newest: &Arc<AtomicU64>) -> Ticket {
+        Ticket { newest: newest.clone(), number: newest.fetch_add(1, Relaxed) + 1 }
+    }
+
+    /// Whether a newer query from the same client has arrived since.
+    pub fn is_superseded(&self) -> bool {
+        self.newest.load(Relaxed) != self.number
+    }
 }
 
 /// How the batches formed so far were sized: `counts[n - 1]` batches of n queries.
@@ -63,12 +87,18 @@ impl TextBatcher {
 
     /// The embedding of `text`; blocks until its batch is encoded.
     pub fn embed(&self, text: &str) -> Result<Vec<f32>> {
+        self.embed_unless_superseded(text, None)
+    }
+
+    /// As [`TextBatcher::embed`], or [`EngineError::Superseded`] when `ticket` was overtaken by
+    /// a newer query of its client before this one was encoded.
+    pub fn embed_unless_superseded(&self, text: &str, ticket: Option<Ticket>) -> Result<Vec<f32>> {
         let (reply, answer) = mpsc::sync_channel(1);
         let stopped = || EngineError::Inference { stage: "text encoding", reason: "the text-encoding thread stopped".into() };
         self.requests
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .send(Request { text: text.to_string(), reply })
+            .send(Request { text: text.to_string(), ticket, reply })
             .map_err(|_| stopped())?;
         answer.recv().map_err(|_| stopped())?
     }
@@ -79,8 +109,16 @@ impl TextBatcher {
     }
 }
 
-/// Encodes a batch; a text that cannot be encoded gets its own error, the others their vectors.
+/// Encodes a batch, less its superseded queries; a text that cannot be encoded gets its own
+/// error, the others their vectors.
 fn encode(clip: &Clip, batch: Vec<Request>) {
+    let (dropped, batch): (Vec<Request>, Vec<Request>) = batch.into_iter().partition(|r| r.ticket.as_ref().is_some_and(Ticket::is_superseded));
+    for request in dropped {
+        let _ = request.reply.send(Err(EngineError::Superseded));
+    }
+    if batch.is_empty() {
+        return;
+    }
     let texts: Vec<&str> = batch.iter().map(|r| r.text.as_str()).collect();
     match clip.embed_texts(&texts) {
         Ok(vectors) => {

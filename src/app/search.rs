@@ -21,14 +21,17 @@ use super::{
     upload::UploadSearch,
 };
 
-/// Text search: `GET /api/search?q=TEXT&k=30&min=0.1`, JSON out.
+/// Text search: `GET /api/search?q=TEXT&k=30&min=0.1[&page=ID]`, JSON out. A client that names
+/// its page (live typing) gets 409 for a query its newer one overtook before it was encoded.
 #[server(endpoint = "search", input = GetUrl)]
-pub async fn search(q: Option<String>, k: Option<String>, min: Option<String>) -> Result<SearchReply, ApiError> {
+pub async fn search(q: Option<String>, k: Option<String>, min: Option<String>, page: Option<String>) -> Result<SearchReply, ApiError> {
     use super::ssr;
     let query = validate_query(q.as_deref().unwrap_or_default()).map_err(ApiError::bad_request)?.to_string();
     let params = ssr::search_params(k.as_deref(), min.as_deref())?;
+    let page = validate_page(page.as_deref()).map_err(ApiError::bad_request)?;
+    let ticket = ssr::app_state()?.ticket(page);
     let text = query.clone();
-    ssr::reply(query, move |s| s.search_text(&text, params)).await
+    ssr::reply(query, move |s| s.search_text_unless_superseded(&text, params, ticket)).await
 }
 
 /// More like this: `GET /api/similar?id=ID&k=30&min=0.1`.
@@ -91,8 +94,22 @@ async fn answer_for(a: Ask) -> Answer {
     } else if a.q.trim().is_empty() {
         None
     } else {
-        Some(search(Some(a.q), Some(a.k), Some(a.min)).await)
+        Some(search(Some(a.q), Some(a.k), Some(a.min), page_id()).await)
     }
+}
+
+/// This page's name for the server (live typing: its older queries may be dropped), made
+/// once per page load in the browser; none for the server's own render.
+#[cfg(feature = "hydrate")]
+fn page_id() -> Option<String> {
+    use std::sync::OnceLock;
+    static ID: OnceLock<String> = OnceLock::new();
+    Some(ID.get_or_init(|| format!("p{:016x}", (js_sys::Math::random() * u64::MAX as f64) as u64)).clone())
+}
+
+#[cfg(not(feature = "hydrate"))]
+fn page_id() -> Option<String> {
+    None
 }
 
 /// What the URL's query string asks for, as it changes.

@@ -40,6 +40,15 @@ pub struct IndexInfo {
     pub last_indexed: i64,
 }
 
+/// A page id for live typing: up to 64 letters, digits, `-` or `_`.
+pub fn validate_page(page: Option<&str>) -> Result<Option<&str>, String> {
+    match page {
+        None | Some("") => Ok(None),
+        Some(p) if p.len() <= 64 && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') => Ok(Some(p)),
+        Some(_) => Err("page must be up to 64 letters, digits, - or _".into()),
+    }
+}
+
 /// What the indexer is doing now (watch mode, or `clipfind index` run by hand).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Indexing {

@@ -210,3 +210,18 @@ fn scaled_decoding_keeps_embeddings_of_the_full_size_decode() {
     let worst = cosines.iter().copied().fold(1.0, f32::min);
     assert!(mean >= 0.999 && worst >= 0.995, "cosines {cosines:?}");
 }
+
+/// A query overtaken by a newer one of the same client before it is encoded is answered
+/// "superseded", not encoded; the newest is encoded.
+#[test]
+fn a_superseded_query_is_not_encoded() {
+    use clipfind_engine::text_batcher::{TextBatcher, Ticket};
+    use std::sync::{atomic::AtomicU64, Arc};
+    let batcher = TextBatcher::new(Arc::new(clip()));
+    let client = Arc::new(AtomicU64::new(0));
+    let (older, newest) = (Ticket::next(&client), Ticket::next(&client));
+    let err = batcher.embed_unless_superseded("a do", Some(older)).unwrap_err();
+    assert!(matches!(err, clipfind_engine::EngineError::Superseded), "{err}");
+    assert_eq!(batcher.batch_sizes().counts.iter().sum::<u64>(), 1, "counted, dropped before the encoder");
+    assert!(batcher.embed_unless_superseded("a dog", Some(newest)).is_ok());
+}

@@ -281,3 +281,33 @@ fn a_watch_mode_server_killed_mid_indexing_resumes_after_a_restart() {
     assert_eq!((summary["embedded"].as_u64(), summary["total"].as_u64()), (Some(0), Some(410)), "{summary:#}");
     assert_eq!(summary["skipped"], serde_json::json!([]));
 }
+
+/// Live typing from one page: prefixes sent at once with the page's id. Older ones overtaken
+/// before the encoder reached them answer 409 with a message (never a 5xx); at least the newest
+/// is answered. A malformed page id is a 400.
+#[test]
+fn superseded_prefixes_from_one_page_are_dropped_harmlessly() {
+    let d = tempfile::tempdir().unwrap();
+    images(d.path(), 0..5);
+    index(d.path());
+    let server = serve(d.path(), &[]);
+    let query = "a red bicycle leaning on a blue wall at night in the rain";
+    let answers: Vec<(u16, Value)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (1..=query.len())
+            .map(|n| {
+                let url = format!("{}/api/search?q={}&min=-1&page=typing-test", server.url, query[..n].replace(' ', "%20"));
+                s.spawn(move || get(&url))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let count = |code: u16| answers.iter().filter(|(c, _)| *c == code).count();
+    assert_eq!(count(200) + count(409), answers.len(), "{answers:?}");
+    assert!(count(200) >= 1);
+    for (_, body) in answers.iter().filter(|(c, _)| *c == 409) {
+        assert!(body["error"].as_str().unwrap().contains("A newer search from this page replaced this one"), "{body}");
+    }
+    eprintln!("{} prefixes at once: {} answered, {} dropped before the encoder", answers.len(), count(200), count(409));
+    let (code, body) = get(&format!("{}/api/search?q=dog&page=no%20spaces", server.url));
+    assert_eq!(code, 400, "{body}");
+}

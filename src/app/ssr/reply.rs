@@ -41,6 +41,7 @@ pub fn api_error(e: EngineError) -> ApiError {
     match e {
         EngineError::Image { reason, .. } => ApiError::new(415, format!("That file is not a usable image: {reason}.")),
         EngineError::NotFound(message) => ApiError::new(404, message),
+        EngineError::Superseded => ApiError::new(409, "A newer search from this page replaced this one; its answer was not computed."),
         EngineError::Usage(message) | EngineError::Tokenize(message) => ApiError::bad_request(message),
         e => {
             tracing::error!("search failed: {}", e.chain());

@@ -4,7 +4,8 @@
 //! new requests get the new one, and nothing fails during the swap.
 
 use std::{
-    sync::{Arc, RwLock},
+    num::NonZeroUsize,
+    sync::{atomic::AtomicU64, Arc, Mutex, RwLock},
     time::Duration,
 };
 
@@ -13,7 +14,10 @@ use clipfind_engine::{
     roots::Roots,
     run_status,
     searcher::{IndexStats, Searcher},
+    text_batcher::Ticket,
 };
+
+use lru::LruCache;
 
 use crate::app::types::{IndexInfo, IndexStatus, Indexing, LiveStatus, SkippedFile};
 
@@ -29,7 +33,12 @@ struct Shared {
     config: LibraryConfig,
     /// What `/api/live` streams: the index's size and version, and indexing progress.
     live: tokio::sync::watch::Sender<LiveStatus>,
+    /// The newest query number of each recent page (live typing supersedes older queries).
+    pages: Mutex<LruCache<String, Arc<AtomicU64>>>,
 }
+
+/// Pages whose newest query is remembered.
+const PAGES: NonZeroUsize = NonZeroUsize::new(10_000).unwrap();
 
 /// One loaded state of the index: what a request works with from start to end.
 pub struct Loaded {
@@ -74,7 +83,8 @@ impl AppState {
     pub fn load(config: &LibraryConfig) -> Self {
         let loaded = load(config);
         let (live, _) = tokio::sync::watch::channel(LiveStatus::default());
-        let state = AppState(Arc::new(Shared { current: RwLock::new(Arc::new(loaded)), config: config.clone(), live }));
+        let pages = Mutex::new(LruCache::new(PAGES));
+        let state = AppState(Arc::new(Shared { current: RwLock::new(Arc::new(loaded)), config: config.clone(), live, pages }));
         state.publish_live();
         state
     }
@@ -106,6 +116,14 @@ impl AppState {
             skipped: status.skipped,
             skipped_files: files.into_iter().map(|f| SkippedFile { path: f.path, reason: f.reason }).collect(),
         })
+    }
+
+    /// A place in line for a query from `page` (None: a client that did not name its page):
+    /// its older queries still waiting for the encoder are then dropped.
+    pub fn ticket(&self, page: Option<&str>) -> Option<Ticket> {
+        let page = page?;
+        let newest = self.0.pages.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(page.to_string(), Default::default).clone();
+        Some(Ticket::next(&newest))
     }
 
     /// Live status updates, for `/api/live`.
