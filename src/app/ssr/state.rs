@@ -105,6 +105,12 @@ impl AppState {
     /// The indexing run in progress on this library, if any; with the skipped files or not.
     pub fn indexing(&self, with_files: bool) -> Option<Indexing> {
         let status = run_status::read(&self.0.config.index_dir()?)?;
+        // A run that finds nothing new only scans, for a second or so: not worth a flash in
+        // the page every time watch mode looks.
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        if status.phase == "scanning" && now - status.started_at < 2 {
+            return None;
+        }
         let files = if with_files { status.skipped_files } else { Vec::new() };
         Some(Indexing {
             phase: status.phase,
