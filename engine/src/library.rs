@@ -35,6 +35,8 @@ pub struct LibraryConfig {
     pub runtime_library: Option<PathBuf>,
     /// Decode every image at full size (see [`ClipOptions::exact_decode`]).
     pub exact_decode: bool,
+    /// Encode queries with the model's int8 text encoder (see [`ClipOptions::text_int8`]).
+    pub text_int8: bool,
 }
 
 impl LibraryConfig {
@@ -61,6 +63,7 @@ impl Default for LibraryConfig {
             use_index_model: true,
             runtime_library: None,
             exact_decode: false,
+            text_int8: false,
         }
     }
 }
@@ -81,6 +84,7 @@ impl Library {
             threads: config.threads,
             runtime_library: config.runtime_library.clone(),
             exact_decode: config.exact_decode,
+            text_int8: config.text_int8,
         };
         let clip = Clip::load(&dir, options)?;
         let library = Library { config, clip };

@@ -109,6 +109,11 @@ pub struct Settings {
     /// JPEGs at 1/2-1/8 scale (short side kept at least twice the model's input).
     #[arg(long, env = "CLIPFIND_EXACT_DECODE", global = true)]
     pub exact_decode: bool,
+
+    /// Encode queries with the model's int8 text encoder, when it has one (faster; images stay
+    /// fp32, so indexes are unaffected).
+    #[arg(long, env = "CLIPFIND_TEXT_INT8", global = true)]
+    pub text_int8: bool,
 }
 
 impl Settings {
@@ -125,6 +130,7 @@ impl Settings {
             use_index_model,
             runtime_library: self.ort_library.clone(),
             exact_decode: self.exact_decode,
+            text_int8: self.text_int8,
         }
     }
 

@@ -225,3 +225,23 @@ fn a_superseded_query_is_not_encoded() {
     assert_eq!(batcher.batch_sizes().counts.iter().sum::<u64>(), 1, "counted, dropped before the encoder");
     assert!(batcher.embed_unless_superseded("a dog", Some(newest)).is_ok());
 }
+
+/// `text_int8` loads the model's int8 text encoder (the demo model ships one): embeddings stay
+/// within cosine 0.995 of fp32, and a model without one falls back to fp32.
+#[test]
+fn the_int8_text_encoder_stays_close_to_fp32() {
+    let load = |model: &str, text_int8| {
+        let options = ClipOptions { device: "cpu".parse().unwrap(), threads: 2, text_int8, ..Default::default() };
+        Clip::load(&root().join("models").join(model), options).unwrap()
+    };
+    let (fp32, int8) = (load("clipfind-demo", false), load("clipfind-demo", true));
+    let mut differs = false;
+    for q in ["a red circle", "three yellow stars on a blue background", "a small green triangle at the top"] {
+        let (a, b) = (fp32.embed_text(q).unwrap(), int8.embed_text(q).unwrap());
+        assert!(cosine(&a, &b) >= 0.995, "{q}: {}", cosine(&a, &b));
+        differs |= a != b;
+    }
+    assert!(differs, "the int8 encoder was not the one loaded");
+    let tiny = load("test-tiny", true);
+    assert_eq!(tiny.embed_text("a dog").unwrap(), clip().embed_text("a dog").unwrap(), "no int8 file: fp32");
+}

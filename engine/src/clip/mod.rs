@@ -33,6 +33,9 @@ pub struct ClipOptions {
     /// Decode every image at full size, as open_clip does, instead of decoding big JPEGs at a
     /// DCT scale (1/2 to 1/8) that keeps their short side at least twice the input size.
     pub exact_decode: bool,
+    /// Encode queries with the model's int8 text encoder when it has one (see
+    /// [`spec::TextSpec::int8_file`]).
+    pub text_int8: bool,
 }
 
 /// A loaded CLIP model: tokenizer, text encoder, image preprocessing and vision encoder.
@@ -60,7 +63,15 @@ impl Clip {
         let tokenizer = ClipTokenizer::from_file(&dir.join(&spec.tokenizer), spec.context_length)?;
         let preprocess = Preprocess::new(spec.image_size, spec.image_mean, spec.image_std).with_scaled_decode(!options.exact_decode);
 
-        let text_session = session::open(&dir.join(&spec.text.file), &options)?;
+        let text_file = match (&spec.text.int8_file, options.text_int8) {
+            (Some(int8), true) => int8,
+            (None, true) => {
+                tracing::warn!("{} has no int8 text encoder (models/tools/quantize_text.py makes one); using fp32", spec.name);
+                &spec.text.file
+            }
+            (_, false) => &spec.text.file,
+        };
+        let text_session = session::open(&dir.join(text_file), &options)?;
         let inputs: Vec<(String, usize)> = text_session.input_names().into_iter().map(|n| (n, 2)).collect();
         let missing = |what: &str, file: &str| EngineError::Model {
             path: dir.join(file),

@@ -59,6 +59,10 @@ pub struct TextSpec {
     pub attention_mask: Option<String>,
     /// Name of the float32 `[batch, embedding_dim]` embedding output.
     pub output: String,
+    /// The same encoder with int8 weights (dynamically quantised: `models/tools/quantize_text.py`),
+    /// same tensors; used with `--text-int8`. Vision stays fp32, so indexes never change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub int8_file: Option<String>,
 }
 
 /// The vision encoder: its ONNX file and the names of its tensors.

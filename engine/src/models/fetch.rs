@@ -149,7 +149,7 @@ fn model_spec(model: &Downloadable, hub: &Hub, commit: String, sha256: std::coll
         image_mean: OPENAI_MEAN,
         image_std: OPENAI_STD,
         context_length: 77,
-        text: TextSpec { file: "text.onnx".into(), input_ids: "input_ids".into(), attention_mask: None, output: "text_embeds".into() },
+        text: TextSpec { file: "text.onnx".into(), input_ids: "input_ids".into(), attention_mask: None, output: "text_embeds".into(), int8_file: None },
         vision: VisionSpec { file: "vision.onnx".into(), input: "pixel_values".into(), output: "image_embeds".into() },
         tokenizer: "tokenizer.json".into(),
         sha256,
