@@ -34,14 +34,7 @@ impl Batcher {
         thread::Builder::new()
             .name("clipfind-search".into())
             .spawn(move || {
-                while let Ok(first) = rx.recv() {
-                    let mut batch = vec![first];
-                    while batch.len() < MAX_BATCH {
-                        match rx.try_recv() {
-                            Ok(r) => batch.push(r),
-                            Err(_) => break,
-                        }
-                    }
+                while let Some(batch) = next_batch(&rx, MAX_BATCH) {
                     run(vectors.as_ref(), batch);
                 }
             })
@@ -59,6 +52,19 @@ impl Batcher {
             .map_err(|_| EngineError::Faiss("the search thread stopped".into()))?;
         answer.recv().map_err(|_| EngineError::Faiss("the search thread stopped".into()))?
     }
+}
+
+/// Waits for a request, then takes every other one already waiting, up to `most`; None once
+/// every sender is gone.
+pub(crate) fn next_batch<T>(requests: &mpsc::Receiver<T>, most: usize) -> Option<Vec<T>> {
+    let mut batch = vec![requests.recv().ok()?];
+    while batch.len() < most {
+        match requests.try_recv() {
+            Ok(r) => batch.push(r),
+            Err(_) => break,
+        }
+    }
+    Some(batch)
 }
 
 fn run(vectors: &dyn VectorSearch, batch: Vec<Request>) {

@@ -253,8 +253,9 @@ fn open_catalog(clip: &Clip, options: &IndexOptions) -> Result<(WriterLock, Cata
     let lock = writer_lock::acquire(index_dir)?;
     let mut catalog = Catalog::open(index_dir)?;
     check_model(&mut catalog, clip, options)?;
-    let roots = Roots::choose(&options.data, &Roots::recorded(&catalog)?)?;
-    roots.record(&mut catalog)?;
+    let before = Roots::recorded(&catalog)?;
+    let roots = Roots::choose(&options.data, &before)?;
+    roots.record(&mut catalog, &before)?;
 
     let choice = match (&options.factory, catalog.meta("factory")?) {
         (Some(f), _) => FactoryChoice::parse(f),

@@ -141,8 +141,12 @@ impl Roots {
     /// several; the images of a folder taken off the list get a path no scan finds (`/NAME/...`),
     /// so this run removes them the usual way (or keeps their vectors, should the same photo
     /// turn up in a listed folder). One folder replaced by another carries over: a library moved.
-    pub fn record(&self, catalog: &mut Catalog) -> Result<()> {
-        let before = Roots::recorded(catalog)?;
+    /// `before` is what the catalog recorded ([`Roots::recorded`]); nothing is written when
+    /// the folders are the same.
+    pub fn record(&self, catalog: &mut Catalog, before: &Roots) -> Result<()> {
+        if before == self {
+            return Ok(());
+        }
         let moved = !before.is_several() && !self.is_several();
         let mut renames = Vec::new();
         for old in &before.folders {

@@ -15,7 +15,7 @@ use std::{
     thread,
 };
 
-use super::{clip::Clip, EngineError, Result};
+use super::{batcher::next_batch, clip::Clip, EngineError, Result};
 
 /// Most queries in one encoder call.
 const MAX_BATCH: usize = 16;
@@ -69,14 +69,7 @@ impl TextBatcher {
         thread::Builder::new()
             .name("clipfind-text".into())
             .spawn(move || {
-                while let Ok(first) = rx.recv() {
-                    let mut batch = vec![first];
-                    while batch.len() < MAX_BATCH {
-                        match rx.try_recv() {
-                            Ok(r) => batch.push(r),
-                            Err(_) => break,
-                        }
-                    }
+                while let Some(batch) = next_batch(&rx, MAX_BATCH) {
                     counted[batch.len() - 1].fetch_add(1, Relaxed);
                     encode(&clip, batch);
                 }

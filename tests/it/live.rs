@@ -269,14 +269,7 @@ fn a_watch_mode_server_killed_mid_indexing_resumes_after_a_restart() {
     drop(server);
 
     // Consistent: a run by hand finds nothing to do and nothing broken.
-    let out = Command::new(env!("CARGO_BIN_EXE_clipfind"))
-        .args(["index", "--json"])
-        .env("CLIPFIND_DATA", &folders)
-        .env("CLIPFIND_MODEL", tiny())
-        .env("CLIPFIND_DEVICE", "cpu")
-        .env_remove("CLIPFIND_INDEX")
-        .output()
-        .unwrap();
+    let out = for_library(Command::new(env!("CARGO_BIN_EXE_clipfind")), Path::new(&folders)).args(["index", "--json"]).output().unwrap();
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
     assert_eq!((summary["embedded"].as_u64(), summary["total"].as_u64()), (Some(0), Some(410)), "{summary:#}");
     assert_eq!(summary["skipped"], serde_json::json!([]));

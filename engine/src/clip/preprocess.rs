@@ -208,12 +208,12 @@ pub fn decode_scaled_jpeg(bytes: &[u8], min_short: u32) -> std::result::Result<O
     if !bytes.starts_with(&[0xFF, 0xD8]) {
         return Ok(None);
     }
-    check_jpeg_complete(bytes)?;
-    let header = ImageReader::with_format(Cursor::new(bytes), ImageFormat::Jpeg).into_decoder().map_err(|e| e.to_string())?;
+    let mut header = ImageReader::with_format(Cursor::new(bytes), ImageFormat::Jpeg).into_decoder().map_err(|e| e.to_string())?;
     let (w, h) = header.dimensions();
+    // Checked only when scaling applies: otherwise the exact decode checks it.
     let Some(factor) = [8, 4, 2].into_iter().find(|f| w.min(h).div_ceil(*f) >= min_short) else { return Ok(None) };
+    check_jpeg_complete(bytes)?;
     check_size(w, h)?;
-    let mut header = header;
     let orientation = header.orientation().map_err(|e| e.to_string())?;
     let mut decompressor = turbojpeg::Decompressor::new().map_err(|e| e.to_string())?;
     let scale = turbojpeg::ScalingFactor::new(1, factor as usize);
