@@ -6,7 +6,11 @@
 //!
 //!   cargo bench --no-default-features --features ssr --bench decode
 
-use std::{io::Cursor, path::Path, time::Instant};
+use std::{path::Path, time::Instant};
+
+mod common;
+
+use common::photo_like;
 
 use clipfind_engine::{
     clip::{Clip, ClipOptions},
@@ -14,27 +18,6 @@ use clipfind_engine::{
 };
 
 const MEGAPIXELS: [u32; 4] = [2, 12, 24, 50];
-
-/// One sample photo at about `mp` megapixels (4:3 or its source's aspect), grain added, JPEG q90.
-fn photo_like(source: &image::RgbImage, mp: u32, seed: u32) -> Vec<u8> {
-    let aspect = source.width() as f64 / source.height() as f64;
-    let h = ((mp as f64 * 1e6 / aspect).sqrt()) as u32;
-    let w = (h as f64 * aspect) as u32;
-    let mut big = image::imageops::resize(source, w, h, image::imageops::FilterType::Triangle);
-    let mut state = seed.wrapping_mul(2_654_435_761) | 1;
-    for p in big.pixels_mut() {
-        state ^= state << 13;
-        state ^= state >> 17;
-        state ^= state << 5;
-        let grain = (state % 17) as i16 - 8;
-        for c in p.0.iter_mut() {
-            *c = (*c as i16 + grain).clamp(0, 255) as u8;
-        }
-    }
-    let mut bytes = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut Cursor::new(&mut bytes), 90).encode_image(&big).unwrap();
-    bytes
-}
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -50,10 +33,10 @@ fn main() {
     let load = |model: &str, exact_decode: bool| {
         Clip::load(&root.join("models").join(model), ClipOptions { device: "cpu".parse().unwrap(), threads: 2, exact_decode, ..Default::default() }).unwrap()
     };
-    let models: Vec<(&str, Clip, Clip)> = ["clipfind-demo", "test-tiny"].into_iter().map(|m| (m, load(m, true), load(m, false))).collect();
-    let mut sources: Vec<_> = std::fs::read_dir(root.join("samples/photos")).unwrap().flatten().map(|e| e.path()).collect();
-    sources.sort();
-    let sources: Vec<image::RgbImage> = sources.iter().map(|p| image::open(p).unwrap().to_rgb8()).collect();
+    // The full-size architecture too when it was made (see benches/common).
+    let names = ["clipfind-demo", "test-tiny", "vit-b32-random"].into_iter().filter(|m| root.join("models").join(m).join("clipfind-model.json").is_file());
+    let models: Vec<(&str, Clip, Clip)> = names.map(|m| (m, load(m, true), load(m, false))).collect();
+    let sources = common::sample_photos();
     println!("{} sample photos, each at {MEGAPIXELS:?} MP, grain, JPEG q90", sources.len());
     for mp in MEGAPIXELS {
         let (mut exact_ms, mut scaled_ms) = (Vec::new(), Vec::new());

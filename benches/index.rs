@@ -15,7 +15,7 @@ use std::{
 
 mod common;
 
-use common::{load, synthetic_index};
+use common::{load, photo_like, synthetic_index};
 use clipfind_engine::{
     indexer::{self, IndexOptions},
     searcher::{SearchParams, Searcher},
@@ -27,7 +27,8 @@ fn percentile(samples: &mut [Duration], p: f64) -> f64 {
     samples[((samples.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e3
 }
 
-fn photos(dir: &Path, n: u32) {
+/// `n` synthetic 640x480 JPEGs (gradients and noise).
+fn small_photos(dir: &Path, n: u32) {
     for i in 0..n {
         let mut s = i.wrapping_mul(2_654_435_761) | 1;
         let img = RgbImage::from_fn(640, 480, |x, y| {
@@ -41,47 +42,61 @@ fn photos(dir: &Path, n: u32) {
     }
 }
 
-fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let Some(model) = common::bench_model() else { return };
+/// `n` camera-like JPEGs of about `mp` megapixels (the sample photos upscaled, grain, q90).
+fn camera_photos(dir: &Path, n: u32, mp: u32) {
+    let sources = common::sample_photos();
+    for (i, source) in sources.iter().cycle().take(n as usize).enumerate() {
+        std::fs::write(dir.join(format!("photo-{i:03}.jpg")), photo_like(source, mp, i as u32)).unwrap();
+    }
+}
 
-    // --- indexing throughput: 640x480 JPEGs, fresh index, 2 threads ---
-    let data = tempfile::tempdir().unwrap();
-    let count = 96;
-    photos(data.path(), count);
-    let clip = load(&model);
+/// Median images/s of three fresh `clipfind index` runs over `data` (`count` images).
+fn index_rate(model: &Path, data: &Path, count: u32) -> f64 {
+    let clip = load(model);
     let mut rates = Vec::new();
     for _ in 0..3 {
         let index_dir = tempfile::tempdir().unwrap();
-        let options = IndexOptions { batch: 8, ..IndexOptions::new(data.path().to_path_buf(), index_dir.path().to_path_buf()) };
+        let options = IndexOptions { batch: 8, ..IndexOptions::new(data.to_path_buf(), index_dir.path().to_path_buf()) };
         let t = Instant::now();
         let s = indexer::run(&clip, &options).unwrap();
         assert_eq!(s.embedded as u32, count);
         rates.push(count as f64 / t.elapsed().as_secs_f64());
     }
     rates.sort_by(f64::total_cmp);
-    let ours = rates[1];
-    println!("clipfind index, {count} x 640x480 JPEG, whole run (scan, hash, decode, embed, thumbnails, store): median {ours:.1} img/s");
+    rates[1]
+}
 
+/// The Python baseline's images/s on `data`, or why there is none.
+fn baseline_rate(root: &Path, data: &Path) -> Result<f64, String> {
     let python = root.join(".venv-tools/bin/python");
-    if python.is_file() {
-        // The baseline runs as PyTorch users run it: with OpenMP's default (spinning) waits.
-        let out = Command::new(&python)
-            .arg(root.join("models/tools/baseline_visualaisearch.py"))
-            .arg(data.path())
-            .env_remove("OMP_WAIT_POLICY")
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        match text.trim().lines().last().and_then(|l| l.parse::<f64>().ok()) {
-            Some(base) => println!(
-                "VisualAISearch-style baseline (PIL + PyTorch, batch 1, same weights):        {base:.1} img/s  -> clipfind is {:.1}x",
-                ours / base
-            ),
-            None => println!("baseline failed: {}", String::from_utf8_lossy(&out.stderr)),
+    if !python.is_file() {
+        return Err("no .venv-tools (see models/README.md)".into());
+    }
+    // The baseline runs as PyTorch users run it: with OpenMP's default (spinning) waits.
+    let out = Command::new(&python).arg(root.join("models/tools/baseline_visualaisearch.py")).arg(data).env_remove("OMP_WAIT_POLICY").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim().lines().last().and_then(|l| l.parse::<f64>().ok()).ok_or_else(|| String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let Some(model) = common::bench_model() else { return };
+
+    // --- indexing throughput, whole runs (scan, hash, decode, embed, thumbnails, store), 2 threads,
+    // beside the baseline on the same files ---
+    let sets: [(&str, u32, fn(&Path, u32)); 3] = [
+        ("640x480 JPEG", 96, small_photos),
+        ("12 MP camera-like JPEG", 16, |d, n| camera_photos(d, n, 12)),
+        ("24 MP camera-like JPEG", 12, |d, n| camera_photos(d, n, 24)),
+    ];
+    for (label, count, make) in sets {
+        let data = tempfile::tempdir().unwrap();
+        make(data.path(), count);
+        let ours = index_rate(&model, data.path(), count);
+        match baseline_rate(root, data.path()) {
+            Ok(base) => println!("index {count:>3} x {label:<23} clipfind {ours:5.1} img/s, VisualAISearch-style baseline (PIL + PyTorch, same weights) {base:5.1} img/s -> {:.2}x", ours / base),
+            Err(why) => println!("index {count:>3} x {label:<23} clipfind {ours:5.1} img/s (baseline skipped: {why})"),
         }
-    } else {
-        println!("baseline skipped: no .venv-tools (see models/README.md)");
     }
 
     // --- query latency end to end (tokenize, encode, search, hits) at 10k and 100k vectors ---
@@ -90,7 +105,7 @@ fn main() {
         let index_dir = tempfile::tempdir().unwrap();
         synthetic_index(index_dir.path(), &load(&model), n);
         let searcher = Searcher::open(index_dir.path(), load(&model)).unwrap();
-        let params = SearchParams { k: 30, min_score: -1.0 };
+        let params = SearchParams { k: 30, min_score: -1.0, ..Default::default() };
         for q in queries {
             searcher.search_text(q, params).unwrap();
         }

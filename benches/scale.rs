@@ -234,7 +234,7 @@ fn probe(dir: &Path) {
         model_mb
     );
 
-    let params = SearchParams { k: 10, min_score: -1.0 };
+    let params = SearchParams { k: 10, min_score: -1.0, ..Default::default() };
     let mut times = Vec::new();
     for i in 0..100 {
         let t = Instant::now();

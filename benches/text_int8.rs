@@ -55,7 +55,7 @@ fn main() {
     let index = tempfile::tempdir().unwrap();
     let fp32_search = set.index(fp32, index.path()).unwrap();
     let int8_search = Searcher::open(index.path(), int8).unwrap();
-    let params = SearchParams { k: 10, min_score: -1.0 };
+    let params = SearchParams { k: 10, min_score: -1.0, ..Default::default() };
     let overlap: f64 = all[..200]
         .iter()
         .map(|q| {

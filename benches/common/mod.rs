@@ -40,6 +40,14 @@ pub fn synthetic_index(dir: &Path, clip: &Clip, n: usize) {
 }
 
 
+/// The samples/ photos, decoded (sources for [`photo_like`]).
+pub fn sample_photos() -> Vec<image::RgbImage> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut paths: Vec<_> = std::fs::read_dir(root.join("samples/photos")).unwrap().flatten().map(|e| e.path()).collect();
+    paths.sort();
+    paths.iter().map(|p| image::open(p).unwrap().to_rgb8()).collect()
+}
+
 /// The full-size ViT-B/32-architecture model the benches run (CLIPFIND_BENCH_MODEL overrides),
 /// or None after saying how to make it.
 pub fn bench_model() -> Option<PathBuf> {
@@ -56,4 +64,25 @@ pub fn bench_model() -> Option<PathBuf> {
 /// The model on the CPU with 2 threads, as the benchmarks are specified.
 pub fn load(model: &Path) -> Clip {
     Clip::load(model, ClipOptions { device: "cpu".parse().unwrap(), threads: 2, ..Default::default() }).unwrap()
+}
+
+/// One sample photo at about `mp` megapixels (4:3 or its source's aspect), grain added, JPEG q90.
+pub fn photo_like(source: &image::RgbImage, mp: u32, seed: u32) -> Vec<u8> {
+    let aspect = source.width() as f64 / source.height() as f64;
+    let h = ((mp as f64 * 1e6 / aspect).sqrt()) as u32;
+    let w = (h as f64 * aspect) as u32;
+    let mut big = image::imageops::resize(source, w, h, image::imageops::FilterType::Triangle);
+    let mut state = seed.wrapping_mul(2_654_435_761) | 1;
+    for p in big.pixels_mut() {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        let grain = (state % 17) as i16 - 8;
+        for c in p.0.iter_mut() {
+            *c = (*c as i16 + grain).clamp(0, 255) as u8;
+        }
+    }
+    let mut bytes = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut std::io::Cursor::new(&mut bytes), 90).encode_image(&big).unwrap();
+    bytes
 }

@@ -16,6 +16,8 @@ use std::{
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use super::{
+    filter::Filter,
+    photo_meta::{PhotoMeta, Taken, TakenSource},
     store::vector_file::{VectorAppender, SLOTS_KEY},
     EngineError, Result,
 };
@@ -29,7 +31,7 @@ const UPSERT_META: &str =
     "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value";
 
 /// Bumped when the schema changes; older formats are upgraded in place when opened for writing.
-const FORMAT: &str = "2";
+const FORMAT: &str = "3";
 
 const META: &str = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);";
 
@@ -44,9 +46,19 @@ CREATE TABLE IF NOT EXISTS images (
     width INTEGER NOT NULL,
     height INTEGER NOT NULL,
     indexed_at INTEGER NOT NULL,
-    slot INTEGER NOT NULL
+    slot INTEGER NOT NULL,
+    -- Photo metadata (format 3, see photo_meta.rs). taken_source NULL: not read yet (an
+    -- upgraded catalog's rows until the next indexing run reads their files).
+    taken INTEGER,
+    taken_offset INTEGER,
+    taken_source TEXT,
+    camera_make TEXT,
+    camera_model TEXT,
+    lat REAL,
+    lon REAL
 );
 CREATE INDEX IF NOT EXISTS images_by_hash ON images (hash);
+CREATE INDEX IF NOT EXISTS images_by_taken ON images (taken);
 -- (slot, id) pairs without reading the rows: what a search process loads at start.
 CREATE INDEX IF NOT EXISTS images_by_slot ON images (slot);
 -- Folder modification times at the last complete scan (see scan.rs).
@@ -63,7 +75,7 @@ CREATE TABLE IF NOT EXISTS skipped (
 ";
 
 /// An image as the catalog knows it (without its embedding).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ImageRow {
     /// Catalog id (SQLite rowid, never reused), also the image's id in the vector store.
     pub id: i64,
@@ -83,6 +95,9 @@ pub struct ImageRow {
     pub indexed_at: i64,
     /// Where its embedding is in the vector file.
     pub slot: u64,
+    /// Capture time, camera and location; `taken` is `None` only while an upgraded catalog's
+    /// row waits for its file to be read.
+    pub meta: PhotoMeta,
 }
 
 /// A file that could not be indexed, remembered so that it is not retried until it changes.
@@ -146,7 +161,11 @@ impl Catalog {
         match catalog.meta("format")?.as_deref() {
             None => catalog.set_meta("format", FORMAT)?,
             Some(FORMAT) => {}
-            Some("1") => upgrade::from_format_1(&mut catalog, index_dir)?,
+            Some("1") => {
+                upgrade::from_format_1(&mut catalog, index_dir)?;
+                upgrade::from_format_2(&mut catalog)?;
+            }
+            Some("2") => upgrade::from_format_2(&mut catalog)?,
             Some(f) => {
                 return Err(EngineError::Catalog {
                     path: catalog.path.clone(),
@@ -175,9 +194,9 @@ impl Catalog {
         let catalog = Catalog { conn, path };
         match catalog.meta("format")?.as_deref() {
             Some(FORMAT) => Ok(catalog),
-            Some("1") => Err(EngineError::Catalog {
+            Some(old @ ("1" | "2")) => Err(EngineError::Catalog {
                 path: catalog.path.clone(),
-                reason: "this index was made by an older clipfind (catalog format 1): run `clipfind index` once to upgrade it in place (nothing is re-embedded)".into(),
+                reason: format!("this index was made by an older clipfind (catalog format {old}): run `clipfind index` once to upgrade it in place (nothing is re-embedded)"),
             }),
             other => Err(EngineError::Catalog { path: catalog.path.clone(), reason: format!("unknown catalog format {other:?}") }),
         }
@@ -187,7 +206,7 @@ impl Catalog {
     pub fn needs_upgrade(index_dir: &Path) -> bool {
         let path = index_dir.join(CATALOG_FILE);
         let format = |conn: Connection| conn.query_row("SELECT value FROM meta WHERE key = 'format'", [], |r| r.get::<_, String>(0));
-        path.is_file() && open_shared_read_only(&path).and_then(format).is_ok_and(|f| f == "1")
+        path.is_file() && open_shared_read_only(&path).and_then(format).is_ok_and(|f| f == "1" || f == "2")
     }
 
     /// Path of the catalog's SQLite file.
@@ -293,6 +312,24 @@ impl Catalog {
         stmt.query_row([value], row_to_image).optional().map_err(&err)
     }
 
+    /// The ids of the images `filter` keeps, in id order.
+    pub fn ids_matching(&self, filter: &Filter) -> Result<Vec<i64>> {
+        let err = db_error(&self.path);
+        let (condition, values) = filter.sql();
+        let mut stmt = self.conn.prepare_cached(&format!("SELECT id FROM images WHERE {condition} ORDER BY id")).map_err(&err)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| r.get(0)).map_err(&err)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(&err)
+    }
+
+    /// Up to `limit` images whose metadata was never read (an upgraded catalog): id, path and
+    /// mtime (the fallback capture time).
+    pub fn without_photo_meta(&self, limit: usize) -> Result<Vec<(i64, String, i64)>> {
+        let err = db_error(&self.path);
+        let mut stmt = self.conn.prepare_cached("SELECT id, path, mtime_ns FROM images WHERE taken_source IS NULL LIMIT ?1").map_err(&err)?;
+        let rows = stmt.query_map([limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).map_err(&err)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(&err)
+    }
+
     /// Every (id, slot) pair, in slot order, read from an index rather than the rows.
     pub fn slots(&self) -> Result<Vec<(i64, u64)>> {
         let err = db_error(&self.path);
@@ -372,7 +409,8 @@ impl StoredFile<'_> {
     }
 }
 
-const IMAGE_COLUMNS: &str = "id, path, size, mtime_ns, hash, width, height, indexed_at, slot";
+const IMAGE_COLUMNS: &str =
+    "id, path, size, mtime_ns, hash, width, height, indexed_at, slot, taken, taken_offset, taken_source, camera_make, camera_model, lat, lon";
 
 fn row_to_image(r: &rusqlite::Row<'_>) -> rusqlite::Result<ImageRow> {
     Ok(ImageRow {
@@ -385,7 +423,22 @@ fn row_to_image(r: &rusqlite::Row<'_>) -> rusqlite::Result<ImageRow> {
         height: r.get::<_, i64>(6)? as u32,
         indexed_at: r.get(7)?,
         slot: r.get::<_, i64>(8)? as u64,
+        meta: row_to_meta(r, 9)?,
     })
+}
+
+/// The metadata columns starting at `first` (in [`IMAGE_COLUMNS`] order).
+fn row_to_meta(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<PhotoMeta> {
+    let source: Option<String> = r.get(first + 2)?;
+    let taken = match (r.get::<_, Option<i64>>(first)?, source.as_deref().and_then(TakenSource::parse)) {
+        (Some(local), Some(source)) => Some(Taken { local, offset_minutes: r.get(first + 1)?, source }),
+        _ => None,
+    };
+    let location = match (r.get::<_, Option<f64>>(first + 5)?, r.get::<_, Option<f64>>(first + 6)?) {
+        (Some(lat), Some(lon)) => Some((lat, lon)),
+        _ => None,
+    };
+    Ok(PhotoMeta { taken, camera_make: r.get(first + 3)?, camera_model: r.get(first + 4)?, location })
 }
 
 /// Writes inside a [`Catalog::write`] transaction.
@@ -408,6 +461,8 @@ pub struct NewImage<'a> {
     pub width: u32,
     /// Height in pixels of the upright image.
     pub height: u32,
+    /// Capture time (EXIF or the file's time), camera and location.
+    pub meta: &'a PhotoMeta,
 }
 
 impl Writer<'_> {
@@ -431,6 +486,7 @@ impl Writer<'_> {
                 |r| r.get(0),
             )
             .map_err(self.err())?;
+        self.set_photo_meta(id, img.meta)?;
         // The record names its image, so the id comes first and the slot after.
         let slot = vectors.append(id, vector)?;
         self.set_slot(id, slot)?;
@@ -449,6 +505,31 @@ impl Writer<'_> {
             .execute("UPDATE images SET path = ?2, size = ?3, mtime_ns = ?4 WHERE id = ?1", params![id, new_path, size as i64, mtime_ns])
             .map(drop)
             .map_err(self.err())
+    }
+
+    /// Stores image `id`'s capture time, camera and location.
+    pub fn set_photo_meta(&self, id: i64, meta: &PhotoMeta) -> Result<()> {
+        let taken = meta.taken.as_ref();
+        let (lat, lon) = meta.location.unzip();
+        let mut stmt = self
+            .tx
+            .prepare_cached(
+                "UPDATE images SET taken = ?2, taken_offset = ?3, taken_source = ?4, camera_make = ?5, camera_model = ?6, lat = ?7, lon = ?8
+                 WHERE id = ?1",
+            )
+            .map_err(self.err())?;
+        stmt.execute(params![
+            id,
+            taken.map(|t| t.local),
+            taken.and_then(|t| t.offset_minutes),
+            taken.map(|t| t.source.as_str()),
+            meta.camera_make,
+            meta.camera_model,
+            lat,
+            lon
+        ])
+        .map(drop)
+        .map_err(self.err())
     }
 
     /// The file was touched but its content is the same.
@@ -570,7 +651,8 @@ mod tests {
     use crate::store::vector_file::MappedVectors;
 
     fn image<'a>(path: &'a str, hash: &'a str) -> NewImage<'a> {
-        NewImage { path, size: 10, mtime_ns: 1, hash, width: 4, height: 3 }
+        static NONE: PhotoMeta = PhotoMeta { taken: None, camera_make: None, camera_model: None, location: None };
+        NewImage { path, size: 10, mtime_ns: 1, hash, width: 4, height: 3, meta: &NONE }
     }
 
     fn open(d: &Path) -> (Catalog, VectorAppender) {

@@ -127,7 +127,7 @@ impl EvalSet {
 /// Runs every query of `set` against `searcher` (which must hold the set's images).
 pub fn evaluate(searcher: &Searcher, set: &EvalSet) -> Result<Report> {
     let images = set.manifest.images.len();
-    let everything = SearchParams { k: images.max(1), min_score: f32::NEG_INFINITY };
+    let everything = SearchParams { k: images.max(1), min_score: f32::NEG_INFINITY, ..Default::default() };
     let mut text = Vec::new();
     for q in &set.manifest.text_queries {
         let hits = searcher.search_text(&q.text, everything)?;
@@ -139,7 +139,7 @@ pub fn evaluate(searcher: &Searcher, set: &EvalSet) -> Result<Report> {
             let id = searcher
                 .id_of(Path::new(file))?
                 .ok_or_else(|| EngineError::NotFound(format!("{file}, listed in {EVAL_FILE}, is not in the index")))?;
-            let hits = searcher.similar_to(id, everything)?;
+            let hits = searcher.similar_to(id, everything, &crate::filter::Filter::default())?;
             image.push(ranked(&hits, group.iter().filter(|g| *g != file).map(String::as_str).collect()));
         }
     }

@@ -39,6 +39,7 @@ use super::{
         vector_file::{self, VectorAppender, FILE_KEY, SLOTS_KEY},
     },
     identity::{self, Recorded},
+    photo_meta::{self, PhotoMeta, Taken},
     thumbs,
     writer_lock::{self, WriterLock},
     EngineError, Result,
@@ -223,6 +224,7 @@ pub fn run(clip: &Clip, options: &IndexOptions) -> Result<Summary> {
     read_and_embed(clip, &mut catalog, &mut vectors, &roots, &plan, &sorter, options, &status, &mut summary)?;
     let embed_seconds = embed_started.elapsed().as_secs_f64();
     let outcome = finish(&mut catalog, &mut vectors, &plan, sorter, &mut summary)?;
+    fill_missing_photo_meta(&mut catalog, &roots)?;
     match options.thumbnails {
         true => tidy_thumbnails(&catalog, &roots, options, thumbnails_checked, &outcome, &mut summary)?,
         // Images indexed now have no thumbnail: the next run with thumbnails checks them all.
@@ -410,8 +412,8 @@ struct SortState {
     known: HashSet<String>,
     /// By candidate index: what was decided, from which content hash.
     decisions: Vec<Option<(Decision, String)>>,
-    /// Duplicates whose content had no embedding when they were committed.
-    deferred: Vec<usize>,
+    /// Duplicates whose content had no embedding when they were committed, with their metadata.
+    deferred: Vec<(usize, PhotoMeta)>,
 }
 
 impl<'a> Sorter<'a> {
@@ -543,11 +545,11 @@ fn commit(
         }
         Ok(counted)
     })?;
-    for ((i, _), counted) in done.iter().zip(counted) {
-        if matches!(counted, Counted::DuplicateLater) {
-            sorter.state().deferred.push(*i);
+    for ((i, outcome), counted) in done.into_iter().zip(counted) {
+        if let (Counted::DuplicateLater, Ok(read)) = (&counted, outcome) {
+            sorter.state().deferred.push((i, read.meta));
         }
-        summary.count(&plan.candidates[*i].0.rel, counted);
+        summary.count(&plan.candidates[i].0.rel, counted);
     }
     Ok(())
 }
@@ -592,6 +594,7 @@ impl Summary {
 
 /// Records one read file in the catalog as its decision says.
 fn apply(w: &Writer<'_>, vectors: &mut VectorAppender, file: &FoundFile, read: &Read, decision: Decision, now: i64) -> Result<Counted> {
+    let meta = with_file_time(&read.meta, file.mtime_ns);
     Ok(match decision {
         Decision::Embed { new } => {
             let e = read.embedded.as_ref().expect("embedded files carry an embedding");
@@ -602,6 +605,7 @@ fn apply(w: &Writer<'_>, vectors: &mut VectorAppender, file: &FoundFile, read: &
                 hash: &read.hash,
                 width: e.width,
                 height: e.height,
+                meta: &meta,
             };
             w.upsert(&image, &e.embedding, vectors, now)?;
             w.unskip(&file.rel)?;
@@ -609,26 +613,33 @@ fn apply(w: &Writer<'_>, vectors: &mut VectorAppender, file: &FoundFile, read: &
         }
         Decision::Touch(id) => {
             w.touch(id, file.size, file.mtime_ns)?;
+            w.set_photo_meta(id, &meta)?;
             Counted::Unchanged
         }
         Decision::Rename(id) => {
             w.move_image(id, &file.rel, file.size, file.mtime_ns)?;
+            w.set_photo_meta(id, &meta)?;
             w.unskip(&file.rel)?;
             Counted::Renamed
         }
-        Decision::Duplicate => match add_duplicate(w, vectors, file, &read.hash, now)? {
+        Decision::Duplicate => match add_duplicate(w, vectors, file, &read.hash, &meta, now)? {
             true => Counted::Duplicate,
             false => Counted::DuplicateLater,
         },
     })
 }
 
+/// The file's EXIF metadata, its modification time standing in for a capture time EXIF lacks.
+fn with_file_time(meta: &PhotoMeta, mtime_ns: i64) -> PhotoMeta {
+    PhotoMeta { taken: meta.taken.or(Some(Taken::from_file_time(mtime_ns))), ..meta.clone() }
+}
+
 /// Stores a duplicate with the embedding of the indexed file of the same content; false when
 /// that content has no embedding (yet).
-fn add_duplicate(w: &Writer<'_>, vectors: &mut VectorAppender, file: &FoundFile, hash: &str, now: i64) -> Result<bool> {
+fn add_duplicate(w: &Writer<'_>, vectors: &mut VectorAppender, file: &FoundFile, hash: &str, meta: &PhotoMeta, now: i64) -> Result<bool> {
     let Some((id, slot, width, height)) = w.image_of_hash(hash)? else { return Ok(false) };
     let embedding = vectors.read(slot, id)?;
-    let image = NewImage { path: &file.rel, size: file.size, mtime_ns: file.mtime_ns, hash, width, height };
+    let image = NewImage { path: &file.rel, size: file.size, mtime_ns: file.mtime_ns, hash, width, height, meta };
     w.upsert(&image, &embedding, vectors, now)?;
     w.unskip(&file.rel)?;
     Ok(true)
@@ -654,14 +665,15 @@ fn finish(catalog: &mut Catalog, vectors: &mut VectorAppender, plan: &Plan, sort
         .collect();
     let removed: Vec<i64> = state.gone.values().flatten().copied().collect();
     let mut deferred = state.deferred.clone();
-    deferred.sort_unstable();
+    deferred.sort_unstable_by_key(|(i, _)| *i);
     let now = now_secs();
     let outcomes = catalog.write_vectors(vectors, |w, vectors| {
         let mut outcomes = Vec::new();
-        for i in &deferred {
+        for (i, meta) in &deferred {
             let file = &plan.candidates[*i].0;
             let hash = state.decisions[*i].as_ref().expect("deferred files were decided").1.as_str();
-            outcomes.push((*i, match add_duplicate(w, vectors, file, hash, now)? {
+            let meta = with_file_time(meta, file.mtime_ns);
+            outcomes.push((*i, match add_duplicate(w, vectors, file, hash, &meta, now)? {
                 true => Counted::Duplicate,
                 false => {
                     let reason = broken.get(hash).cloned().unwrap_or_else(|| "its content could not be indexed".into());
@@ -687,6 +699,27 @@ fn finish(catalog: &mut Catalog, vectors: &mut VectorAppender, plan: &Plan, sort
         .filter_map(|((_, row), _)| row.as_ref());
     let removed_rows = plan.gone.iter().filter(|row| removed.contains(&row.id));
     Ok(Finished { old_hashes: edited.chain(removed_rows).map(|row| row.hash.clone()).collect(), thumbnail_failures })
+}
+
+/// Reads the metadata of images an upgraded catalog has none for (format 2 kept none): the
+/// start of each file, where EXIF lives, not its pixels; committed a chunk at a time, so a
+/// killed run keeps what it read.
+fn fill_missing_photo_meta(catalog: &mut Catalog, roots: &Roots) -> Result<()> {
+    const CHUNK: usize = 512;
+    let mut filled = 0;
+    loop {
+        let rows = catalog.without_photo_meta(CHUNK)?;
+        if rows.is_empty() {
+            break;
+        }
+        let metas: Vec<PhotoMeta> = rows.iter().map(|(_, path, mtime_ns)| with_file_time(&photo_meta::read_file_start(&roots.file(path)), *mtime_ns)).collect();
+        catalog.write(|w| rows.iter().zip(&metas).try_for_each(|((id, _, _), meta)| w.set_photo_meta(*id, meta)))?;
+        filled += rows.len();
+    }
+    if filled > 0 {
+        tracing::info!("read the capture time, camera and location of {filled} images indexed before clipfind kept them");
+    }
+    Ok(())
 }
 
 /// Meta key of the thumbnail folder's fingerprint when it was last checked complete.

@@ -24,7 +24,9 @@ use super::{
     batcher::Batcher,
     catalog::{Catalog, ImageRow},
     clip::Clip,
+    filter::Filter,
     identity,
+    query::{self, Query, TermKind},
     roots::Roots,
     store::{indexed::IndexedVectors, VectorSearch},
     text_batcher::{BatchSizes, TextBatcher, Ticket},
@@ -32,19 +34,47 @@ use super::{
     EngineError, Result,
 };
 
-/// How many results and how similar they must be.
+/// How many results, how similar they must be, and their order.
 #[derive(Debug, Clone, Copy)]
 pub struct SearchParams {
     /// Most results to return.
     pub k: usize,
     /// Cosine similarity below which a result is dropped.
     pub min_score: f32,
+    /// The order of the results (which results are chosen does not depend on it).
+    pub sort: Sort,
 }
 
 impl Default for SearchParams {
-    /// The seed's defaults: 30 results, similarity at least 0.1.
+    /// The seed's defaults: 30 results, similarity at least 0.1, most similar first.
     fn default() -> Self {
-        SearchParams { k: 30, min_score: 0.1 }
+        SearchParams { k: 30, min_score: 0.1, sort: Sort::Relevance }
+    }
+}
+
+/// The order of a search's results: the `k` most similar above the cutoff are chosen, then
+/// ordered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Sort {
+    /// Most similar first.
+    #[default]
+    Relevance,
+    /// Most recently taken first (photos without a capture time last).
+    Newest,
+    /// Earliest taken first (photos without a capture time last).
+    Oldest,
+}
+
+impl std::str::FromStr for Sort {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "relevance" | "" => Ok(Sort::Relevance),
+            "newest" | "date" => Ok(Sort::Newest),
+            "oldest" => Ok(Sort::Oldest),
+            _ => Err(format!("'{s}' is not a sort order: use relevance, newest (or date) or oldest")),
+        }
     }
 }
 
@@ -64,6 +94,19 @@ pub struct Hit {
     pub width: u32,
     /// Height in pixels of the upright image.
     pub height: u32,
+    /// When it was taken (ISO 8601, the photographer's wall clock, with the UTC offset when
+    /// known) and where that came from: `exif-original`, `exif-datetime` or `file-time`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub taken: Option<String>,
+    /// Where [`Hit::taken`] came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub taken_source: Option<&'static str>,
+    /// Camera make and model, when the file says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub camera: Option<String>,
+    /// Latitude and longitude in degrees, when the file has a GPS position.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<(f64, f64)>,
 }
 
 /// About a loaded index, for status lines and logs.
@@ -91,6 +134,13 @@ pub struct IndexStats {
 /// Text embeddings kept for repeated queries (live typing and popular searches repeat).
 const QUERY_CACHE: NonZeroUsize = NonZeroUsize::new(4096).unwrap();
 
+/// Filters whose matching ids are kept (typing with a filter set repeats it every keystroke).
+const FILTER_CACHE: NonZeroUsize = NonZeroUsize::new(32).unwrap();
+
+/// Up to this many images a filter keeps, an approximate index compares them all exactly
+/// (about 10 ms per 50,000 512-d vectors here) rather than over-fetching candidates.
+const EXACT_AMONG_MAX: usize = 200_000;
+
 /// An index opened for searching with its model: the vectors, and the catalog for the few
 /// rows each search returns.
 pub struct Searcher {
@@ -99,6 +149,8 @@ pub struct Searcher {
     /// Shared with a reopened searcher: embeddings depend on the model only.
     query_cache: Arc<Mutex<LruCache<String, Vec<f32>>>>,
     vectors: Arc<IndexedVectors>,
+    /// The ids each recently used filter keeps, for this opened version of the index.
+    filtered: Mutex<LruCache<Filter, Arc<Vec<i64>>>>,
     batcher: Batcher,
     /// Concurrent text queries encoded together; shared with a reopened searcher.
     texts: Arc<TextBatcher>,
@@ -174,6 +226,7 @@ impl Searcher {
             query_cache,
             version,
             batcher: Batcher::new(vectors.clone()),
+            filtered: Mutex::new(LruCache::new(FILTER_CACHE)),
             texts,
             vectors,
             catalog: Mutex::new(catalog),
@@ -214,6 +267,33 @@ impl Searcher {
         self.search_vector(&v, params, None)
     }
 
+    /// A query in the [`query`](crate::query) grammar (plain text, or text and indexed images
+    /// added and subtracted with weights), narrowed by `filter`. Images the query names are
+    /// left out of its results. A malformed query is [`EngineError::Query`].
+    pub fn search_query(&self, text: &str, params: SearchParams, filter: &Filter, ticket: Option<Ticket>) -> Result<Vec<Hit>> {
+        let query = Query::parse(text).map_err(EngineError::Query)?;
+        let v = match query.as_plain() {
+            Some(plain) => self.text_embedding_unless_superseded(plain, ticket)?,
+            None => self.query_embedding(&query, ticket)?,
+        };
+        let named: Vec<i64> = query.terms.iter().filter_map(|t| match t.what {
+            TermKind::Image(id) => Some(id),
+            TermKind::Text(_) => None,
+        }).collect();
+        self.find(&v, params, &named, filter)
+    }
+
+    /// The weighted sum of the query's term embeddings, normalised (see [`query::combine`]).
+    fn query_embedding(&self, query: &Query, ticket: Option<Ticket>) -> Result<Vec<f32>> {
+        let vectors = (query.terms.iter())
+            .map(|term| match &term.what {
+                TermKind::Text(text) => self.text_embedding_unless_superseded(text, ticket.clone()),
+                TermKind::Image(id) => self.vectors.vector(*id)?.ok_or_else(|| EngineError::NotFound(format!("there is no image #{id} in the index"))),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        query::combine(&query.terms, &vectors).map_err(EngineError::Usage)
+    }
+
     /// The embedding of a query, from the cache when it was asked before.
     pub fn text_embedding(&self, query: &str) -> Result<Vec<f32>> {
         self.text_embedding_unless_superseded(query, None)
@@ -234,52 +314,120 @@ impl Searcher {
         self.texts.batch_sizes()
     }
 
-    /// Images most like an image file (which need not be in the index).
-    pub fn search_image_file(&self, path: &Path, params: SearchParams) -> Result<Vec<Hit>> {
+    /// Images most like an image file (which need not be in the index), narrowed by `filter`.
+    pub fn search_image_file(&self, path: &Path, params: SearchParams, filter: &Filter) -> Result<Vec<Hit>> {
         let v = self.clip.embed_image_file(path)?;
-        self.search_vector(&v, params, None)
+        self.find(&v, params, &[], filter)
     }
 
-    /// Images most like an encoded image (an upload); the error is a sentence for the user.
-    pub fn search_image_bytes(&self, bytes: &[u8], params: SearchParams) -> Result<Vec<Hit>> {
+    /// Images most like an encoded image (an upload), narrowed by `filter`; the error is a
+    /// sentence for the user.
+    pub fn search_image_bytes(&self, bytes: &[u8], params: SearchParams, filter: &Filter) -> Result<Vec<Hit>> {
         let prepared = self
             .clip
             .preprocess()
             .prepare_bytes(bytes)
             .map_err(|reason| EngineError::Image { path: PathBuf::from("upload"), reason })?;
         let v = self.clip.embed_prepared(std::slice::from_ref(&prepared))?.remove(0);
-        self.search_vector(&v, params, None)
+        self.find(&v, params, &[], filter)
     }
 
-    /// Images most like the indexed image `id`, without the image itself.
-    pub fn similar_to(&self, id: i64, params: SearchParams) -> Result<Vec<Hit>> {
+    /// Images most like the indexed image `id`, without the image itself, narrowed by `filter`.
+    pub fn similar_to(&self, id: i64, params: SearchParams, filter: &Filter) -> Result<Vec<Hit>> {
         let v = self.vectors.vector(id)?.ok_or_else(|| EngineError::NotFound(format!("no image with id {id} in the index")))?;
-        self.search_vector(&v, params, Some(id))
+        self.find(&v, params, &[id], filter)
     }
 
     /// Ranked hits for a normalised query vector.
     pub fn search_vector(&self, v: &[f32], params: SearchParams, exclude: Option<i64>) -> Result<Vec<Hit>> {
-        let wanted = params.k + usize::from(exclude.is_some());
+        self.find(v, params, exclude.as_slice(), &Filter::default())
+    }
+
+    /// Ranked hits for a normalised query vector among the images `filter` keeps, less
+    /// `exclude`, in `params.sort` order.
+    pub fn find(&self, v: &[f32], params: SearchParams, exclude: &[i64], filter: &Filter) -> Result<Vec<Hit>> {
         if v.len() != self.clip.dim() {
             return Err(EngineError::Usage(format!("a {}-d query for a {}-d index", v.len(), self.clip.dim())));
         }
-        let found = self.batcher.search(v.to_vec(), wanted)?;
+        let found = self.candidates(v, params.k + exclude.len(), filter)?;
         let catalog = self.catalog();
-        let mut hits = Vec::with_capacity(params.k);
-        for (id, score) in found.into_iter().filter(|(id, score)| Some(*id) != exclude && *score >= params.min_score) {
+        let mut rows = Vec::with_capacity(params.k);
+        for (id, score) in found.into_iter().filter(|(id, score)| !exclude.contains(id) && *score >= params.min_score) {
             // An image removed since this index was opened is left out.
             if let Some(row) = catalog.image(id)? {
-                let (folder, path) = match self.stats.roots.split(&row.path) {
-                    Some((root, rel)) if self.stats.roots.is_several() => (Some(root.name.clone()), rel.to_string()),
-                    _ => (None, row.path),
-                };
-                hits.push(Hit { id, path, folder, score, width: row.width, height: row.height });
+                rows.push((row, score));
             }
-            if hits.len() == params.k {
+            if rows.len() == params.k {
                 break;
             }
         }
-        Ok(hits)
+        sort_rows(&mut rows, params.sort);
+        Ok(rows.into_iter().map(|(row, score)| self.hit(row, score)).collect())
+    }
+
+    /// The best `wanted` (id, score) pairs among the images `filter` keeps: all of them
+    /// compared exactly when they are few, else the vector index asked for more candidates
+    /// until `wanted` pass (or every image was a candidate).
+    fn candidates(&self, v: &[f32], wanted: usize, filter: &Filter) -> Result<Vec<(i64, f32)>> {
+        if filter.is_empty() {
+            return self.batcher.search(v.to_vec(), wanted);
+        }
+        let allowed = self.allowed(filter)?;
+        let total = self.vectors.len() as usize;
+        let few = match self.vectors.is_approximate() {
+            true => allowed.len() <= EXACT_AMONG_MAX,
+            // An exact index compares every vector anyway: comparing a subset pays off below a quarter.
+            false => allowed.len() * 4 <= total,
+        };
+        if allowed.is_empty() || few {
+            return self.vectors.search_among(v, &allowed, wanted);
+        }
+        let mut fetch = (wanted * total).div_ceil(allowed.len()) * 2;
+        loop {
+            let fetch_now = fetch.min(total);
+            let found = self.batcher.search(v.to_vec(), fetch_now)?;
+            let kept: Vec<(i64, f32)> = found.into_iter().filter(|(id, _)| allowed.binary_search(id).is_ok()).collect();
+            if kept.len() >= wanted || fetch_now >= total {
+                return Ok(kept);
+            }
+            fetch *= 4;
+        }
+    }
+
+    /// The ids `filter` keeps (sorted), from the cache while this version of the index is open.
+    fn allowed(&self, filter: &Filter) -> Result<Arc<Vec<i64>>> {
+        let cache = || self.filtered.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(ids) = cache().get(filter) {
+            return Ok(ids.clone());
+        }
+        let ids = Arc::new(self.catalog().ids_matching(filter)?);
+        cache().put(filter.clone(), ids.clone());
+        Ok(ids)
+    }
+
+    fn hit(&self, row: ImageRow, score: f32) -> Hit {
+        let (folder, path) = match self.stats.roots.split(&row.path) {
+            Some((root, rel)) if self.stats.roots.is_several() => (Some(root.name.clone()), rel.to_string()),
+            _ => (None, row.path),
+        };
+        let camera = match (row.meta.camera_make, row.meta.camera_model) {
+            // Models often repeat the make ("Canon" + "Canon EOS R5").
+            (Some(make), Some(model)) if model.to_lowercase().starts_with(&make.to_lowercase()) => Some(model),
+            (Some(make), Some(model)) => Some(format!("{make} {model}")),
+            (make, model) => make.or(model),
+        };
+        Hit {
+            id: row.id,
+            path,
+            folder,
+            score,
+            width: row.width,
+            height: row.height,
+            taken: row.meta.taken.map(|t| t.iso()),
+            taken_source: row.meta.taken.map(|t| t.source.as_str()),
+            camera,
+            location: row.meta.location,
+        }
     }
 
     fn catalog(&self) -> std::sync::MutexGuard<'_, Catalog> {
@@ -314,5 +462,15 @@ impl Searcher {
             thumbs::make_from_file(&self.index_dir, &row.hash, &roots.file(&row.path))?;
         }
         Ok(thumbnail)
+    }
+}
+
+/// Orders the chosen results: by score as found, or by capture time (undated last, ties by score).
+fn sort_rows(rows: &mut [(ImageRow, f32)], sort: Sort) {
+    let taken = |row: &ImageRow| row.meta.taken.map(|t| t.local);
+    match sort {
+        Sort::Relevance => {}
+        Sort::Newest => rows.sort_by(|a, b| taken(&b.0).cmp(&taken(&a.0))),
+        Sort::Oldest => rows.sort_by_key(|(row, _)| (taken(row).is_none(), taken(row))),
     }
 }

@@ -1,6 +1,7 @@
 //! The Leptos app: the HTML shell, the router and the pages. Compiled for both the server
 //! (`ssr`) and the browser (`hydrate`).
 
+pub mod filters;
 pub mod live;
 pub mod results;
 pub mod search;

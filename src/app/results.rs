@@ -50,6 +50,9 @@ pub fn Results(answer: Option<Result<SearchReply, ApiError>>, busy: Signal<bool>
                         <span class="path" title=hit.label()>{hit.label()}</span>
                         <span class="score" title="cosine similarity">{format!("{:.3}", hit.score)}</span>
                     </div>
+                    {hit.day().map(str::to_string).map(|day| view! {
+                        <time class="taken" datetime=hit.taken.clone().unwrap_or_default() title=hit.taken_title()>{day}</time>
+                    })}
                     <a class="like" href=format!("/?like={}", hit.id)>"More like this"</a>
                 </li>
             }
@@ -107,7 +110,9 @@ fn Lightbox(hits: Vec<Hit>, open: RwSignal<Option<usize>>) -> impl IntoView {
                             <img src=hit.image.clone() alt=hit.label()/>
                             <figcaption>
                                 <span class="path">{hit.label()}</span>
-                                <span class="score">{format!("similarity {:.3} · {}×{} · {} of {n}", hit.score, hit.width, hit.height, i + 1)}</span>
+                                <span class="score">{format!("similarity {:.3} · {}×{}{}{} · {} of {n}", hit.score, hit.width, hit.height,
+                                    hit.day().map(|d| format!(" · {d}")).unwrap_or_default(),
+                                    hit.camera.as_ref().map(|c| format!(" · {c}")).unwrap_or_default(), i + 1)}</span>
                             </figcaption>
                             <button class="nav prev" aria-label="Previous" on:click=move |_| step(-1)>"‹"</button>
                             <button class="nav next" aria-label="Next" on:click=move |_| step(1)>"›"</button>
@@ -129,7 +134,20 @@ mod tests {
             query: "a dog".into(),
             index: IndexStatus::Ready(super::super::types::IndexInfo { images: 9, model: "m".into(), demo_model: false, last_indexed: 0 }),
             hits: (0..hits)
-                .map(|i| Hit { id: i as i64, path: format!("{i}.jpg"), folder: None, score: 0.3, width: 1, height: 1, thumb: String::new(), image: String::new() })
+                .map(|i| Hit {
+                    id: i as i64,
+                    path: format!("{i}.jpg"),
+                    folder: None,
+                    score: 0.3,
+                    width: 1,
+                    height: 1,
+                    thumb: String::new(),
+                    image: String::new(),
+                    taken: None,
+                    taken_source: None,
+                    camera: None,
+                    location: None,
+                })
                 .collect(),
             took_ms: 12.4,
         }

@@ -15,38 +15,76 @@ use leptos_router::{
 };
 
 use super::{
+    filters::FilterControls,
     live::{use_live, IndexingProgress, Live},
     results::Results,
     types::*,
     upload::UploadSearch,
 };
 
-/// Text search: `GET /api/search?q=TEXT&k=30&min=0.1[&page=ID]`, JSON out. A client that names
-/// its page (live typing) gets 409 for a query its newer one overtook before it was encoded.
+/// Text search: `GET /api/search?q=TEXT&k=30&min=0.1[&page=ID]` plus the filter and sort
+/// parameters of [`Narrow`], JSON out. `q` follows the query grammar (`beach +sunset -people`,
+/// `2:cat + dog`, `#12 + "at night"`). A client that names its page (live typing) gets 409 for
+/// a query its newer one overtook before it was encoded.
 #[server(endpoint = "search", input = GetUrl)]
-pub async fn search(q: Option<String>, k: Option<String>, min: Option<String>, page: Option<String>) -> Result<SearchReply, ApiError> {
+#[allow(clippy::too_many_arguments)]
+pub async fn search(
+    q: Option<String>,
+    k: Option<String>,
+    min: Option<String>,
+    page: Option<String>,
+    folder: Option<String>,
+    after: Option<String>,
+    before: Option<String>,
+    taken: Option<String>,
+    ext: Option<String>,
+    media: Option<String>,
+    orientation: Option<String>,
+    camera: Option<String>,
+    located: Option<String>,
+    sort: Option<String>,
+) -> Result<SearchReply, ApiError> {
     use super::ssr;
+    let narrow = Narrow { folder, after, before, taken, ext, media, orientation, camera, located, sort };
     let query = validate_query(q.as_deref().unwrap_or_default()).map_err(ApiError::bad_request)?.to_string();
-    let params = ssr::search_params(k.as_deref(), min.as_deref())?;
+    let params = ssr::search_params(k.as_deref(), min.as_deref(), &narrow)?;
+    let filter = ssr::search_filter(&narrow)?;
     let page = validate_page(page.as_deref()).map_err(ApiError::bad_request)?;
     let ticket = ssr::app_state()?.ticket(page);
     let text = query.clone();
-    ssr::reply(query, move |s| s.search_text_unless_superseded(&text, params, ticket)).await
+    ssr::reply(query, move |s| s.search_query(&text, params, &filter, ticket)).await
 }
 
-/// More like this: `GET /api/similar?id=ID&k=30&min=0.1`.
+/// More like this: `GET /api/similar?id=ID&k=30&min=0.1` plus the filter and sort parameters.
 #[server(endpoint = "similar", input = GetUrl)]
-pub async fn similar(id: Option<String>, k: Option<String>, min: Option<String>) -> Result<SearchReply, ApiError> {
+#[allow(clippy::too_many_arguments)]
+pub async fn similar(
+    id: Option<String>,
+    k: Option<String>,
+    min: Option<String>,
+    folder: Option<String>,
+    after: Option<String>,
+    before: Option<String>,
+    taken: Option<String>,
+    ext: Option<String>,
+    media: Option<String>,
+    orientation: Option<String>,
+    camera: Option<String>,
+    located: Option<String>,
+    sort: Option<String>,
+) -> Result<SearchReply, ApiError> {
     use super::ssr;
+    let narrow = Narrow { folder, after, before, taken, ext, media, orientation, camera, located, sort };
     let id = parse_id(id.as_deref()).map_err(ApiError::bad_request)?;
-    let params = ssr::search_params(k.as_deref(), min.as_deref())?;
+    let params = ssr::search_params(k.as_deref(), min.as_deref(), &narrow)?;
+    let filter = ssr::search_filter(&narrow)?;
     let row = match ssr::app_state()?.searcher().map(|s| s.image(id)) {
         Some(Ok(row)) => row,
         Some(Err(e)) => return Err(ApiError::new(503, format!("The index cannot be read: {}", e.chain()))),
         None => None,
     };
     let label = row.map(|r| format!("images like {}", r.path)).ok_or_else(|| ApiError::new(404, format!("There is no image #{id} in the index.")))?;
-    ssr::reply(label, move |s| s.similar_to(id, params)).await
+    ssr::reply(label, move |s| s.similar_to(id, params, &filter)).await
 }
 
 /// Whether an index is loaded, what it holds, and the indexing in progress:
@@ -65,6 +103,7 @@ struct Ask {
     like: Option<String>,
     k: String,
     min: String,
+    narrow: Narrow,
 }
 
 impl Ask {
@@ -81,6 +120,7 @@ impl Ask {
         if !self.min.is_empty() && self.min != DEFAULT_MIN_SCORE.to_string() {
             parts.push(format!("min={}", encode_component(&self.min)));
         }
+        parts.extend(self.narrow.pairs().into_iter().map(|(name, value)| format!("{name}={}", encode_component(value))));
         if parts.is_empty() { "/".into() } else { format!("/?{}", parts.join("&")) }
     }
 }
@@ -89,12 +129,13 @@ impl Ask {
 type Answer = Option<Result<SearchReply, ApiError>>;
 
 async fn answer_for(a: Ask) -> Answer {
+    let Narrow { folder, after, before, taken, ext, media, orientation, camera, located, sort } = a.narrow;
     if let Some(id) = a.like {
-        Some(similar(Some(id), Some(a.k), Some(a.min)).await)
+        Some(similar(Some(id), Some(a.k), Some(a.min), folder, after, before, taken, ext, media, orientation, camera, located, sort).await)
     } else if a.q.trim().is_empty() {
         None
     } else {
-        Some(search(Some(a.q), Some(a.k), Some(a.min), page_id()).await)
+        Some(search(Some(a.q), Some(a.k), Some(a.min), page_id(), folder, after, before, taken, ext, media, orientation, camera, located, sort).await)
     }
 }
 
@@ -117,7 +158,13 @@ fn use_ask() -> Memo<Ask> {
     let params = use_query_map();
     Memo::new(move |_| {
         let p = params.read();
-        Ask { q: p.get("q").unwrap_or_default(), like: p.get("like"), k: p.get("k").unwrap_or_default(), min: p.get("min").unwrap_or_default() }
+        Ask {
+            q: p.get("q").unwrap_or_default(),
+            like: p.get("like"),
+            k: p.get("k").unwrap_or_default(),
+            min: p.get("min").unwrap_or_default(),
+            narrow: Narrow::from_params(|name| p.get(name)),
+        }
     })
 }
 
@@ -257,7 +304,9 @@ pub fn SearchPage() -> impl IntoView {
                     value=ask.get_untracked().q
                     prop:value=move || draft.get()
                     on:input=on_input/>
-                <SearchControls ask=ask go=go uploaded=uploaded/>
+                <SearchControls ask=ask go=go.clone() uploaded=uploaded/>
+                <FilterControls narrow=Signal::derive(move || ask.get().narrow)
+                    set=move |narrow| go(Ask { narrow, ..ask.get_untracked() }, false)/>
             </form>
             <Transition fallback=|| view! { <p id="status" role="status" class="status">"Searching…"</p> } set_pending=pending.write_only()>
                 {move || {
@@ -287,14 +336,15 @@ fn SearchControls(ask: Memo<Ask>, go: impl Fn(Ask, bool) + Clone + Send + Sync +
                     }).collect_view()}
                 </select>
             </label>
-            <label>"Minimum similarity "
+            <label title="results less similar than this are not shown">"Similarity cutoff "
                 <input name="min" type="number" step="0.01" min="-1" max="1"
                     value=min_shown(&ask.get_untracked())
                     prop:value=move || min_shown(&ask.get())
                     on:change=set_min/>
             </label>
             <button type="submit" class="go">"Go"</button>
-            <UploadSearch uploaded=uploaded k=Signal::derive(move || ask.get().k) min=Signal::derive(move || ask.get().min)/>
+            <UploadSearch uploaded=uploaded k=Signal::derive(move || ask.get().k) min=Signal::derive(move || ask.get().min)
+                narrow=Signal::derive(move || ask.get().narrow)/>
         </div>
     }
 }

@@ -113,14 +113,103 @@ pub struct Hit {
     pub thumb: String,
     /// `/image/ID`
     pub image: String,
+    /// When it was taken: ISO 8601 on the photographer's wall clock (with the UTC offset when
+    /// the file gives one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub taken: Option<String>,
+    /// Where `taken` came from: `exif-original`, `exif-datetime` or `file-time`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub taken_source: Option<String>,
+    /// Camera make and model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub camera: Option<String>,
+    /// Latitude and longitude, when the file has a GPS position.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<(f64, f64)>,
 }
 
 impl Hit {
+    /// The day it was taken (`2023-06-01`), when known.
+    pub fn day(&self) -> Option<&str> {
+        self.taken.as_deref().and_then(|t| t.get(..10))
+    }
+
+    /// The capture time in full and where it came from, for a tooltip.
+    pub fn taken_title(&self) -> String {
+        let from = match self.taken_source.as_deref() {
+            Some("exif-original") => "taken (EXIF)",
+            Some("exif-datetime") => "EXIF date",
+            _ => "file time",
+        };
+        format!("{} · {from}", self.taken.as_deref().unwrap_or_default().replace('T', " "))
+    }
+
     /// How the page names the image: its path, after its folder's name when there are several.
     pub fn label(&self) -> String {
         match &self.folder {
             Some(folder) => format!("{folder}: {}", self.path),
             None => self.path.clone(),
+        }
+    }
+}
+
+/// How a search is narrowed and ordered, as the URL and the JSON API carry it: every field is
+/// the text of one query parameter (validated on the server, where a bad one is a 400).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Narrow {
+    /// `folder=2023/holidays`: that folder and below.
+    pub folder: Option<String>,
+    /// `after=2023-06-01` (also `2023`, `2023-06`): taken at or after the start of that period.
+    pub after: Option<String>,
+    /// `before=2023-09-01`: taken before the start of that period.
+    pub before: Option<String>,
+    /// `taken=2023-06`: taken within that period.
+    pub taken: Option<String>,
+    /// `ext=jpg,png`
+    pub ext: Option<String>,
+    /// `media=image` or `video`
+    pub media: Option<String>,
+    /// `orientation=landscape`, `portrait` or `square`
+    pub orientation: Option<String>,
+    /// `camera=iphone`: part of the camera's make and model.
+    pub camera: Option<String>,
+    /// `located=1` (has a GPS position) or `0` (has none).
+    pub located: Option<String>,
+    /// `sort=relevance` (default), `newest` or `oldest`.
+    pub sort: Option<String>,
+}
+
+impl Narrow {
+    /// The parameters set, as (name, value) pairs in a fixed order.
+    pub fn pairs(&self) -> Vec<(&'static str, &str)> {
+        let fields = [
+            ("folder", &self.folder),
+            ("after", &self.after),
+            ("before", &self.before),
+            ("taken", &self.taken),
+            ("ext", &self.ext),
+            ("media", &self.media),
+            ("orientation", &self.orientation),
+            ("camera", &self.camera),
+            ("located", &self.located),
+            ("sort", &self.sort),
+        ];
+        fields.into_iter().filter_map(|(name, v)| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(|v| (name, v))).collect()
+    }
+
+    /// From URL parameters by name.
+    pub fn from_params(get: impl Fn(&str) -> Option<String>) -> Narrow {
+        Narrow {
+            folder: get("folder"),
+            after: get("after"),
+            before: get("before"),
+            taken: get("taken"),
+            ext: get("ext"),
+            media: get("media"),
+            orientation: get("orientation"),
+            camera: get("camera"),
+            located: get("located"),
+            sort: get("sort"),
         }
     }
 }

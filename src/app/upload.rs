@@ -4,12 +4,14 @@ use leptos::{prelude::*, server_fn::codec::{MultipartData, MultipartFormData}};
 
 use super::types::*;
 
-/// `POST /api/search_image` (multipart: `image`, optional `k`, `min`).
+/// `POST /api/search_image` (multipart: `image`, optional `k`, `min` and the filter and sort
+/// fields of `/api/search`).
 #[server(endpoint = "search_image", input = MultipartFormData)]
 pub async fn search_image(data: MultipartData) -> Result<SearchReply, ApiError> {
     use super::ssr;
     let mut form = data.into_inner().ok_or_else(|| ApiError::bad_request("Expected a multipart form."))?;
-    let (mut bytes, mut name, mut k, mut min) = (Vec::new(), String::from("the upload"), None, None);
+    let (mut bytes, mut name) = (Vec::new(), String::from("the upload"));
+    let mut fields = std::collections::HashMap::new();
     let bad = |e: String| ApiError::bad_request(format!("The upload was cut off or malformed: {e}"));
     while let Some(mut field) = form.next_field().await.map_err(|e| bad(e.to_string()))? {
         match field.name() {
@@ -22,17 +24,21 @@ pub async fn search_image(data: MultipartData) -> Result<SearchReply, ApiError> 
                     }
                 }
             }
-            Some("k") => k = field.text().await.ok(),
-            Some("min") => min = field.text().await.ok(),
-            _ => {}
+            Some(other) => {
+                let other = other.to_string();
+                fields.insert(other, field.text().await.map_err(|e| bad(e.to_string()))?);
+            }
+            None => {}
         }
     }
     if bytes.is_empty() {
         return Err(ApiError::bad_request("Choose an image file to search with."));
     }
-    let params = ssr::search_params(k.as_deref(), min.as_deref())?;
+    let narrow = Narrow::from_params(|name| fields.get(name).cloned());
+    let params = ssr::search_params(fields.get("k").map(String::as_str), fields.get("min").map(String::as_str), &narrow)?;
+    let filter = ssr::search_filter(&narrow)?;
     ssr::check_upload_pixels(&bytes)?;
-    ssr::reply(format!("images like {name}"), move |s| s.search_image_bytes(&bytes, params)).await
+    ssr::reply(format!("images like {name}"), move |s| s.search_image_bytes(&bytes, params, &filter)).await
 }
 
 #[component]
@@ -40,6 +46,7 @@ pub fn UploadSearch(
     uploaded: RwSignal<Option<Result<SearchReply, ApiError>>>,
     k: Signal<String>,
     min: Signal<String>,
+    narrow: Signal<Narrow>,
 ) -> impl IntoView {
     let send = move |files: Option<web_sys::FileList>| {
         let Some(file) = files.and_then(|f| f.get(0)) else { return };
@@ -47,6 +54,9 @@ pub fn UploadSearch(
         let _ = form.append_with_blob_and_filename("image", &file, &file.name());
         let _ = form.append_with_str("k", &k.get_untracked());
         let _ = form.append_with_str("min", &min.get_untracked());
+        for (name, value) in narrow.get_untracked().pairs() {
+            let _ = form.append_with_str(name, value);
+        }
         leptos::task::spawn_local(async move {
             uploaded.set(Some(search_image(form.into()).await));
         });

@@ -2,13 +2,15 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context};
+use anyhow::{anyhow, bail, Context};
 use clap::Args;
 
 use super::Settings;
 use clipfind_engine::{
+    filter::Filter,
     library::Library,
-    searcher::{SearchParams, Searcher},
+    photo_meta::Period,
+    searcher::{SearchParams, Searcher, Sort},
 };
 
 #[derive(Debug, Args)]
@@ -28,9 +30,74 @@ pub struct SearchArgs {
     /// Drop results less similar than this (cosine, -1 to 1).
     #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
     pub min_score: f32,
-    /// Print a JSON array of {path, score, width, height}.
+    /// Print a JSON array of {path, score, width, height, taken, camera, ...}.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub narrow: NarrowArgs,
+}
+
+/// Filters and order (the same as the web API's parameters).
+#[derive(Debug, Args)]
+pub struct NarrowArgs {
+    /// Only this folder and below (as paths are stored: relative to the data folder, `NAME/...`
+    /// with several folders).
+    #[arg(long = "in", value_name = "FOLDER")]
+    pub folder: Option<String>,
+    /// Taken at or after the start of this date (YYYY, YYYY-MM, YYYY-MM-DD, YYYY-MM-DDTHH:MM).
+    #[arg(long, value_name = "DATE")]
+    pub after: Option<String>,
+    /// Taken before the start of this date.
+    #[arg(long, value_name = "DATE")]
+    pub before: Option<String>,
+    /// Taken within this year, month or day.
+    #[arg(long, value_name = "DATE")]
+    pub taken: Option<String>,
+    /// Only these file extensions (comma-separated: jpg,png).
+    #[arg(long, value_name = "EXT")]
+    pub ext: Option<String>,
+    /// Only images or only videos.
+    #[arg(long, value_name = "image|video")]
+    pub media: Option<String>,
+    /// Only landscape, portrait or square images.
+    #[arg(long, value_name = "landscape|portrait|square")]
+    pub orientation: Option<String>,
+    /// Only photos from cameras whose make or model contains this (case-insensitive).
+    #[arg(long)]
+    pub camera: Option<String>,
+    /// Only photos with a GPS position (`--located 1`) or without (`--located 0`).
+    #[arg(long, value_name = "1|0")]
+    pub located: Option<String>,
+    /// Order of the results: relevance, newest or oldest (the same results are chosen).
+    #[arg(long, value_name = "relevance|newest|oldest")]
+    pub sort: Option<String>,
+}
+
+impl NarrowArgs {
+    /// The engine's filter and sort order; a malformed value is an error naming its option.
+    fn parse(&self) -> anyhow::Result<(Filter, Sort)> {
+        let period = |name: &str, v: &Option<String>| v.as_deref().map(|v| Period::parse(v).map_err(|e| anyhow!("--{name}: {e}"))).transpose();
+        let mut filter = Filter {
+            folder: self.folder.clone(),
+            after: period("after", &self.after)?.map(|p| p.start),
+            before: period("before", &self.before)?.map(|p| p.start),
+            extensions: self.ext.as_deref().map(Filter::parse_extensions).transpose().map_err(|e| anyhow!("--ext: {e}"))?.unwrap_or_default(),
+            media: self.media.as_deref().map(str::parse).transpose().map_err(|e: String| anyhow!("--media: {e}"))?,
+            orientation: self.orientation.as_deref().map(str::parse).transpose().map_err(|e: String| anyhow!("--orientation: {e}"))?,
+            camera: self.camera.clone(),
+            has_location: match self.located.as_deref() {
+                None => None,
+                Some("1" | "true" | "yes") => Some(true),
+                Some("0" | "false" | "no") => Some(false),
+                Some(other) => bail!("--located: '{other}' is not 1 or 0"),
+            },
+        };
+        if let Some(period) = period("taken", &self.taken)? {
+            filter.taken_in(period);
+        }
+        let sort = self.sort.as_deref().unwrap_or_default().parse().map_err(|e: String| anyhow!("--sort: {e}"))?;
+        Ok((filter, sort))
+    }
 }
 
 pub fn run(settings: &Settings, args: &SearchArgs) -> anyhow::Result<()> {
@@ -39,37 +106,32 @@ pub fn run(settings: &Settings, args: &SearchArgs) -> anyhow::Result<()> {
     if !Searcher::exists(&index_dir) {
         bail!("no index in {}: build it with `clipfind index --data DIR`", index_dir.display());
     }
+    let (filter, sort) = args.narrow.parse()?;
     let searcher = Library::open(config)?.searcher()?;
-    let params = SearchParams { k: args.k, min_score: args.min_score };
+    let params = SearchParams { k: args.k, min_score: args.min_score, sort };
     let hits = match (&args.query, &args.image, &args.like) {
-        (Some(q), _, _) => searcher.search_text(q, params)?,
-        (_, Some(image), _) => searcher.search_image_file(image, params)?,
+        (Some(q), _, _) => searcher.search_query(q, params, &filter, None)?,
+        (_, Some(image), _) => searcher.search_image_file(image, params, &filter)?,
         (_, _, Some(like)) => {
             let id = searcher.id_of(like)?.with_context(|| format!("{} is not in the index", like.display()))?;
-            searcher.similar_to(id, params)?
+            searcher.similar_to(id, params, &filter)?
         }
         _ => unreachable!("clap requires one of query, --image, --like"),
     };
     if args.json {
-        #[derive(serde::Serialize)]
-        struct JsonHit<'a> {
-            path: &'a str,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            folder: Option<&'a str>,
-            score: f32,
-            width: u32,
-            height: u32,
-        }
-        let out: Vec<JsonHit<'_>> =
-            hits.iter().map(|h| JsonHit { path: &h.path, folder: h.folder.as_deref(), score: h.score, width: h.width, height: h.height }).collect();
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        println!("{}", serde_json::to_string_pretty(&hits)?);
     } else if hits.is_empty() {
         eprintln!("no image is similar enough (--min-score {})", args.min_score);
     } else {
         for h in &hits {
-            match &h.folder {
-                Some(folder) => println!("{folder}: {} | similarity: {:.4}", h.path, h.score),
-                None => println!("{} | similarity: {:.4}", h.path, h.score),
+            let name = match &h.folder {
+                Some(folder) => format!("{folder}: {}", h.path),
+                None => h.path.clone(),
+            };
+            // Sorted by date, the dates are the point.
+            match (sort, &h.taken) {
+                (Sort::Relevance, _) | (_, None) => println!("{name} | similarity: {:.4}", h.score),
+                (_, Some(taken)) => println!("{name} | similarity: {:.4} | taken {}", h.score, taken.replace('T', " ")),
             }
         }
     }

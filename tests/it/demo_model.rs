@@ -77,7 +77,7 @@ fn a_red_square_query_returns_red_squares_first() {
     let is = |path: &str, key: &str, value: &str| label(path, key) == value;
     let red_squares = set.manifest.images.iter().filter(|i| is(&i.file, "color", "red") && is(&i.file, "shape", "square")).count();
     assert!(red_squares >= 3, "the set has {red_squares} red squares");
-    let hits = searcher().search_text("a red square", SearchParams { k: 3, min_score: -1.0 }).unwrap();
+    let hits = searcher().search_text("a red square", SearchParams { k: 3, min_score: -1.0, ..Default::default() }).unwrap();
     let shown: Vec<String> = hits.iter().map(|h| format!("{} ({} {})", h.path, label(&h.path, "color"), label(&h.path, "shape"))).collect();
     assert!(hits.iter().all(|h| is(&h.path, "color", "red") && is(&h.path, "shape", "square")), "top 3: {shown:?}");
 }

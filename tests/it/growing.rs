@@ -69,12 +69,12 @@ fn assert_consistent(data: &Path, context: &str) -> usize {
     let ids: HashSet<i64> = rows.iter().map(|r| r.id).collect();
     for row in &rows {
         let v = searcher.vector(row.id).unwrap().unwrap_or_else(|| panic!("{context}: no vector for {}", row.path));
-        let hits = searcher.search_vector(&v, SearchParams { k: 1, min_score: -1.0 }, None).unwrap();
+        let hits = searcher.search_vector(&v, SearchParams { k: 1, min_score: -1.0, ..Default::default() }, None).unwrap();
         assert_eq!(hits[0].id, row.id, "{context}: {} does not find itself", row.path);
         assert!((hits[0].score - 1.0).abs() < 1e-4, "{context}: {hits:?}");
     }
     let query = searcher.clip().embed_text("a striped pattern").unwrap();
-    let hits = searcher.search_vector(&query, SearchParams { k: 10, min_score: -1.0 }, None).unwrap();
+    let hits = searcher.search_vector(&query, SearchParams { k: 10, min_score: -1.0, ..Default::default() }, None).unwrap();
     for hit in &hits {
         assert!(ids.contains(&hit.id), "{context}: hit {} is not in the catalog", hit.id);
         let exact: f32 = searcher.vector(hit.id).unwrap().unwrap().iter().zip(&query).map(|(a, b)| a * b).sum();
@@ -100,7 +100,7 @@ fn crossing_the_exact_threshold_switches_to_ivf_with_consistent_results() {
     images(d.path(), 0..6);
     let exact = index_small(d.path());
     assert_eq!(exact["vector_index"]["factory"], "Flat", "{exact:#}");
-    let before = open_searcher(&d.path().join(".clipfind")).search_text("a striped pattern", SearchParams { k: 6, min_score: -1.0 }).unwrap();
+    let before = open_searcher(&d.path().join(".clipfind")).search_text("a striped pattern", SearchParams { k: 6, min_score: -1.0, ..Default::default() }).unwrap();
 
     images(d.path(), 6..40);
     let grown = index_small(d.path());
@@ -150,9 +150,9 @@ fn adds_removals_and_renames_change_an_approximate_index_in_place() {
     let searcher = open_searcher(&d.path().join(".clipfind"));
     assert_eq!(searcher.stats().replayed_changes, 6, "4 adds and 2 removals replayed at load");
     let v = searcher.vector(renamed_id).unwrap().unwrap();
-    let hit = &searcher.search_vector(&v, SearchParams { k: 1, min_score: -1.0 }, None).unwrap()[0];
+    let hit = &searcher.search_vector(&v, SearchParams { k: 1, min_score: -1.0, ..Default::default() }, None).unwrap()[0];
     assert_eq!((hit.id, hit.path.as_str()), (renamed_id, "renamed.png"), "a rename keeps the id and vector");
-    let everything = searcher.search_text("x", SearchParams { k: 100, min_score: -1.0 }).unwrap();
+    let everything = searcher.search_text("x", SearchParams { k: 100, min_score: -1.0, ..Default::default() }).unwrap();
     assert!(everything.iter().all(|h| !h.path.starts_with("g-001") && !h.path.starts_with("g-002")), "removed images are gone");
 }
 
@@ -258,8 +258,8 @@ fn a_format_1_index_is_upgraded_in_place_without_re_embedding() {
     copy_dir(&fixture("images"), fresh.path());
     index(fresh.path(), &[]);
     let query = "a photo of a red square";
-    let upgraded = open_searcher(&d.path().join(".clipfind")).search_text(query, SearchParams { k: 14, min_score: -1.0 }).unwrap();
-    let rebuilt = open_searcher(&fresh.path().join(".clipfind")).search_text(query, SearchParams { k: 14, min_score: -1.0 }).unwrap();
+    let upgraded = open_searcher(&d.path().join(".clipfind")).search_text(query, SearchParams { k: 14, min_score: -1.0, ..Default::default() }).unwrap();
+    let rebuilt = open_searcher(&fresh.path().join(".clipfind")).search_text(query, SearchParams { k: 14, min_score: -1.0, ..Default::default() }).unwrap();
     let pairs = |hits: &[clipfind_engine::searcher::Hit]| hits.iter().map(|h| (h.path.clone(), (h.score * 1e4).round() as i64)).collect::<Vec<_>>();
     assert_eq!(pairs(&upgraded), pairs(&rebuilt));
     let size = std::fs::metadata(d.path().join(".clipfind/catalog.sqlite")).unwrap().len();

@@ -193,7 +193,7 @@ fn search_results_equal_a_brute_force_scan_of_the_stored_vectors() {
     brute.sort_by(|a, b| b.1.total_cmp(&a.1));
 
     let searcher = Searcher::open(&index_dir, clip).unwrap();
-    let hits = searcher.search_text("a red square on a blue background", SearchParams { k: 12, min_score: -1.0 }).unwrap();
+    let hits = searcher.search_text("a red square on a blue background", SearchParams { k: 12, min_score: -1.0, ..Default::default() }).unwrap();
     assert_eq!(hits.len(), 12);
     for (hit, (id, score)) in hits.iter().zip(&brute) {
         assert!((hit.score - score).abs() < 1e-5, "{hit:?} vs {id} {score}");
@@ -335,7 +335,7 @@ fn killing_the_indexer_leaves_a_consistent_loadable_index_that_resumes() {
     let clip = Clip::load(&tiny(), ClipOptions { device: "cpu".parse().unwrap(), threads: 1, ..Default::default() }).unwrap();
     let searcher = Searcher::open(&index_dir, clip).unwrap();
     assert_eq!(searcher.stats().images, rows.len() as u64);
-    let hits = searcher.search_text("x", SearchParams { k: 1000, min_score: -1.0 }).unwrap();
+    let hits = searcher.search_text("x", SearchParams { k: 1000, min_score: -1.0, ..Default::default() }).unwrap();
     assert_eq!(hits.len(), rows.len());
     let mut paths: Vec<&str> = hits.iter().map(|h| h.path.as_str()).collect();
     paths.sort();

@@ -1,5 +1,9 @@
 //! Upgrading an older catalog in place, without re-embedding anything.
 //!
+//! Format 3 adds each photo's metadata (capture time, camera, location). The upgrade adds the
+//! columns, empty, in one transaction; the next indexing run reads the files' metadata (their
+//! headers, not their pixels) and fills them in.
+//!
 //! Format 1 kept each embedding as a BLOB in its row (SQLite overflow pages: about 4 KB an image)
 //! and a full FAISS copy beside it. Format 2 moves the embeddings into the vector file, gives each
 //! row its slot, and starts the vector log. The vector file is written and synced first; the
@@ -40,7 +44,7 @@ pub(super) fn from_format_1(catalog: &mut Catalog, index_dir: &Path) -> Result<(
     tx.execute_batch("ALTER TABLE images DROP COLUMN embedding").map_err(&err)?;
     let upsert = "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value";
     for (key, value) in [
-        ("format", super::FORMAT.to_string()),
+        ("format", "2".to_string()),
         (FILE_KEY, file),
         (SLOTS_KEY, ids.len().to_string()),
         ("last_indexed", last_indexed.to_string()),
@@ -56,6 +60,26 @@ pub(super) fn from_format_1(catalog: &mut Catalog, index_dir: &Path) -> Result<(
     // The embeddings' overflow pages are free now: give the space back.
     catalog.conn.execute_batch("VACUUM").map_err(&err)?;
     tracing::info!("upgraded the catalog from format 1: {} embeddings moved to the vector file", ids.len());
+    Ok(())
+}
+
+/// Adds the photo metadata columns, empty until the indexer reads each file's metadata.
+pub(super) fn from_format_2(catalog: &mut Catalog) -> Result<()> {
+    let err = db_error(&catalog.path);
+    let tx = catalog.conn.transaction().map_err(&err)?;
+    tx.execute_batch(
+        "ALTER TABLE images ADD COLUMN taken INTEGER;
+         ALTER TABLE images ADD COLUMN taken_offset INTEGER;
+         ALTER TABLE images ADD COLUMN taken_source TEXT;
+         ALTER TABLE images ADD COLUMN camera_make TEXT;
+         ALTER TABLE images ADD COLUMN camera_model TEXT;
+         ALTER TABLE images ADD COLUMN lat REAL;
+         ALTER TABLE images ADD COLUMN lon REAL;",
+    )
+    .map_err(&err)?;
+    tx.execute("UPDATE meta SET value = ?1 WHERE key = 'format'", [super::FORMAT]).map_err(&err)?;
+    tx.commit().map_err(&err)?;
+    tracing::info!("upgraded the catalog from format 2: photo metadata is read on the next indexing run");
     Ok(())
 }
 

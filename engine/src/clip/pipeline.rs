@@ -16,7 +16,7 @@ use super::{
     preprocess::{image_error, Prepared},
     Clip,
 };
-use crate::{digest::content_hash, Result};
+use crate::{digest::content_hash, photo_meta::{self, PhotoMeta}, Result};
 
 /// How the pipeline runs.
 #[derive(Debug, Clone, Copy)]
@@ -50,11 +50,14 @@ pub struct Embedded {
     pub height: u32,
 }
 
-/// One file after its single read: its content hash, and its embedding when it needed one.
+/// One file after its single read: its content hash, its metadata, and its embedding when it
+/// needed one.
 #[derive(Debug)]
 pub struct Read {
     /// [`content_hash`] of the file's bytes.
     pub hash: String,
+    /// What the file's EXIF says (capture time, camera, location), read from the same bytes.
+    pub meta: PhotoMeta,
     /// `None` when the triage said the content needs no encoder run.
     pub embedded: Option<Embedded>,
 }
@@ -117,13 +120,13 @@ pub fn embed_files_with(
         let mut pending = Batch::default();
         for (i, outcome) in rx {
             match outcome {
-                Ok(Item { hash, prepared: Some(prepared) }) => {
-                    pending.push(i, hash, prepared);
+                Ok(Item { hash, meta, prepared: Some(prepared) }) => {
+                    pending.push(i, hash, meta, prepared);
                     if pending.ids.len() == batch {
                         pending.encode(clip, &mut sink)?;
                     }
                 }
-                Ok(Item { hash, prepared: None }) => sink(i, Ok(Read { hash, embedded: None })),
+                Ok(Item { hash, meta, prepared: None }) => sink(i, Ok(Read { hash, meta, embedded: None })),
                 Err(e) => sink(i, Err(e)),
             }
         }
@@ -134,20 +137,22 @@ pub fn embed_files_with(
 /// A file read and, when needed, prepared for the encoder.
 struct Item {
     hash: String,
+    meta: PhotoMeta,
     prepared: Option<Prepared>,
 }
 
 fn read_one(clip: &Clip, path: &Path, i: usize, triage: &dyn Triage, max_bytes: u64) -> Result<Item> {
     let bytes = read_limited(path, max_bytes).map_err(|reason| image_error(path, reason))?;
     let hash = content_hash(&bytes);
+    let meta = photo_meta::read(&bytes);
     if !triage.needs_embedding(i, &hash) {
-        return Ok(Item { hash, prepared: None });
+        return Ok(Item { hash, meta, prepared: None });
     }
     let prepared = clip
         .preprocess()
         .prepare_bytes_with(&bytes, |image| triage.decoded(i, &hash, image))
         .map_err(|reason| image_error(path, reason))?;
-    Ok(Item { hash, prepared: Some(prepared) })
+    Ok(Item { hash, meta, prepared: Some(prepared) })
 }
 
 /// The whole file, unless it is larger than `max_bytes` (checked as it is read, so a file that
@@ -171,14 +176,14 @@ fn read_limited(path: &Path, max_bytes: u64) -> std::result::Result<Vec<u8>, Str
 #[derive(Default)]
 struct Batch {
     ids: Vec<usize>,
-    hashes: Vec<String>,
+    read: Vec<(String, PhotoMeta)>,
     images: Vec<Prepared>,
 }
 
 impl Batch {
-    fn push(&mut self, i: usize, hash: String, image: Prepared) {
+    fn push(&mut self, i: usize, hash: String, meta: PhotoMeta, image: Prepared) {
         self.ids.push(i);
-        self.hashes.push(hash);
+        self.read.push((hash, meta));
         self.images.push(image);
     }
 
@@ -187,9 +192,9 @@ impl Batch {
             return Ok(());
         }
         let embeddings = clip.embed_prepared(&self.images)?;
-        let done = self.ids.drain(..).zip(self.hashes.drain(..)).zip(self.images.drain(..)).zip(embeddings);
-        for (((i, hash), image), embedding) in done {
-            sink(i, Ok(Read { hash, embedded: Some(Embedded { embedding, width: image.width, height: image.height }) }));
+        let done = self.ids.drain(..).zip(self.read.drain(..)).zip(self.images.drain(..)).zip(embeddings);
+        for (((i, (hash, meta)), image), embedding) in done {
+            sink(i, Ok(Read { hash, meta, embedded: Some(Embedded { embedding, width: image.width, height: image.height }) }));
         }
         Ok(())
     }

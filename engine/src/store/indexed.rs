@@ -63,6 +63,29 @@ impl IndexedVectors {
         }
     }
 
+    /// The `k` vectors among `ids` most similar to `query`, exactly: a filtered search that
+    /// keeps few images compares only those (an id without a vector is passed over).
+    pub fn search_among(&self, query: &[f32], ids: &[i64], k: usize) -> Result<Vec<(i64, f32)>> {
+        let mut scored = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let Ok(i) = self.pairs.binary_search_by_key(&id, |p| p.0) else { continue };
+            let v = self.mapped.vector(self.pairs[i].1, id)?;
+            scored.push((id, dot(v, query)));
+        }
+        let by_score = |a: &(i64, f32), b: &(i64, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        if scored.len() > k {
+            scored.select_nth_unstable_by(k, by_score);
+            scored.truncate(k);
+        }
+        scored.sort_unstable_by(by_score);
+        Ok(scored)
+    }
+
+    /// Whether searches go through an approximate index (otherwise they are exact).
+    pub fn is_approximate(&self) -> bool {
+        self.approximate
+    }
+
     /// The index type searched (`Flat` = exact).
     pub fn factory(&self) -> &str {
         &self.factory
@@ -77,6 +100,20 @@ impl IndexedVectors {
     pub fn recall(&self) -> Option<f32> {
         self.recall
     }
+}
+
+/// Inner product in eight lanes, which the compiler turns into SIMD (a plain float sum must
+/// keep its order and stays scalar).
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = a8.remainder().iter().zip(b8.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in a8.zip(b8) {
+        for i in 0..8 {
+            lanes[i] += x[i] * y[i];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
 }
 
 impl VectorSearch for IndexedVectors {

@@ -4,13 +4,15 @@
 use std::time::Instant;
 
 use clipfind_engine::{
+    filter::Filter,
+    photo_meta::Period,
     searcher::{Hit as EngineHit, SearchParams, Searcher},
     EngineError,
 };
 use leptos::prelude::*;
 
 use super::AppState;
-use crate::app::types::{parse_k, parse_min_score, ApiError, Hit, SearchReply, MAX_UPLOAD_PIXELS};
+use crate::app::types::{parse_k, parse_min_score, ApiError, Hit, Narrow, SearchReply, MAX_UPLOAD_PIXELS};
 
 /// Runs `search` on a blocking thread (encoders and FAISS are CPU work) and builds the reply.
 /// Without an index, the reply says why instead of failing.
@@ -43,6 +45,7 @@ pub fn api_error(e: EngineError) -> ApiError {
         EngineError::NotFound(message) => ApiError::new(404, message),
         EngineError::Superseded => ApiError::new(409, "A newer search from this page replaced this one; its answer was not computed."),
         EngineError::Usage(message) | EngineError::Tokenize(message) => ApiError::bad_request(message),
+        e @ EngineError::Query(_) => ApiError::bad_request(format!("{}.", capitalised(&e.to_string()))),
         e => {
             tracing::error!("search failed: {}", e.chain());
             ApiError::new(500, format!("The search failed: {}", e.chain()))
@@ -50,9 +53,45 @@ pub fn api_error(e: EngineError) -> ApiError {
     }
 }
 
-/// `k` and `min` as the engine takes them; a malformed one is a 400 that says what it wants.
-pub fn search_params(k: Option<&str>, min: Option<&str>) -> Result<SearchParams, ApiError> {
-    Ok(SearchParams { k: parse_k(k).map_err(ApiError::bad_request)?, min_score: parse_min_score(min).map_err(ApiError::bad_request)? })
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
+/// `k`, `min` and `sort` as the engine takes them; a malformed one is a 400 that says what it wants.
+pub fn search_params(k: Option<&str>, min: Option<&str>, narrow: &Narrow) -> Result<SearchParams, ApiError> {
+    let sort = narrow.sort.as_deref().map(str::trim).unwrap_or_default().parse().map_err(|e: String| ApiError::bad_request(format!("sort: {e}.")))?;
+    Ok(SearchParams { k: parse_k(k).map_err(ApiError::bad_request)?, min_score: parse_min_score(min).map_err(ApiError::bad_request)?, sort })
+}
+
+/// The engine's filter for the URL's filter parameters; a malformed one is a 400 naming the
+/// parameter and what it accepts.
+pub fn search_filter(narrow: &Narrow) -> Result<Filter, ApiError> {
+    let bad = |name: &'static str| move |e: String| ApiError::bad_request(format!("{name}: {e}."));
+    let text = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
+    let period = |name: &'static str, v: &Option<String>| text(v).map(|v| Period::parse(&v).map_err(bad(name))).transpose();
+    let mut filter = Filter {
+        folder: text(&narrow.folder),
+        after: period("after", &narrow.after)?.map(|p| p.start),
+        before: period("before", &narrow.before)?.map(|p| p.start),
+        extensions: text(&narrow.ext).map(|e| Filter::parse_extensions(&e).map_err(bad("ext"))).transpose()?.unwrap_or_default(),
+        media: text(&narrow.media).map(|m| m.parse().map_err(bad("media"))).transpose()?,
+        orientation: text(&narrow.orientation).map(|o| o.parse().map_err(bad("orientation"))).transpose()?,
+        camera: text(&narrow.camera),
+        has_location: text(&narrow.located).map(|l| parse_flag(&l).map_err(bad("located"))).transpose()?,
+    };
+    if let Some(period) = period("taken", &narrow.taken)? {
+        filter.taken_in(period);
+    }
+    Ok(filter)
+}
+
+fn parse_flag(text: &str) -> Result<bool, String> {
+    match text {
+        "1" | "true" | "yes" => Ok(true),
+        "0" | "false" | "no" => Ok(false),
+        _ => Err(format!("'{text}' is not 1 or 0")),
+    }
 }
 
 /// Refuses, before decoding, an upload whose header declares more than [`MAX_UPLOAD_PIXELS`]
@@ -85,5 +124,9 @@ fn to_hit(h: EngineHit) -> Hit {
         score: h.score,
         width: h.width,
         height: h.height,
+        taken: h.taken,
+        taken_source: h.taken_source.map(str::to_string),
+        camera: h.camera,
+        location: h.location,
     }
 }
