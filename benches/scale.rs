@@ -23,6 +23,7 @@ use std::{
 
 use clipfind_engine::{
     catalog::{Catalog, NewImage},
+    photo_meta::PhotoMeta,
     clip::{Clip, ClipOptions},
     searcher::{SearchParams, Searcher},
     store::{
@@ -120,7 +121,7 @@ fn write_library(dir: &Path, clip: &Clip, n: usize, file_of: impl Fn(usize) -> (
                 for i in start..(start + BATCH).min(n) {
                     let (path, size, mtime_ns) = file_of(i);
                     let hash = format!("{i:032x}");
-                    let image = NewImage { path: &path, size, mtime_ns, hash: &hash, width: 640, height: 480 };
+                    let image = NewImage { path: &path, size, mtime_ns, hash: &hash, width: 640, height: 480, meta: &PhotoMeta::default() };
                     w.upsert(&image, &source.next(), appender, 0)?;
                 }
                 w.bump_generation()
@@ -164,7 +165,7 @@ fn vectors(n: usize) {
         .write_vectors(&mut appender, |w, appender| {
             for i in 0..1000 {
                 let (path, hash) = (format!("added/{i:04}.jpg"), format!("a{i:031x}"));
-                w.upsert(&NewImage { path: &path, size: 1, mtime_ns: 1, hash: &hash, width: 1, height: 1 }, &source.next(), appender, 0)?;
+                w.upsert(&NewImage { path: &path, size: 1, mtime_ns: 1, hash: &hash, width: 1, height: 1, meta: &PhotoMeta::default() }, &source.next(), appender, 0)?;
             }
             w.bump_generation()
         })

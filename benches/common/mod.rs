@@ -5,9 +5,13 @@ use std::path::{Path, PathBuf};
 
 use clipfind_engine::{
     catalog::{Catalog, NewImage},
+    photo_meta::{PhotoMeta, Taken, TakenSource},
     clip::{Clip, ClipOptions},
     store::vector_file::{self, VectorAppender, FILE_KEY},
 };
+
+/// When the first synthetic photo was taken (wall-clock seconds); photo i is i minutes later.
+pub const SYNTHETIC_START: i64 = 1_600_000_000;
 
 /// A catalog of `n` random unit vectors under `model`'s identity, as if `n` photos were indexed.
 pub fn synthetic_index(dir: &Path, clip: &Clip, n: usize) {
@@ -32,7 +36,9 @@ pub fn synthetic_index(dir: &Path, clip: &Clip, n: usize) {
                 v.iter_mut().for_each(|x| *x /= norm);
                 let path = format!("synthetic/{i:06}.jpg");
                 let hash = format!("{i:032x}");
-                w.upsert(&NewImage { path: &path, size: 1, mtime_ns: 1, hash: &hash, width: 640, height: 480 }, &v, vectors, 0)?;
+                // One photo a minute from SYNTHETIC_START: date filters select known fractions.
+                let meta = PhotoMeta { taken: Some(Taken { local: SYNTHETIC_START + i as i64 * 60, offset_minutes: None, source: TakenSource::ExifOriginal }), ..PhotoMeta::default() };
+                w.upsert(&NewImage { path: &path, size: 1, mtime_ns: 1, hash: &hash, width: 640, height: 480, meta: &meta }, &v, vectors, 0)?;
             }
             w.bump_generation()
         })

@@ -24,6 +24,7 @@ pub mod catalog;
 pub mod clip;
 pub mod device;
 pub(crate) mod digest;
+pub mod duplicates;
 pub mod error;
 pub mod evaluate;
 pub mod filter;

@@ -444,6 +444,9 @@ fn wall_seconds(at: NaiveDateTime) -> i64 {
 pub mod testing {
     use std::io::Cursor;
 
+    /// The EXIF crate the fields are made with, for tests outside the engine.
+    pub use exif;
+
     use image::codecs::jpeg::JpegEncoder;
     use image::{ExtendedColorType, Rgb, RgbImage};
 

@@ -24,6 +24,7 @@ use super::{
     batcher::Batcher,
     catalog::{Catalog, ImageRow},
     clip::Clip,
+    duplicates::{self, Group, NearPairs},
     filter::Filter,
     identity,
     query::{self, Query, TermKind},
@@ -149,6 +150,8 @@ pub struct Searcher {
     /// Shared with a reopened searcher: embeddings depend on the model only.
     query_cache: Arc<Mutex<LruCache<String, Vec<f32>>>>,
     vectors: Arc<IndexedVectors>,
+    /// Near-duplicate pairs, found on first use for this opened version of the index.
+    near_pairs: std::sync::OnceLock<Arc<NearPairs>>,
     /// The ids each recently used filter keeps, for this opened version of the index.
     filtered: Mutex<LruCache<Filter, Arc<Vec<i64>>>>,
     batcher: Batcher,
@@ -227,6 +230,7 @@ impl Searcher {
             version,
             batcher: Batcher::new(vectors.clone()),
             filtered: Mutex::new(LruCache::new(FILTER_CACHE)),
+            near_pairs: std::sync::OnceLock::new(),
             texts,
             vectors,
             catalog: Mutex::new(catalog),
@@ -428,6 +432,24 @@ impl Searcher {
             camera,
             location: row.meta.location,
         }
+    }
+
+    /// Groups of exact copies, near copies (embeddings at least `threshold` alike, from
+    /// [`duplicates::MIN_THRESHOLD`] up) and bursts, largest first. The neighbour search runs
+    /// once per opened index; other thresholds regroup what it found.
+    pub fn duplicates(&self, threshold: f32, burst_seconds: i64) -> Result<Vec<Group>> {
+        if !(duplicates::MIN_THRESHOLD..=1.0).contains(&threshold) {
+            return Err(EngineError::Usage(format!("the threshold must be from {} to 1, not {threshold}", duplicates::MIN_THRESHOLD)));
+        }
+        let pairs = match self.near_pairs.get() {
+            Some(pairs) => pairs.clone(),
+            None => {
+                let rows = self.catalog().images()?;
+                let found = Arc::new(NearPairs::find(rows, self.clip.dim(), |id| self.vectors.vector(id))?);
+                self.near_pairs.get_or_init(|| found).clone()
+            }
+        };
+        Ok(pairs.groups(threshold, burst_seconds))
     }
 
     fn catalog(&self) -> std::sync::MutexGuard<'_, Catalog> {

@@ -1,6 +1,7 @@
 //! The Leptos app: the HTML shell, the router and the pages. Compiled for both the server
 //! (`ssr`) and the browser (`hydrate`).
 
+pub mod duplicates;
 pub mod filters;
 pub mod live;
 pub mod results;
@@ -17,6 +18,7 @@ use leptos_router::{
     SsrMode, StaticSegment,
 };
 
+use duplicates::DuplicatesPage;
 use search::SearchPage;
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -50,6 +52,7 @@ pub fn App() -> impl IntoView {
             <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
                 // Async: the server waits for the results, so `/?q=...` renders them without JavaScript.
                 <Route path=StaticSegment("") view=SearchPage ssr=SsrMode::Async/>
+                <Route path=StaticSegment("duplicates") view=DuplicatesPage ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }

@@ -225,6 +225,54 @@ pub struct SearchReply {
     pub took_ms: f64,
 }
 
+/// The duplicate threshold when none is asked for (the engine's default).
+pub const DEFAULT_DUPLICATE_THRESHOLD: f32 = 0.95;
+/// Near copies shot this close together (EXIF times) are a burst.
+pub const DEFAULT_BURST_SECONDS: i64 = 5;
+
+/// `threshold` for the duplicate search: 0.8 to 1.
+pub fn parse_threshold(threshold: Option<&str>) -> Result<f32, String> {
+    let Some(t) = threshold.map(str::trim).filter(|t| !t.is_empty()) else { return Ok(DEFAULT_DUPLICATE_THRESHOLD) };
+    match t.parse::<f32>() {
+        Ok(v) if (0.8..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("The threshold must be a number from 0.8 to 1, not “{t}”.")),
+    }
+}
+
+/// `GET /api/duplicates`: groups of copies, largest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DuplicatesReply {
+    pub threshold: f32,
+    /// Images in the index.
+    pub images: u64,
+    pub groups: Vec<DuplicateGroup>,
+}
+
+/// Files that are copies or near copies of each other, the largest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DuplicateGroup {
+    /// `exact`, `near` or `burst`.
+    pub kind: String,
+    pub members: Vec<DuplicateMember>,
+}
+
+/// One file of a duplicate group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DuplicateMember {
+    pub id: i64,
+    pub path: String,
+    /// Bytes.
+    pub size: u64,
+    pub width: u32,
+    pub height: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub taken: Option<String>,
+    /// Members with the same hash are byte-identical.
+    pub hash: String,
+    /// Cosine similarity to the group's first file.
+    pub similarity: f32,
+}
+
 /// An error of the JSON API and the page. The JSON API answers it as
 /// `{"error": "<message>", "status": N}` with HTTP status N.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -10,6 +10,7 @@ use clipfind_engine::{
 };
 
 mod doctor;
+mod duplicates_cmd;
 mod embed;
 mod eval;
 mod index;
@@ -58,6 +59,8 @@ pub enum Command {
     Search(search::SearchArgs),
     /// Print the normalised CLIP embedding of a text or an image.
     Embed(embed::EmbedArgs),
+    /// List groups of exact copies, near copies and bursts (never deletes anything).
+    Duplicates(duplicates_cmd::DuplicatesArgs),
     /// Measure retrieval quality on a labelled set of images (recall@K, MRR).
     Eval(eval::EvalArgs),
     /// List installed models or download one.
@@ -154,6 +157,7 @@ pub fn main() -> ExitCode {
         Command::Search(args) => search::run(&cli.settings, &args),
         Command::Embed(args) => embed::run(&cli.settings, &args),
         Command::Eval(args) => eval::run(&cli.settings, &args),
+        Command::Duplicates(args) => duplicates_cmd::run(&cli.settings, &args),
         Command::Models { action } => models_cmd::run(&cli.settings, action),
     };
     match result {

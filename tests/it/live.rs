@@ -20,9 +20,9 @@ use crate::{
     indexing::{root, tiny},
 };
 
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Drop for Server {
@@ -32,8 +32,12 @@ impl Drop for Server {
     }
 }
 
-fn for_library(mut c: Command, data: &Path) -> Command {
-    c.env("CLIPFIND_DATA", data).env("CLIPFIND_MODEL", tiny()).env("CLIPFIND_DEVICE", "cpu").env_remove("CLIPFIND_INDEX");
+fn for_library(c: Command, data: &Path) -> Command {
+    for_library_with(c, data, &tiny())
+}
+
+fn for_library_with(mut c: Command, data: &Path, model: &Path) -> Command {
+    c.env("CLIPFIND_DATA", data).env("CLIPFIND_MODEL", model).env("CLIPFIND_DEVICE", "cpu").env_remove("CLIPFIND_INDEX");
     c
 }
 
@@ -43,8 +47,13 @@ fn index(data: &Path) {
 }
 
 fn serve(data: &Path, extra: &[&str]) -> Server {
+    serve_model(data, &tiny(), extra)
+}
+
+/// Serves the library in `data` (already indexed) with `model` on a free loopback port.
+pub(crate) fn serve_model(data: &Path, model: &Path, extra: &[&str]) -> Server {
     let addr = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
-    let child = for_library(Command::new(env!("CARGO_BIN_EXE_clipfind")), data)
+    let child = for_library_with(Command::new(env!("CARGO_BIN_EXE_clipfind")), data, model)
         .arg("serve")
         .args(extra)
         .env("LEPTOS_SITE_ADDR", &addr)
@@ -63,7 +72,8 @@ fn serve(data: &Path, extra: &[&str]) -> Server {
     server
 }
 
-fn get(url: &str) -> (u16, Value) {
+/// GET `url`: the status and the JSON body (null when it is not JSON).
+pub(crate) fn get(url: &str) -> (u16, Value) {
     match ureq::get(url).call() {
         Ok(r) => (r.status(), json(r)),
         Err(ureq::Error::Status(code, r)) => (code, json(r)),

@@ -4,5 +4,5 @@
 mod reply;
 mod state;
 
-pub use reply::{api_error, app_state, check_upload_pixels, reply, search_filter, search_params};
+pub use reply::{api_error, app_state, check_upload_pixels, reply, search_filter, search_params, to_duplicate_group};
 pub use state::{AppState, Loaded};

@@ -12,7 +12,7 @@ use clipfind_engine::{
 use leptos::prelude::*;
 
 use super::AppState;
-use crate::app::types::{parse_k, parse_min_score, ApiError, Hit, Narrow, SearchReply, MAX_UPLOAD_PIXELS};
+use crate::app::types::{parse_k, parse_min_score, ApiError, DuplicateGroup, DuplicateMember, Hit, Narrow, SearchReply, MAX_UPLOAD_PIXELS};
 
 /// Runs `search` on a blocking thread (encoders and FAISS are CPU work) and builds the reply.
 /// Without an index, the reply says why instead of failing.
@@ -128,5 +128,21 @@ fn to_hit(h: EngineHit) -> Hit {
         taken_source: h.taken_source.map(str::to_string),
         camera: h.camera,
         location: h.location,
+    }
+}
+
+/// A duplicate group as the page and the JSON API show it.
+pub fn to_duplicate_group(group: clipfind_engine::duplicates::Group) -> DuplicateGroup {
+    use clipfind_engine::duplicates::GroupKind;
+    let kind = match group.kind {
+        GroupKind::Exact => "exact",
+        GroupKind::Near => "near",
+        GroupKind::Burst => "burst",
+    };
+    DuplicateGroup {
+        kind: kind.into(),
+        members: (group.members.into_iter())
+            .map(|m| DuplicateMember { id: m.id, path: m.path, size: m.size, width: m.width, height: m.height, taken: m.taken, hash: m.hash, similarity: m.similarity })
+            .collect(),
     }
 }

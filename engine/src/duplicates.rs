@@ -1,0 +1,356 @@
+//! Near-duplicate review: groups of exact copies (same content hash), near copies (embeddings
+//! at least `threshold` alike: resized, re-encoded, lightly edited) and bursts (near copies
+//! taken within seconds of each other, by their EXIF times). clipfind only reports them; it
+//! never deletes a file.
+//!
+//! Scaling: each distinct content is one query for its nearest neighbours in a vector index
+//! built for the purpose (exact below [`EXACT_UP_TO`] images, else IVF with a few lists probed:
+//! near copies sit so close that they share a list), never an all-pairs scan. The pairs found
+//! are kept down to [`MIN_THRESHOLD`], so any threshold above it groups again without a search.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use super::{
+    catalog::ImageRow,
+    photo_meta::TakenSource,
+    store::{faiss_store::FaissStore, VectorSearch},
+    Result,
+};
+
+/// The lowest threshold the pairs are kept for (the page's slider starts here).
+pub const MIN_THRESHOLD: f32 = 0.80;
+/// The default: resized and re-encoded copies stay above it with CLIP-like encoders.
+pub const DEFAULT_THRESHOLD: f32 = 0.95;
+/// Consecutive shots at most this many seconds apart (by EXIF capture time) are a burst.
+pub const DEFAULT_BURST_SECONDS: i64 = 5;
+/// Up to this many distinct images the neighbour search is exact.
+pub const EXACT_UP_TO: usize = 20_000;
+/// Neighbours asked for per image: a group larger than this is still found, through chains.
+const NEIGHBOURS: usize = 16;
+/// Queries per FAISS call (a matrix product each).
+const QUERY_CHUNK: usize = 1024;
+
+/// What kind of sameness holds a group together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupKind {
+    /// Byte-identical files.
+    Exact,
+    /// Different files of (nearly) the same picture.
+    Near,
+    /// Near copies shot seconds apart.
+    Burst,
+}
+
+/// One file of a group.
+#[derive(Debug, Clone, Serialize)]
+pub struct Member {
+    /// Catalog id.
+    pub id: i64,
+    /// Path as stored (`NAME/...` in a library of several folders).
+    pub path: String,
+    /// File size in bytes.
+    pub size: u64,
+    /// Upright width in pixels.
+    pub width: u32,
+    /// Upright height in pixels.
+    pub height: u32,
+    /// Capture time (ISO 8601), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub taken: Option<String>,
+    /// Content hash: members with the same one are exact copies of each other.
+    pub hash: String,
+    /// Cosine similarity to the group's first member (1 for exact copies).
+    pub similarity: f32,
+}
+
+/// Files that are copies or near copies of each other, the largest file first.
+#[derive(Debug, Clone, Serialize)]
+pub struct Group {
+    /// Exact copies, near copies or a burst.
+    pub kind: GroupKind,
+    /// At least two files.
+    pub members: Vec<Member>,
+}
+
+/// Pairs of distinct contents at least [`MIN_THRESHOLD`] alike, found once per index version.
+pub struct NearPairs {
+    /// One row per distinct content hash (the largest file of it), index = position here.
+    representatives: Vec<ImageRow>,
+    /// Every row, by content hash.
+    by_hash: HashMap<String, Vec<ImageRow>>,
+    /// (a, b, similarity) with a < b, positions in `representatives`.
+    pairs: Vec<(u32, u32, f32)>,
+}
+
+impl NearPairs {
+    /// Searches the neighbours of every distinct content in `rows`; `vector(id)` reads an
+    /// image's stored embedding.
+    pub fn find(rows: Vec<ImageRow>, dim: usize, vector: impl Fn(i64) -> Result<Option<Vec<f32>>>) -> Result<NearPairs> {
+        let by_hash = group_by_hash(rows);
+        let mut representatives: Vec<ImageRow> = by_hash.values().map(|rows| rows[0].clone()).collect();
+        representatives.sort_by_key(|r| r.id);
+        let mut ids = Vec::with_capacity(representatives.len());
+        let mut vectors = Vec::with_capacity(representatives.len() * dim);
+        for (i, row) in representatives.iter().enumerate() {
+            if let Some(v) = vector(row.id)? {
+                ids.push(i as i64);
+                vectors.extend_from_slice(&v);
+            }
+        }
+        let pairs = neighbour_pairs(&ids, &vectors, dim)?;
+        Ok(NearPairs { representatives, by_hash, pairs })
+    }
+
+    /// The groups at `threshold` (at least [`MIN_THRESHOLD`]), largest first.
+    pub fn groups(&self, threshold: f32, burst_seconds: i64) -> Vec<Group> {
+        let mut sets = DisjointSets::new(self.representatives.len());
+        for &(a, b, s) in &self.pairs {
+            if s >= threshold {
+                sets.join(a as usize, b as usize);
+            }
+        }
+        let mut components: HashMap<usize, Vec<usize>> = HashMap::new();
+        for i in 0..self.representatives.len() {
+            components.entry(sets.root(i)).or_default().push(i);
+        }
+        let similarity = self.similarities();
+        let mut groups: Vec<Group> = components
+            .into_values()
+            .filter_map(|parts| {
+                let rows: Vec<&ImageRow> = parts.iter().flat_map(|&i| &self.by_hash[&self.representatives[i].hash]).collect();
+                (rows.len() > 1).then(|| self.group(&parts, rows, &similarity, burst_seconds))
+            })
+            .collect();
+        groups.sort_by(|a, b| b.members.len().cmp(&a.members.len()).then_with(|| a.members[0].path.cmp(&b.members[0].path)));
+        groups
+    }
+
+    /// Similarity by pair of representatives, both ways round.
+    fn similarities(&self) -> HashMap<(u32, u32), f32> {
+        self.pairs.iter().flat_map(|&(a, b, s)| [((a, b), s), ((b, a), s)]).collect()
+    }
+
+    fn group(&self, parts: &[usize], mut rows: Vec<&ImageRow>, similarity: &HashMap<(u32, u32), f32>, burst_seconds: i64) -> Group {
+        let kind = match parts.len() {
+            1 => GroupKind::Exact,
+            _ if is_burst(&rows, burst_seconds) => GroupKind::Burst,
+            _ => GroupKind::Near,
+        };
+        // The largest file first: usually the original the others were made from.
+        rows.sort_by(|a, b| b.size.cmp(&a.size).then(b.width.cmp(&a.width)).then(a.path.cmp(&b.path)));
+        let position: HashMap<&str, u32> = parts.iter().map(|&i| (self.representatives[i].hash.as_str(), i as u32)).collect();
+        let first = position[rows[0].hash.as_str()];
+        let members = rows
+            .iter()
+            .map(|row| {
+                let at = position[row.hash.as_str()];
+                // Members linked only through others have no direct pair: their similarity is
+                // below the pairs kept, shown as the threshold's floor.
+                let s = if at == first { 1.0 } else { similarity.get(&(first, at)).copied().unwrap_or(MIN_THRESHOLD) };
+                Member {
+                    id: row.id,
+                    path: row.path.clone(),
+                    size: row.size,
+                    width: row.width,
+                    height: row.height,
+                    taken: row.meta.taken.map(|t| t.iso()),
+                    hash: row.hash.clone(),
+                    similarity: s,
+                }
+            })
+            .collect();
+        Group { kind, members }
+    }
+}
+
+/// Rows by content hash, the largest file of each first.
+fn group_by_hash(rows: Vec<ImageRow>) -> HashMap<String, Vec<ImageRow>> {
+    let mut by_hash: HashMap<String, Vec<ImageRow>> = HashMap::new();
+    for row in rows {
+        by_hash.entry(row.hash.clone()).or_default().push(row);
+    }
+    for rows in by_hash.values_mut() {
+        rows.sort_by(|a, b| b.size.cmp(&a.size).then(a.id.cmp(&b.id)));
+    }
+    by_hash
+}
+
+/// Whether every shot has an EXIF capture time and each follows the previous within
+/// `burst_seconds` (file times do not count: copying files gives them close times too).
+fn is_burst(rows: &[&ImageRow], burst_seconds: i64) -> bool {
+    let mut times: Vec<i64> = Vec::with_capacity(rows.len());
+    for row in rows {
+        match row.meta.taken {
+            Some(t) if t.source != TakenSource::FileTime => times.push(t.local),
+            _ => return false,
+        }
+    }
+    times.sort_unstable();
+    times.dedup();
+    // Identical times are copies, not a burst.
+    times.len() == rows.len() && times.windows(2).all(|w| w[1] - w[0] <= burst_seconds)
+}
+
+/// (a, b, similarity), a < b, for every neighbour pair at least [`MIN_THRESHOLD`] alike.
+fn neighbour_pairs(ids: &[i64], vectors: &[f32], dim: usize) -> Result<Vec<(u32, u32, f32)>> {
+    let n = ids.len();
+    if n < 2 {
+        return Ok(Vec::new());
+    }
+    let index = match n <= EXACT_UP_TO {
+        true => FaissStore::flat(dim, ids, vectors)?,
+        false => {
+            let lists = ((n as f64).sqrt() * 4.0) as usize;
+            let index = FaissStore::build(dim, &format!("IVF{lists},Flat"), ids, vectors)?;
+            index.set_nprobe(8);
+            index
+        }
+    };
+    let mut pairs = Vec::new();
+    for (chunk, queries) in vectors.chunks(QUERY_CHUNK * dim).enumerate() {
+        for (q, found) in index.search(queries, NEIGHBOURS + 1)?.into_iter().enumerate() {
+            let a = ids[chunk * QUERY_CHUNK + q];
+            for (b, s) in found {
+                if a < b && s >= MIN_THRESHOLD {
+                    pairs.push((a as u32, b as u32, s));
+                } else if b < a && s >= MIN_THRESHOLD {
+                    // Found from the other side too, unless b's list was full: keep both, dedup below.
+                    pairs.push((b as u32, a as u32, s));
+                }
+            }
+        }
+    }
+    pairs.sort_by(|x, y| (x.0, x.1).cmp(&(y.0, y.1)));
+    pairs.dedup_by(|x, y| (x.0, x.1) == (y.0, y.1));
+    Ok(pairs)
+}
+
+/// Union-find with path halving.
+struct DisjointSets {
+    parent: Vec<usize>,
+}
+
+impl DisjointSets {
+    fn new(n: usize) -> Self {
+        DisjointSets { parent: (0..n).collect() }
+    }
+
+    fn root(&mut self, mut i: usize) -> usize {
+        while self.parent[i] != i {
+            self.parent[i] = self.parent[self.parent[i]];
+            i = self.parent[i];
+        }
+        i
+    }
+
+    fn join(&mut self, a: usize, b: usize) {
+        let (ra, rb) = (self.root(a), self.root(b));
+        if ra != rb {
+            self.parent[ra.max(rb)] = ra.min(rb);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::photo_meta::{PhotoMeta, Taken};
+
+    fn row(id: i64, hash: &str, size: u64, exif_time: Option<i64>) -> ImageRow {
+        let taken = exif_time.map(|local| Taken { local, offset_minutes: None, source: TakenSource::ExifOriginal });
+        ImageRow {
+            id,
+            path: format!("{id}.jpg"),
+            size,
+            mtime_ns: 0,
+            hash: hash.into(),
+            width: 10,
+            height: 10,
+            indexed_at: 0,
+            slot: id as u64,
+            meta: PhotoMeta { taken, ..PhotoMeta::default() },
+        }
+    }
+
+    /// Unit vectors at `angle` radians in the plane of axes 0 and 1 (cosine between two of them
+    /// is the cosine of their angle difference), or along axis `axis` when `angle` is NaN.
+    fn unit(angle: f32, axis: usize) -> Vec<f32> {
+        let mut v = vec![0.0; 8];
+        if angle.is_nan() {
+            v[axis] = 1.0;
+        } else {
+            (v[0], v[1]) = (angle.cos(), angle.sin());
+        }
+        v
+    }
+
+    fn pairs_of(rows: Vec<ImageRow>, vectors: HashMap<i64, Vec<f32>>) -> NearPairs {
+        NearPairs::find(rows, 8, |id| Ok(vectors.get(&id).cloned())).unwrap()
+    }
+
+    #[test]
+    fn exact_copies_near_copies_and_bursts_are_told_apart() {
+        let rows = vec![
+            row(1, "a", 300, None),
+            row(2, "a", 300, None),         // exact copy of 1
+            row(3, "b", 900, None),         // b, c: near copies (cosine 0.98)
+            row(4, "c", 200, None),
+            row(5, "d", 500, Some(1000)),   // d, e: a burst, 2 s apart
+            row(6, "e", 500, Some(1002)),
+            row(7, "f", 500, None),         // alone
+        ];
+        let vectors = HashMap::from([
+            (1, unit(f32::NAN, 2)),
+            (3, unit(0.0, 0)),
+            (4, unit(0.2, 0)),
+            (5, unit(f32::NAN, 4)),
+            (6, {
+                let mut v = unit(f32::NAN, 4);
+                v[5] = 0.1;
+                let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+                v.iter().map(|x| x / n).collect()
+            }),
+            (7, unit(f32::NAN, 6)),
+        ]);
+        let groups = pairs_of(rows, vectors).groups(DEFAULT_THRESHOLD, DEFAULT_BURST_SECONDS);
+        let described: Vec<(GroupKind, Vec<i64>)> = groups.iter().map(|g| (g.kind, g.members.iter().map(|m| m.id).collect())).collect();
+        assert_eq!(described.len(), 3, "{described:?}");
+        assert!(described.contains(&(GroupKind::Exact, vec![1, 2])));
+        assert!(described.contains(&(GroupKind::Near, vec![3, 4])), "the larger file first: {described:?}");
+        assert!(described.contains(&(GroupKind::Burst, vec![5, 6])));
+        let near = groups.iter().find(|g| g.kind == GroupKind::Near).unwrap();
+        assert!((near.members[1].similarity - 0.2f32.cos()).abs() < 1e-5);
+    }
+
+    #[test]
+    fn the_threshold_decides_what_counts_as_near() {
+        let rows = vec![row(1, "a", 1, None), row(2, "b", 1, None)];
+        let vectors = HashMap::from([(1, unit(0.0, 0)), (2, unit(0.5, 0))]); // cosine 0.878
+        let pairs = pairs_of(rows, vectors);
+        assert!(pairs.groups(0.95, 5).is_empty());
+        assert_eq!(pairs.groups(0.85, 5).len(), 1);
+    }
+
+    #[test]
+    fn shots_too_far_apart_or_without_exif_times_are_not_a_burst() {
+        let far = [row(1, "a", 1, Some(0)), row(2, "b", 1, Some(60))];
+        assert!(!is_burst(&far.iter().collect::<Vec<_>>(), 5));
+        let undated = [row(1, "a", 1, Some(0)), row(2, "b", 1, None)];
+        assert!(!is_burst(&undated.iter().collect::<Vec<_>>(), 5));
+        let chain = [row(1, "a", 1, Some(0)), row(2, "b", 1, Some(4)), row(3, "c", 1, Some(8))];
+        assert!(is_burst(&chain.iter().collect::<Vec<_>>(), 5), "each shot within 5 s of the previous");
+    }
+
+    #[test]
+    fn groups_grow_through_chains() {
+        let rows = (1..=4).map(|i| row(i, &format!("h{i}"), 1, None)).collect();
+        // Neighbours 0.1 rad apart: 1-2, 2-3, 3-4 above 0.99; 1-4 below.
+        let vectors = (1..=4).map(|i| (i, unit(0.1 * i as f32, 0))).collect();
+        let groups = pairs_of(rows, vectors).groups(0.99, 5);
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0].members.len(), 4);
+    }
+}

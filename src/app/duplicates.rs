@@ -1,0 +1,109 @@
+//! The Duplicates page: groups of exact copies, near copies and bursts, largest first, with a
+//! threshold slider (in the URL). Opening a group shows its files side by side with their
+//! sizes and dates. Nothing is ever deleted.
+
+use leptos::{prelude::*, server_fn::codec::GetUrl};
+use leptos_router::{hooks::use_query_map, NavigateOptions};
+
+use super::types::*;
+
+/// `GET /api/duplicates?threshold=0.95[&burst=5]`: the groups, largest first.
+#[server(endpoint = "duplicates", input = GetUrl)]
+pub async fn duplicates(threshold: Option<String>, burst: Option<String>) -> Result<DuplicatesReply, ApiError> {
+    use super::ssr;
+    let threshold = parse_threshold(threshold.as_deref()).map_err(ApiError::bad_request)?;
+    let burst = match burst.as_deref().map(str::trim).filter(|b| !b.is_empty()) {
+        None => DEFAULT_BURST_SECONDS,
+        Some(b) => b.parse::<i64>().ok().filter(|s| (0..=3600).contains(s)).ok_or_else(|| ApiError::bad_request(format!("burst must be whole seconds from 0 to 3600, not “{b}”.")))?,
+    };
+    let state = ssr::app_state()?.current();
+    let Some(searcher) = state.searcher().cloned() else {
+        return Ok(DuplicatesReply { threshold, groups: Vec::new(), images: 0 });
+    };
+    let images = searcher.stats().images;
+    let groups = tokio::task::spawn_blocking(move || searcher.duplicates(threshold, burst))
+        .await
+        .map_err(|e| ApiError::new(500, format!("The duplicate search stopped: {e}")))?
+        .map_err(ssr::api_error)?;
+    Ok(DuplicatesReply { threshold, images, groups: groups.into_iter().map(ssr::to_duplicate_group).collect() })
+}
+
+#[component]
+pub fn DuplicatesPage() -> impl IntoView {
+    let params = use_query_map();
+    let threshold = Memo::new(move |_| params.read().get("threshold").unwrap_or_default());
+    let answer = Resource::new(move || threshold.get(), |t| duplicates(Some(t), None));
+    let navigate = leptos_router::hooks::use_navigate();
+    let shown = move || parse_threshold(Some(&threshold.get())).unwrap_or(DEFAULT_DUPLICATE_THRESHOLD);
+    let on_change = move |ev: leptos::ev::Event| {
+        let value = event_target_value(&ev);
+        navigate(&format!("/duplicates?threshold={}", encode_component(&value)), NavigateOptions { scroll: false, ..Default::default() });
+    };
+    view! {
+        <main class="page duplicates">
+            <header class="masthead">
+                <h1><a href="/">"clipfind"</a></h1>
+                <p class="tagline">"Copies, near copies and bursts. Nothing is deleted."</p>
+            </header>
+            <form class="controls" method="get" action="/duplicates">
+                <label>"Similarity threshold "
+                    <input id="threshold" name="threshold" type="range" min="0.8" max="1" step="0.005"
+                        value=move || shown().to_string() prop:value=move || shown().to_string() on:change=on_change/>
+                    <output for="threshold">{move || format!("{:.3}", shown())}</output>
+                </label>
+                <noscript><button type="submit">"Apply"</button></noscript>
+            </form>
+            <Transition fallback=|| view! { <p class="status" role="status">"Looking for duplicates…"</p> }>
+                {move || answer.get().map(|reply| match reply {
+                    Ok(reply) => view! { <Groups reply=reply/> }.into_any(),
+                    Err(e) => view! { <p class="status error" role="alert">{e.error}</p> }.into_any(),
+                })}
+            </Transition>
+        </main>
+    }
+}
+
+#[component]
+fn Groups(reply: DuplicatesReply) -> impl IntoView {
+    let files: usize = reply.groups.iter().map(|g| g.members.len()).sum();
+    let summary = format!("{} groups, {files} files among {} images", reply.groups.len(), reply.images);
+    view! {
+        <p id="status" class="status" role="status">{summary}</p>
+        <ul id="groups" class="groups">
+            {reply.groups.into_iter().map(|group| view! { <GroupCard group=group/> }).collect_view()}
+        </ul>
+    }
+}
+
+#[component]
+fn GroupCard(group: DuplicateGroup) -> impl IntoView {
+    let kind = match group.kind.as_str() {
+        "exact" => "exact copies",
+        "burst" => "burst",
+        _ => "near copies",
+    };
+    let first = group.members[0].clone();
+    let title = format!("{kind} · {} files · {}", group.members.len(), first.path);
+    view! {
+        <li class="group" data-kind=group.kind.clone()>
+            <details>
+                <summary>
+                    <img src=format!("/thumb/{}", first.id) alt=first.path.clone() loading="lazy"/>
+                    <span class="kind">{kind}</span>
+                    <span class="group-title">{title}</span>
+                </summary>
+                <ul class="members">
+                    {group.members.into_iter().map(|m| view! {
+                        <li class="member">
+                            <a href=format!("/image/{}", m.id)><img src=format!("/thumb/{}", m.id) alt=m.path.clone() loading="lazy"/></a>
+                            <span class="path">{m.path.clone()}</span>
+                            <span class="facts">{format!("{}×{} · {} KB{} · similarity {:.3}", m.width, m.height, m.size.div_ceil(1024),
+                                m.taken.as_deref().map(|t| format!(" · {}", t.replace('T', " "))).unwrap_or_default(), m.similarity)}</span>
+                            <a class="like" href=format!("/?like={}", m.id)>"More like this"</a>
+                        </li>
+                    }).collect_view()}
+                </ul>
+            </details>
+        </li>
+    }
+}
