@@ -13,6 +13,9 @@ cp "$IMAGES/wide.png" "$DATA/trips/2024/wide.png"
 cp "$IMAGES/lossy.webp" "$DATA/trips/2024/été.webp"
 cp "$IMAGES/photo.jpg" "$DATA/backup/photo copy.jpg"
 cp "$IMAGES/cmyk.jpg" "$DATA/print/cmyk.jpg"
+# Two photos with EXIF capture times (2023-06-15 and 2021-12-24) for the date filters.
+mkdir -p "$DATA/dated"
+cp "$ROOT/tests/fixtures/format2-library/photos"/{beach.jpg,city.jpg} "$DATA/dated/"
 cd "$ROOT"
 cargo run -q --release --no-default-features --features ssr -- index --data "$DATA" --model "$ROOT/models/test-tiny" --quiet
 echo "e2e: indexed $(find "$DATA" -type f -not -path '*/.clipfind/*' | wc -l) images in $DATA"

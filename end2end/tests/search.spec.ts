@@ -32,12 +32,12 @@ test("typing updates results without a page load and the URL follows", async ({ 
   const errors = watchErrors(page);
   await openHydrated(page, "/?min=-1");
   await expect(box(page)).toBeFocused();
-  await expect(page.locator(".index-info")).toContainText("11 images · model test-tiny");
+  await expect(page.locator(".index-info")).toContainText("13 images · model test-tiny");
   await expect(status(page)).toHaveText("Type to search your images, or drop an image here.");
 
   await box(page).pressSequentially("a red bicycle", { delay: 20 });
   await expect(status(page)).toContainText("for “a red bicycle”");
-  await expect(cards(page)).toHaveCount(11);
+  await expect(cards(page)).toHaveCount(13);
   await expect(page).toHaveURL(/\?q=a%20red%20bicycle&min=-1$/);
   await expect(cards(page).first().locator(".score")).toHaveText(/^-?\d\.\d{3}$/);
   expect(await page.evaluate(() => performance.getEntriesByType("navigation").length)).toBe(1);
@@ -111,18 +111,18 @@ test("searching with an uploaded image finds that image first", async ({ page },
 test("the lightbox works from the keyboard", async ({ page }, info) => {
   const errors = watchErrors(page);
   await openHydrated(page, "/?q=anything&min=-1");
-  await expect(cards(page)).toHaveCount(11);
+  await expect(cards(page)).toHaveCount(13);
   await cards(page).first().locator("a.thumb").focus();
   await page.keyboard.press("Enter");
   const dialog = page.getByRole("dialog");
   await expect(dialog).toBeVisible();
-  await expect(dialog).toContainText("1 of 11");
+  await expect(dialog).toContainText("1 of 13");
   await expect(page.getByRole("button", { name: "Close" })).toBeFocused();
   await page.keyboard.press("ArrowRight");
-  await expect(dialog).toContainText("2 of 11");
+  await expect(dialog).toContainText("2 of 13");
   await page.keyboard.press("ArrowLeft");
   await page.keyboard.press("ArrowLeft");
-  await expect(dialog).toContainText("11 of 11");
+  await expect(dialog).toContainText("13 of 13");
   await shot(page, info, "lightbox");
   await page.keyboard.press("Escape");
   await expect(dialog).toHaveCount(0);
@@ -154,7 +154,7 @@ test("bad input shows an error and the API answers 4xx with a message", async ({
   }
   const json = await (await request.get("/api/search?q=dog&k=2&min=-1")).json();
   expect(json.hits).toHaveLength(2);
-  expect(Object.keys(json.hits[0])).toEqual(["id", "path", "score", "width", "height", "thumb", "image"]);
+  expect(Object.keys(json.hits[0])).toEqual(["id", "path", "score", "width", "height", "thumb", "image", "taken", "taken_source"]);
   const img = await request.get(json.hits[0].thumb);
   expect(img.headers()["content-type"]).toBe("image/jpeg");
   expect(img.headers()["cache-control"]).toContain("max-age");
@@ -211,8 +211,8 @@ test.describe("without JavaScript", () => {
   test.use({ javaScriptEnabled: false });
   test("the same URL renders results on the server", async ({ page }, info) => {
     await page.goto("/?q=a%20dog&min=-1");
-    await expect(cards(page)).toHaveCount(11);
-    await expect(status(page)).toContainText("11 images for “a dog”");
+    await expect(cards(page)).toHaveCount(13);
+    await expect(status(page)).toContainText("13 images for “a dog”");
     // The form is a plain GET form.
     await page.locator("#q").fill("a cat");
     await page.getByRole("button", { name: "Go" }).click();
@@ -226,4 +226,56 @@ test("the page ships a favicon", async ({ request }) => {
   const icon = await request.get("/favicon.ico");
   expect(icon.status()).toBe(200);
   expect((await icon.body()).length).toBeGreaterThan(100);
+});
+
+test("filters by folder and date go into the URL, and back restores them", async ({ page }, info) => {
+  const errors = watchErrors(page);
+  await openHydrated(page, "/?q=photo&min=-1");
+  await expect(cards(page)).toHaveCount(13);
+  await page.getByText("Filters and order").click();
+  const folder = page.getByLabel("Folder");
+  await folder.fill("dated");
+  await folder.press("Tab");
+  await expect(page).toHaveURL(/folder=dated/);
+  await expect(cards(page)).toHaveCount(2);
+  // Ranked by similarity, either may come first; each card shows its capture date.
+  await expect.poll(async () => (await cards(page).locator(".taken").allInnerTexts()).sort()).toEqual(["2021-12-24", "2023-06-15"]);
+  await page.getByLabel("Taken from").fill("2023-01-01");
+  await expect(page).toHaveURL(/folder=dated&after=2023-01-01/);
+  await expect(cards(page)).toHaveCount(1);
+  await expect(cards(page).first()).toContainText("beach.jpg");
+  await shot(page, info, "filtered");
+
+  await page.goBack();
+  await expect(page).toHaveURL(/folder=dated$/);
+  await expect(cards(page)).toHaveCount(2);
+  await expect(page.getByLabel("Taken from")).toHaveValue("");
+  await page.goBack();
+  await expect(page).toHaveURL(/\?q=photo&min=-1$/);
+  await expect(cards(page)).toHaveCount(13);
+  await expect(folder).toHaveValue("");
+
+  // Newest first: the 2023 photo before the 2021 one.
+  await openHydrated(page, "/?q=photo&min=-1&folder=dated&sort=newest");
+  await expect(page.getByLabel("Order")).toHaveValue("newest");
+  await expect(cards(page).locator(".taken")).toHaveText(["2023-06-15", "2021-12-24"]);
+  expect(errors).toEqual([]);
+});
+
+test("the Duplicates page shows the known copies side by side", async ({ page }, info) => {
+  const errors = watchErrors(page);
+  await openHydrated(page, "/duplicates");
+  const exact = page.locator('#groups > li[data-kind="exact"]');
+  await expect(exact).toHaveCount(1);
+  await exact.locator("summary").click();
+  // Same size: ordered by path.
+  await expect(exact.locator(".member .path")).toHaveText(["backup/photo copy.jpg", "photo.jpg"]);
+  await expect(exact.locator(".member .facts").first()).toContainText("similarity 1.000");
+  await shot(page, info, "duplicates");
+  // The strictest threshold keeps byte-identical copies only; the URL carries it.
+  await page.locator("#threshold").fill("1");
+  await expect(page).toHaveURL(/duplicates\?threshold=1$/);
+  await expect(page.locator('#groups > li:not([data-kind="exact"])')).toHaveCount(0);
+  await expect(exact).toHaveCount(1);
+  expect(errors).toEqual([]);
 });

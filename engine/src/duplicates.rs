@@ -1,7 +1,8 @@
 //! Near-duplicate review: groups of exact copies (same content hash), near copies (embeddings
 //! at least `threshold` alike: resized, re-encoded, lightly edited) and bursts (near copies
-//! taken within seconds of each other, by their EXIF times). clipfind only reports them; it
-//! never deletes a file.
+//! taken within seconds of each other, by their EXIF times). Exact copies always form their own
+//! group; near copies and bursts list each content once. clipfind only reports them; it never
+//! deletes a file.
 //!
 //! Scaling: each distinct content is one query for its nearest neighbours in a vector index
 //! built for the purpose (exact below [`EXACT_UP_TO`] images, else IVF with a few lists probed:
@@ -64,6 +65,8 @@ pub struct Member {
     pub hash: String,
     /// Cosine similarity to the group's first member (1 for exact copies).
     pub similarity: f32,
+    /// Other files with exactly this content (listed in their own exact-copies group).
+    pub copies: usize,
 }
 
 /// Files that are copies or near copies of each other, the largest file first.
@@ -104,7 +107,9 @@ impl NearPairs {
         Ok(NearPairs { representatives, by_hash, pairs })
     }
 
-    /// The groups at `threshold` (at least [`MIN_THRESHOLD`]), largest first.
+    /// The groups at `threshold` (at least [`MIN_THRESHOLD`]), largest first: every set of
+    /// byte-identical files is an exact-copies group of its own, and near copies and bursts
+    /// list each content once (its largest file).
     pub fn groups(&self, threshold: f32, burst_seconds: i64) -> Vec<Group> {
         let mut sets = DisjointSets::new(self.representatives.len());
         for &(a, b, s) in &self.pairs {
@@ -117,13 +122,9 @@ impl NearPairs {
             components.entry(sets.root(i)).or_default().push(i);
         }
         let similarity = self.similarities();
-        let mut groups: Vec<Group> = components
-            .into_values()
-            .filter_map(|parts| {
-                let rows: Vec<&ImageRow> = parts.iter().flat_map(|&i| &self.by_hash[&self.representatives[i].hash]).collect();
-                (rows.len() > 1).then(|| self.group(&parts, rows, &similarity, burst_seconds))
-            })
-            .collect();
+        let exact = (self.by_hash.values()).filter(|rows| rows.len() > 1).map(|rows| self.exact_group(rows));
+        let near = (components.into_values()).filter(|parts| parts.len() > 1).map(|parts| self.near_group(&parts, &similarity, burst_seconds));
+        let mut groups: Vec<Group> = exact.chain(near).collect();
         groups.sort_by(|a, b| b.members.len().cmp(&a.members.len()).then_with(|| a.members[0].path.cmp(&b.members[0].path)));
         groups
     }
@@ -133,36 +134,45 @@ impl NearPairs {
         self.pairs.iter().flat_map(|&(a, b, s)| [((a, b), s), ((b, a), s)]).collect()
     }
 
-    fn group(&self, parts: &[usize], mut rows: Vec<&ImageRow>, similarity: &HashMap<(u32, u32), f32>, burst_seconds: i64) -> Group {
-        let kind = match parts.len() {
-            1 => GroupKind::Exact,
-            _ if is_burst(&rows, burst_seconds) => GroupKind::Burst,
-            _ => GroupKind::Near,
-        };
-        // The largest file first: usually the original the others were made from.
-        rows.sort_by(|a, b| b.size.cmp(&a.size).then(b.width.cmp(&a.width)).then(a.path.cmp(&b.path)));
-        let position: HashMap<&str, u32> = parts.iter().map(|&i| (self.representatives[i].hash.as_str(), i as u32)).collect();
-        let first = position[rows[0].hash.as_str()];
-        let members = rows
-            .iter()
-            .map(|row| {
-                let at = position[row.hash.as_str()];
-                // Members linked only through others have no direct pair: their similarity is
-                // below the pairs kept, shown as the threshold's floor.
-                let s = if at == first { 1.0 } else { similarity.get(&(first, at)).copied().unwrap_or(MIN_THRESHOLD) };
-                Member {
-                    id: row.id,
-                    path: row.path.clone(),
-                    size: row.size,
-                    width: row.width,
-                    height: row.height,
-                    taken: row.meta.taken.map(|t| t.iso()),
-                    hash: row.hash.clone(),
-                    similarity: s,
-                }
+    /// Byte-identical files, ordered by path.
+    fn exact_group(&self, rows: &[ImageRow]) -> Group {
+        let mut members: Vec<Member> = rows.iter().map(|row| self.member(row, 1.0)).collect();
+        members.sort_by(|a, b| a.path.cmp(&b.path));
+        Group { kind: GroupKind::Exact, members }
+    }
+
+    /// Distinct contents joined by similarity, the largest file first (usually the original
+    /// the others were made from).
+    fn near_group(&self, parts: &[usize], similarity: &HashMap<(u32, u32), f32>, burst_seconds: i64) -> Group {
+        let mut parts = parts.to_vec();
+        let rows = |i: &usize| &self.representatives[*i];
+        parts.sort_by(|a, b| rows(b).size.cmp(&rows(a).size).then(rows(b).width.cmp(&rows(a).width)).then(rows(a).path.cmp(&rows(b).path)));
+        let shots: Vec<&ImageRow> = parts.iter().map(rows).collect();
+        let kind = if is_burst(&shots, burst_seconds) { GroupKind::Burst } else { GroupKind::Near };
+        let first = parts[0] as u32;
+        let members = (parts.iter())
+            .map(|&i| {
+                // Members linked only through others have no direct pair kept: their similarity
+                // is below the pairs kept, shown as that floor.
+                let s = if i as u32 == first { 1.0 } else { similarity.get(&(first, i as u32)).copied().unwrap_or(MIN_THRESHOLD) };
+                self.member(rows(&i), s)
             })
             .collect();
         Group { kind, members }
+    }
+
+    fn member(&self, row: &ImageRow, similarity: f32) -> Member {
+        Member {
+            id: row.id,
+            path: row.path.clone(),
+            size: row.size,
+            width: row.width,
+            height: row.height,
+            taken: row.meta.taken.map(|t| t.iso()),
+            hash: row.hash.clone(),
+            similarity,
+            copies: self.by_hash[&row.hash].len() - 1,
+        }
     }
 }
 
@@ -319,10 +329,23 @@ mod tests {
         let described: Vec<(GroupKind, Vec<i64>)> = groups.iter().map(|g| (g.kind, g.members.iter().map(|m| m.id).collect())).collect();
         assert_eq!(described.len(), 3, "{described:?}");
         assert!(described.contains(&(GroupKind::Exact, vec![1, 2])));
+        assert!(groups.iter().all(|g| g.kind == GroupKind::Exact || g.members.iter().all(|m| m.copies == 0)));
         assert!(described.contains(&(GroupKind::Near, vec![3, 4])), "the larger file first: {described:?}");
         assert!(described.contains(&(GroupKind::Burst, vec![5, 6])));
         let near = groups.iter().find(|g| g.kind == GroupKind::Near).unwrap();
         assert!((near.members[1].similarity - 0.2f32.cos()).abs() < 1e-5);
+    }
+
+    #[test]
+    fn copies_inside_a_near_group_keep_their_own_exact_group() {
+        let rows = vec![row(1, "a", 500, None), row(2, "a", 500, None), row(3, "b", 100, None)];
+        let vectors = HashMap::from([(1, unit(0.0, 0)), (3, unit(0.1, 0))]);
+        let groups = pairs_of(rows, vectors).groups(DEFAULT_THRESHOLD, DEFAULT_BURST_SECONDS);
+        assert_eq!(groups.len(), 2);
+        let exact = groups.iter().find(|g| g.kind == GroupKind::Exact).unwrap();
+        assert_eq!(exact.members.iter().map(|m| m.id).collect::<Vec<_>>(), [1, 2]);
+        let near = groups.iter().find(|g| g.kind == GroupKind::Near).unwrap();
+        assert_eq!(near.members.iter().map(|m| (m.id, m.copies)).collect::<Vec<_>>(), [(1, 1), (3, 0)], "content a once, noting its copy");
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub async fn duplicates(threshold: Option<String>, burst: Option<String>) -> Res
 
 #[component]
 pub fn DuplicatesPage() -> impl IntoView {
+    let hydrated = super::search::use_hydrated();
     let params = use_query_map();
     let threshold = Memo::new(move |_| params.read().get("threshold").unwrap_or_default());
     let answer = Resource::new(move || threshold.get(), |t| duplicates(Some(t), None));
@@ -40,10 +41,11 @@ pub fn DuplicatesPage() -> impl IntoView {
         navigate(&format!("/duplicates?threshold={}", encode_component(&value)), NavigateOptions { scroll: false, ..Default::default() });
     };
     view! {
-        <main class="page duplicates">
+        <main class="page duplicates" data-hydrated=move || hydrated.get().then_some("true")>
             <header class="masthead">
                 <h1><a href="/">"clipfind"</a></h1>
                 <p class="tagline">"Copies, near copies and bursts. Nothing is deleted."</p>
+                <nav class="nav"><a href="/">"Search"</a></nav>
             </header>
             <form class="controls" method="get" action="/duplicates">
                 <label>"Similarity threshold "
@@ -97,8 +99,9 @@ fn GroupCard(group: DuplicateGroup) -> impl IntoView {
                         <li class="member">
                             <a href=format!("/image/{}", m.id)><img src=format!("/thumb/{}", m.id) alt=m.path.clone() loading="lazy"/></a>
                             <span class="path">{m.path.clone()}</span>
-                            <span class="facts">{format!("{}×{} · {} KB{} · similarity {:.3}", m.width, m.height, m.size.div_ceil(1024),
-                                m.taken.as_deref().map(|t| format!(" · {}", t.replace('T', " "))).unwrap_or_default(), m.similarity)}</span>
+                            <span class="facts">{format!("{}×{} · {} KB{} · similarity {:.3}{}", m.width, m.height, m.size.div_ceil(1024),
+                                m.taken.as_deref().map(|t| format!(" · {}", t.replace('T', " "))).unwrap_or_default(), m.similarity,
+                                match m.copies { 0 => String::new(), 1 => " · 1 exact copy".into(), n => format!(" · {n} exact copies") })}</span>
                             <a class="like" href=format!("/?like={}", m.id)>"More like this"</a>
                         </li>
                     }).collect_view()}

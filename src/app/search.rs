@@ -169,7 +169,7 @@ fn use_ask() -> Memo<Ask> {
 }
 
 /// True once the page is hydrated (effects only run in the browser): browser tests wait for it.
-fn use_hydrated() -> RwSignal<bool> {
+pub(crate) fn use_hydrated() -> RwSignal<bool> {
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));
     hydrated
@@ -291,6 +291,7 @@ pub fn SearchPage() -> impl IntoView {
             <header class="masthead">
                 <h1><a href="/">"clipfind"</a></h1>
                 <p class="tagline">"Describe a photo, see it."</p>
+                <nav class="nav"><a href="/duplicates">"Duplicates"</a></nav>
             </header>
             <Suspense fallback=|| ()>
                 {move || status.get().and_then(Result::ok).map(|s| view! { <IndexBanner status=s.index/> })}

@@ -271,6 +271,9 @@ pub struct DuplicateMember {
     pub hash: String,
     /// Cosine similarity to the group's first file.
     pub similarity: f32,
+    /// Other files with exactly this content.
+    #[serde(default)]
+    pub copies: usize,
 }
 
 /// An error of the JSON API and the page. The JSON API answers it as

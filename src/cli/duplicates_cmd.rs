@@ -19,7 +19,7 @@ pub struct DuplicatesArgs {
     /// Near copies whose EXIF capture times follow each other within this many seconds are a burst.
     #[arg(long, default_value_t = DEFAULT_BURST_SECONDS, value_name = "SECONDS")]
     pub burst_seconds: i64,
-    /// Print a JSON array of groups: {kind, members: [{id, path, size, width, height, taken, hash, similarity}]}.
+    /// Print a JSON array of groups: {kind, members: [{id, path, size, width, height, taken, hash, similarity, copies}]}.
     #[arg(long)]
     pub json: bool,
 }
@@ -46,7 +46,8 @@ pub fn run(settings: &Settings, args: &DuplicatesArgs) -> anyhow::Result<()> {
         println!("{kind} ({} files)", group.members.len());
         for m in &group.members {
             let taken = m.taken.as_deref().map(|t| format!(" | taken {}", t.replace('T', " "))).unwrap_or_default();
-            println!("  {} | {}x{} | {} KB | similarity: {:.4}{taken}", m.path, m.width, m.height, m.size.div_ceil(1024), m.similarity);
+            let copies = if m.copies > 0 { format!(" | {} exact copies", m.copies) } else { String::new() };
+            println!("  {} | {}x{} | {} KB | similarity: {:.4}{taken}{copies}", m.path, m.width, m.height, m.size.div_ceil(1024), m.similarity);
         }
     }
     let files: usize = groups.iter().map(|g| g.members.len()).sum();

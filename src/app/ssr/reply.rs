@@ -142,7 +142,7 @@ pub fn to_duplicate_group(group: clipfind_engine::duplicates::Group) -> Duplicat
     DuplicateGroup {
         kind: kind.into(),
         members: (group.members.into_iter())
-            .map(|m| DuplicateMember { id: m.id, path: m.path, size: m.size, width: m.width, height: m.height, taken: m.taken, hash: m.hash, similarity: m.similarity })
+            .map(|m| DuplicateMember { id: m.id, path: m.path, size: m.size, width: m.width, height: m.height, taken: m.taken, hash: m.hash, similarity: m.similarity, copies: m.copies })
             .collect(),
     }
 }
