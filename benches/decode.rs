@@ -2,7 +2,9 @@
 //! upscaled, with film grain so the DCT has fine detail to lose, saved at quality 90. For each
 //! size: decode + preprocess time both ways (median of 3), and the cosine of each image's
 //! embedding scaled vs exact, with the demo model and test-tiny. Then whole `clipfind index`
-//! runs (scan, hash, decode, embed, thumbnails, store) over 14 such 12 MP photos both ways.
+//! runs (scan, hash, decode, embed, thumbnails, store) over 14 such 12 MP photos both ways, and
+//! the demo model's held-out recall on its evaluation set enlarged to 1200x1200 JPEGs (large
+//! enough to be decoded at half scale) both ways.
 //!
 //!   cargo bench --no-default-features --features ssr --bench decode
 
@@ -92,5 +94,37 @@ fn main() {
             rates.push(14.0 / t.elapsed().as_secs_f64());
         }
         println!("clipfind index, 14 x 12 MP JPEG, demo model, {label} decoding: median {:.2} images/s", median(rates));
+    }
+
+    held_out_recall_enlarged(root);
+}
+
+/// The demo model's held-out evaluation with every image enlarged to a 1200x1200 JPEG, decoded
+/// exactly and scaled.
+fn held_out_recall_enlarged(root: &Path) {
+    use clipfind_engine::evaluate::{evaluate, EvalSet};
+    let set = EvalSet::load(&root.join("samples/shapes")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let renamed = |file: &str| format!("{}.jpg", Path::new(file).file_stem().unwrap().to_string_lossy());
+    for image in &set.manifest.images {
+        let source = image::open(set.root.join(&image.file)).unwrap().to_rgb8();
+        let big = image::imageops::resize(&source, 1200, 1200, image::imageops::FilterType::Triangle);
+        big.save_with_format(dir.path().join(renamed(&image.file)), image::ImageFormat::Jpeg).unwrap();
+    }
+    let mut manifest = set.manifest.clone();
+    manifest.images.iter_mut().for_each(|i| i.file = renamed(&i.file));
+    manifest.text_queries.iter_mut().for_each(|q| q.relevant.iter_mut().for_each(|f| *f = renamed(f)));
+    manifest.image_groups.iter_mut().for_each(|g| g.iter_mut().for_each(|f| *f = renamed(f)));
+    let enlarged = EvalSet { root: dir.path().to_path_buf(), manifest };
+    for (label, exact_decode) in [("exact", true), ("scaled", false)] {
+        let clip = Clip::load(&root.join("models/clipfind-demo"), ClipOptions { device: "cpu".parse().unwrap(), threads: 2, exact_decode, ..Default::default() }).unwrap();
+        let index = tempfile::tempdir().unwrap();
+        let searcher = enlarged.index(clip, index.path()).unwrap();
+        let r = evaluate(&searcher, &enlarged).unwrap();
+        let (t, i) = (r.text_to_image, r.image_to_image);
+        println!(
+            "demo held-out set enlarged to 1200x1200 JPEG, {label} decoding: text to image recall@1/5/10 {:.3}/{:.3}/{:.3}, image to image {:.3}/{:.3}/{:.3}",
+            t.recall_at_1, t.recall_at_5, t.recall_at_10, i.recall_at_1, i.recall_at_5, i.recall_at_10
+        );
     }
 }

@@ -1,13 +1,15 @@
 //! Concurrent searches coalesced into one FAISS call. On a memory-bound exact index, eight
 //! queries searched together cost little more than one (the vectors are read once), so under
-//! load every waiting query joins the next batch instead of queueing behind the others.
+//! load every waiting query joins the next batch instead of queueing behind the others. A query
+//! whose [`Ticket`] was overtaken while it waited (live typing) is answered
+//! [`EngineError::Superseded`] instead of being searched.
 
 use std::{
     sync::{mpsc, Arc, Mutex},
     thread,
 };
 
-use super::{store::VectorSearch, EngineError, Result};
+use super::{store::VectorSearch, text_batcher::Ticket, EngineError, Result};
 
 /// Most queries in one FAISS call.
 const MAX_BATCH: usize = 64;
@@ -17,6 +19,7 @@ type Reply = mpsc::SyncSender<Result<Vec<(i64, f32)>>>;
 struct Request {
     query: Vec<f32>,
     k: usize,
+    ticket: Option<Ticket>,
     reply: Reply,
 }
 
@@ -44,11 +47,17 @@ impl Batcher {
 
     /// The `k` best (id, similarity) pairs for `query`; blocks until its batch is done.
     pub fn search(&self, query: Vec<f32>, k: usize) -> Result<Vec<(i64, f32)>> {
+        self.search_unless_superseded(query, k, None)
+    }
+
+    /// As [`Batcher::search`], or [`EngineError::Superseded`] when `ticket` was overtaken
+    /// before the search ran.
+    pub fn search_unless_superseded(&self, query: Vec<f32>, k: usize, ticket: Option<Ticket>) -> Result<Vec<(i64, f32)>> {
         let (reply, answer) = mpsc::sync_channel(1);
         self.requests
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .send(Request { query, k, reply })
+            .send(Request { query, k, ticket, reply })
             .map_err(|_| EngineError::Faiss("the search thread stopped".into()))?;
         answer.recv().map_err(|_| EngineError::Faiss("the search thread stopped".into()))?
     }
@@ -68,6 +77,13 @@ pub(crate) fn next_batch<T>(requests: &mpsc::Receiver<T>, most: usize) -> Option
 }
 
 fn run(vectors: &dyn VectorSearch, batch: Vec<Request>) {
+    let (dropped, batch): (Vec<Request>, Vec<Request>) = batch.into_iter().partition(|r| r.ticket.as_ref().is_some_and(Ticket::is_superseded));
+    for request in dropped {
+        let _ = request.reply.send(Err(EngineError::Superseded));
+    }
+    if batch.is_empty() {
+        return;
+    }
     let k = batch.iter().map(|r| r.k).max().unwrap_or(1);
     let queries: Vec<f32> = batch.iter().flat_map(|r| r.query.iter().copied()).collect();
     match vectors.search(&queries, k) {

@@ -5,8 +5,10 @@
 //! deletes a file.
 //!
 //! Scaling: each distinct content is one query for its nearest neighbours in a vector index
-//! built for the purpose (exact below [`EXACT_UP_TO`] images, else IVF with a few lists probed:
-//! near copies sit so close that they share a list), never an all-pairs scan. The pairs found
+//! built for the purpose (exact up to [`EXACT_UP_TO`] images, else IVF with sqrt(N) lists,
+//! trained on 40 vectors a list, 8 of them probed: near copies sit so close that they
+//! share a list), never an all-pairs scan. sqrt(N) lists balance the two costs, training (which
+//! grows with the square of the lists) and searching (which shrinks with them). The pairs found
 //! are kept down to [`MIN_THRESHOLD`], so any threshold above it groups again without a search.
 
 use std::collections::HashMap;
@@ -16,7 +18,7 @@ use serde::Serialize;
 use super::{
     catalog::ImageRow,
     photo_meta::TakenSource,
-    store::{faiss_store::FaissStore, VectorSearch},
+    store::{faiss_store::FaissStore, VectorSearch, VectorStore},
     Result,
 };
 
@@ -27,7 +29,11 @@ pub const DEFAULT_THRESHOLD: f32 = 0.95;
 /// Consecutive shots at most this many seconds apart (by EXIF capture time) are a burst.
 pub const DEFAULT_BURST_SECONDS: i64 = 5;
 /// Up to this many distinct images the neighbour search is exact.
-pub const EXACT_UP_TO: usize = 20_000;
+pub const EXACT_UP_TO: usize = 5_000;
+/// IVF lists probed per query in the neighbour search.
+const NPROBE: u32 = 8;
+/// Training vectors per IVF list (FAISS asks for at least 39).
+const TRAINING_PER_LIST: usize = 40;
 /// Neighbours asked for per image: a group larger than this is still found, through chains.
 const NEIGHBOURS: usize = 16;
 /// Queries per FAISS call (a matrix product each).
@@ -213,9 +219,11 @@ fn neighbour_pairs(ids: &[i64], vectors: &[f32], dim: usize) -> Result<Vec<(u32,
     let index = match n <= EXACT_UP_TO {
         true => FaissStore::flat(dim, ids, vectors)?,
         false => {
-            let lists = ((n as f64).sqrt() * 4.0) as usize;
-            let index = FaissStore::build(dim, &format!("IVF{lists},Flat"), ids, vectors)?;
-            index.set_nprobe(8);
+            let lists = (n as f64).sqrt().round() as usize;
+            let sample = spread_sample(vectors, dim, lists * TRAINING_PER_LIST);
+            let mut index = FaissStore::trained(dim, &format!("IVF{lists},Flat"), &sample)?;
+            index.add(ids, vectors)?;
+            index.set_nprobe(NPROBE);
             index
         }
     };
@@ -236,6 +244,15 @@ fn neighbour_pairs(ids: &[i64], vectors: &[f32], dim: usize) -> Result<Vec<(u32,
     pairs.sort_by(|x, y| (x.0, x.1).cmp(&(y.0, y.1)));
     pairs.dedup_by(|x, y| (x.0, x.1) == (y.0, y.1));
     Ok(pairs)
+}
+
+/// `count` vectors spread evenly over `vectors` (all of them when there are fewer).
+fn spread_sample(vectors: &[f32], dim: usize, count: usize) -> Vec<f32> {
+    let n = vectors.len() / dim;
+    if n <= count {
+        return vectors.to_vec();
+    }
+    (0..count).flat_map(|i| &vectors[i * n / count * dim..][..dim]).copied().collect()
 }
 
 /// Union-find with path halving.

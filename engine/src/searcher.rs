@@ -267,8 +267,8 @@ impl Searcher {
     /// As [`Searcher::search_text`], answered [`EngineError::Superseded`] instead when a newer
     /// query of the same client (see [`Ticket`]) arrives before this one is encoded.
     pub fn search_text_unless_superseded(&self, query: &str, params: SearchParams, ticket: Option<Ticket>) -> Result<Vec<Hit>> {
-        let v = self.text_embedding_unless_superseded(query, ticket)?;
-        self.search_vector(&v, params, None)
+        let v = self.text_embedding_unless_superseded(query, ticket.clone())?;
+        self.find_unless_superseded(&v, params, &[], &Filter::default(), ticket)
     }
 
     /// A query in the [`query`](crate::query) grammar (plain text, or text and indexed images
@@ -277,14 +277,14 @@ impl Searcher {
     pub fn search_query(&self, text: &str, params: SearchParams, filter: &Filter, ticket: Option<Ticket>) -> Result<Vec<Hit>> {
         let query = Query::parse(text).map_err(EngineError::Query)?;
         let v = match query.as_plain() {
-            Some(plain) => self.text_embedding_unless_superseded(plain, ticket)?,
-            None => self.query_embedding(&query, ticket)?,
+            Some(plain) => self.text_embedding_unless_superseded(plain, ticket.clone())?,
+            None => self.query_embedding(&query, ticket.clone())?,
         };
         let named: Vec<i64> = query.terms.iter().filter_map(|t| match t.what {
             TermKind::Image(id) => Some(id),
             TermKind::Text(_) => None,
         }).collect();
-        self.find(&v, params, &named, filter)
+        self.find_unless_superseded(&v, params, &named, filter, ticket)
     }
 
     /// The weighted sum of the query's term embeddings, normalised (see [`query::combine`]).
@@ -350,10 +350,19 @@ impl Searcher {
     /// Ranked hits for a normalised query vector among the images `filter` keeps, less
     /// `exclude`, in `params.sort` order.
     pub fn find(&self, v: &[f32], params: SearchParams, exclude: &[i64], filter: &Filter) -> Result<Vec<Hit>> {
+        self.find_unless_superseded(v, params, exclude, filter, None)
+    }
+
+    /// As [`Searcher::find`], or [`EngineError::Superseded`] when `ticket` is overtaken before
+    /// the vector search runs (live typing: the encoder may be quick, the search queue not).
+    fn find_unless_superseded(&self, v: &[f32], params: SearchParams, exclude: &[i64], filter: &Filter, ticket: Option<Ticket>) -> Result<Vec<Hit>> {
         if v.len() != self.clip.dim() {
             return Err(EngineError::Usage(format!("a {}-d query for a {}-d index", v.len(), self.clip.dim())));
         }
-        let found = self.candidates(v, params.k + exclude.len(), filter)?;
+        if ticket.as_ref().is_some_and(Ticket::is_superseded) {
+            return Err(EngineError::Superseded);
+        }
+        let found = self.candidates(v, params.k + exclude.len(), filter, ticket)?;
         let catalog = self.catalog();
         let mut rows = Vec::with_capacity(params.k);
         for (id, score) in found.into_iter().filter(|(id, score)| !exclude.contains(id) && *score >= params.min_score) {
@@ -372,9 +381,9 @@ impl Searcher {
     /// The best `wanted` (id, score) pairs among the images `filter` keeps: all of them
     /// compared exactly when they are few, else the vector index asked for more candidates
     /// until `wanted` pass (or every image was a candidate).
-    fn candidates(&self, v: &[f32], wanted: usize, filter: &Filter) -> Result<Vec<(i64, f32)>> {
+    fn candidates(&self, v: &[f32], wanted: usize, filter: &Filter, ticket: Option<Ticket>) -> Result<Vec<(i64, f32)>> {
         if filter.is_empty() {
-            return self.batcher.search(v.to_vec(), wanted);
+            return self.batcher.search_unless_superseded(v.to_vec(), wanted, ticket);
         }
         let allowed = self.allowed(filter)?;
         let total = self.vectors.len() as usize;

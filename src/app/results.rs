@@ -110,7 +110,7 @@ fn Lightbox(hits: Vec<Hit>, open: RwSignal<Option<usize>>) -> impl IntoView {
                             <img src=hit.image.clone() alt=hit.label()/>
                             <figcaption>
                                 <span class="path">{hit.label()}</span>
-                                <span class="score">{format!("similarity {:.3} · {}×{}{}{} · {} of {n}", hit.score, hit.width, hit.height,
+                                <span class="score" title="#ID names this image in a query: #ID + \"at night\"">{format!("#{} · similarity {:.3} · {}×{}{}{} · {} of {n}", hit.id, hit.score, hit.width, hit.height,
                                     hit.day().map(|d| format!(" · {d}")).unwrap_or_default(),
                                     hit.camera.as_ref().map(|c| format!(" · {c}")).unwrap_or_default(), i + 1)}</span>
                             </figcaption>

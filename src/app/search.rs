@@ -93,7 +93,11 @@ pub async fn similar(
 pub async fn load_status(skipped: Option<String>) -> Result<StatusReply, ApiError> {
     let state = super::ssr::app_state()?;
     let with_files = matches!(skipped.as_deref(), Some("1" | "true"));
-    Ok(StatusReply { index: state.status(), indexing: state.indexing(with_files) })
+    let mut text_batches = state.searcher().map(|s| s.text_batch_sizes().counts).unwrap_or_default();
+    while text_batches.last() == Some(&0) {
+        text_batches.pop();
+    }
+    Ok(StatusReply { index: state.status(), indexing: state.indexing(with_files), text_batches })
 }
 
 /// What the URL asks for.

@@ -83,6 +83,10 @@ pub struct StatusReply {
     #[serde(flatten)]
     pub index: IndexStatus,
     pub indexing: Option<Indexing>,
+    /// How concurrent text queries were batched into encoder calls since the server started:
+    /// `text_batches[n - 1]` calls encoded n queries together.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub text_batches: Vec<u64>,
 }
 
 /// One event of `GET /api/live` (server-sent events): sent when indexing progresses or the

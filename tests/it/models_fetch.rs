@@ -28,8 +28,12 @@ const REPO: &str = "Xenova/clip-vit-base-patch32";
 const PINNED: &str = "d15189d7028b43f1d3e65039190477f6af591c2a";
 /// Another commit of the same repository (same files), for `--revision`.
 const OTHER: &str = "0123456789abcdef0123456789abcdef01234567";
-const FILES: [(&str, &str); 3] =
-    [("onnx/text_model.onnx", "text.onnx"), ("onnx/vision_model.onnx", "vision.onnx"), ("tokenizer.json", "tokenizer.json")];
+const FILES: [(&str, &str); 4] = [
+    ("onnx/text_model.onnx", "text.onnx"),
+    ("onnx/vision_model.onnx", "vision.onnx"),
+    ("tokenizer.json", "tokenizer.json"),
+    ("onnx/text_model_quantized.onnx", "text-int8.onnx"),
+];
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Behaviour {
@@ -273,6 +277,7 @@ fn assert_installed(models: &Path, revision: &str) {
         assert_eq!(spec["sha256"][local], sha256(&bytes), "{local}");
     }
     assert_eq!(spec["revision"], revision);
+    assert_eq!(spec["text"]["int8_file"], "text-int8.onnx", "the repository's quantised text tower is recorded for --text-int8");
     assert!(!models.join(".vit-b32.partial").exists(), "the partial folder is renamed into place");
 }
 
@@ -330,6 +335,10 @@ fn todays_hub_installs_a_verified_model_that_embeds_indexes_and_searches() {
     assert_eq!(hits.as_array().unwrap().len(), 2, "{hits:#}");
     assert_eq!(hits[0]["path"], "photo.jpg", "{hits:#}");
     assert!(hits[0]["score"].as_f64().unwrap() > 0.999, "{hits:#}");
+    // Text queries with the fetched int8 text encoder, on the same index.
+    let int8 = clipfind(models.path(), &endpoint, &["search", "--data", data, "a photo", "--text-int8", "--min-score", "-1", "--json"]);
+    assert!(int8.status.success(), "{}", text(&int8));
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&int8.stdout).unwrap().as_array().unwrap().len(), 2);
 }
 
 #[test]

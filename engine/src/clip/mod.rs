@@ -71,7 +71,7 @@ impl Clip {
             }
             (_, false) => &spec.text.file,
         };
-        let text_session = session::open(&dir.join(text_file), &options)?;
+        let text_session = session::open(&dir.join(text_file), &options, session::Spin::No)?;
         let inputs: Vec<(String, usize)> = text_session.input_names().into_iter().map(|n| (n, 2)).collect();
         let missing = |what: &str, file: &str| EngineError::Model {
             path: dir.join(file),
@@ -87,7 +87,7 @@ impl Clip {
         })
         .ok_or_else(|| missing("2-d text embedding output", &spec.text.file))?;
 
-        let vision_session = session::open(&dir.join(&spec.vision.file), &options)?;
+        let vision_session = session::open(&dir.join(&spec.vision.file), &options, session::Spin::Yes)?;
         let v_inputs: Vec<(String, usize)> = vision_session.input_names().into_iter().map(|n| (n, 4)).collect();
         let pixels = session::pick_name(Some(&spec.vision.input), &v_inputs, |n, _| n.contains("pixel_values"))
             .ok_or_else(|| missing("pixel_values input", &spec.vision.file))?;

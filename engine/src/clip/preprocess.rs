@@ -371,6 +371,41 @@ mod tests {
         assert!(mean_difference < 0.02, "mean difference {mean_difference} of 1");
     }
 
+    /// The mean absolute difference of the pixels prepared from `bytes` exactly and scaled, and
+    /// the upright size each reports.
+    fn exact_vs_scaled(bytes: &[u8]) -> (f32, (u32, u32), (u32, u32)) {
+        let exact = Preprocess::new(224, [0.0; 3], [1.0; 3]);
+        let scaled = exact.clone().with_scaled_decode(true);
+        let (a, b) = (exact.prepare_bytes(bytes).unwrap(), scaled.prepare_bytes(bytes).unwrap());
+        let mean_difference = a.pixels.iter().zip(&b.pixels).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.pixels.len() as f32;
+        (mean_difference, (a.width, a.height), (b.width, b.height))
+    }
+
+    #[test]
+    fn a_big_exif_rotated_jpeg_is_turned_upright_after_scaled_decoding() {
+        use crate::photo_meta::testing::{exif::{Field, In, Tag, Value}, exif_tiff, jpeg_with_app1};
+        let orientation = Field { tag: Tag::Orientation, ifd_num: In::PRIMARY, value: Value::Short(vec![6]) };
+        let mut payload = b"Exif\0\0".to_vec();
+        payload.extend(exif_tiff(&[orientation]));
+        let bytes = jpeg_with_app1(&jpeg(2400, 1600), &payload);
+        let (image, original) = decode_scaled_jpeg(&bytes, 448).unwrap().unwrap();
+        assert_eq!((image.width(), image.height(), original), (800, 1200, (1600, 2400)), "1/2 scale, turned a quarter");
+        let (difference, exact_size, scaled_size) = exact_vs_scaled(&bytes);
+        assert_eq!(exact_size, scaled_size);
+        assert!(difference < 0.02, "mean difference {difference} of 1");
+    }
+
+    #[test]
+    fn a_big_cmyk_jpeg_falls_back_to_the_exact_decode() {
+        let (w, h) = (2000usize, 1500usize);
+        let pixels: Vec<u8> = (0..w * h).flat_map(|i| [(i % 251) as u8, (i / w % 241) as u8, 40, 10]).collect();
+        let cmyk = turbojpeg::Image { pixels, width: w, pitch: 4 * w, height: h, format: turbojpeg::PixelFormat::CMYK };
+        let bytes = turbojpeg::compress(cmyk.as_deref(), 90, turbojpeg::Subsamp::None).unwrap().to_vec();
+        assert!(decode_scaled_jpeg(&bytes, 448).unwrap().is_none(), "CMYK is not scaled");
+        let (difference, exact_size, scaled_size) = exact_vs_scaled(&bytes);
+        assert_eq!((difference, exact_size, scaled_size), (0.0, (2000, 1500), (2000, 1500)), "the same exact decode both ways");
+    }
+
     #[test]
     fn resized_dims_follow_torchvision() {
         assert_eq!(resized_dims(640, 480, 224), (298, 224));

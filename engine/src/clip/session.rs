@@ -40,8 +40,18 @@ pub(super) fn inference_error(stage: &'static str) -> impl Fn(String) -> EngineE
     move |reason| EngineError::Inference { stage, reason }
 }
 
+/// Whether a session's idle worker threads spin-wait for the next operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spin {
+    /// Spin: back-to-back runs (indexing) lose no time waking threads.
+    Yes,
+    /// Sleep: a server's text queries share the cores with FAISS and other requests, which a
+    /// spinning pool would take from them between queries.
+    No,
+}
+
 /// Opens `path` on the device with the intra-op threads `options` ask for (0: ONNX Runtime's choice).
-pub fn open(path: &Path, options: &super::ClipOptions) -> Result<LoadedSession> {
+pub fn open(path: &Path, options: &super::ClipOptions, spin: Spin) -> Result<LoadedSession> {
     let (device, threads) = (options.device, options.threads);
     let rt = runtime::load(options.runtime_library.as_deref())?;
     let model_error = |reason: String| EngineError::Model { path: path.to_path_buf(), reason };
@@ -68,6 +78,9 @@ pub fn open(path: &Path, options: &super::ClipOptions) -> Result<LoadedSession> 
             .map_err(|e| e.to_string())?;
         if threads > 0 {
             builder = builder.with_intra_threads(threads).map_err(|e| e.to_string())?;
+        }
+        if spin == Spin::No {
+            builder = builder.with_intra_op_spinning(false).map_err(|e| e.to_string())?;
         }
         if let Some(n) = cuda {
             let cuda = ep::CUDA::default().with_device_id(n as i32).build().error_on_failure();

@@ -11,6 +11,9 @@ pub const DEFAULT_FETCH: &str = "vit-b32";
 /// The small model trained by this project and committed with it (works offline).
 pub const DEMO_MODEL: &str = "clipfind-demo";
 
+/// The local name of a downloaded int8 text encoder, when the repository ships one.
+pub const INT8_TEXT_FILE: &str = "text-int8.onnx";
+
 /// A model that can be downloaded.
 #[derive(Debug, Clone, Copy)]
 pub struct Downloadable {
@@ -40,6 +43,8 @@ pub const DOWNLOADABLE: &[Downloadable] = &[Downloadable {
         ("onnx/text_model.onnx", "text.onnx"),
         ("onnx/vision_model.onnx", "vision.onnx"),
         ("tokenizer.json", "tokenizer.json"),
+        // The repository's dynamically quantised text tower (64.5 MB): `--text-int8` uses it.
+        ("onnx/text_model_quantized.onnx", INT8_TEXT_FILE),
     ],
 }];
 
