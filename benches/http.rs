@@ -145,12 +145,16 @@ fn batches_between(before: &[u64], after: &[u64]) -> String {
 
 /// Serves the 100k-vector index with `model` (the int8 text encoder when `int8`) and runs the loads.
 fn serve_and_load(root: &Path, model: &Path, index: &Path, int8: bool) {
-    let mut server = Command::new(env!("CARGO_BIN_EXE_clipfind"))
+    let mut server = Command::new(env!("CARGO_BIN_EXE_clipfind"));
+    match int8 {
+        true => server.env("CLIPFIND_TEXT_INT8", "true"),
+        false => server.env_remove("CLIPFIND_TEXT_INT8"),
+    };
+    let mut server = server
         .env("CLIPFIND_INDEX", index)
         .env("CLIPFIND_DATA", index)
         .env("CLIPFIND_MODEL", model)
         .env("CLIPFIND_THREADS", "2")
-        .env("CLIPFIND_TEXT_INT8", if int8 { "1" } else { "0" })
         .env("LEPTOS_SITE_ADDR", ADDR)
         .env("LEPTOS_SITE_ROOT", root.join("target/site"))
         .env("RUST_LOG", "warn")

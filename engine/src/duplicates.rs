@@ -4,12 +4,11 @@
 //! group; near copies and bursts list each content once. clipfind only reports them; it never
 //! deletes a file.
 //!
-//! Scaling: each distinct content is one query for its nearest neighbours in a vector index
-//! built for the purpose (exact up to [`EXACT_UP_TO`] images, else IVF with sqrt(N) lists,
-//! trained on 40 vectors a list, 8 of them probed: near copies sit so close that they
-//! share a list), never an all-pairs scan. sqrt(N) lists balance the two costs, training (which
-//! grows with the square of the lists) and searching (which shrinks with them). The pairs found
-//! are kept down to [`MIN_THRESHOLD`], so any threshold above it groups again without a search.
+//! Scaling: each distinct content asks for its nearest neighbours, exactly up to
+//! [`EXACT_UP_TO`] images; above, the library is cut into sqrt(N) blocks of nearby vectors and
+//! each block is searched against itself and its nearest blocks only (near copies sit far
+//! closer than a block is wide), never an all-pairs scan. The pairs found are kept down to
+//! [`MIN_THRESHOLD`], so any threshold above it groups again without a search.
 
 use std::collections::HashMap;
 
@@ -18,7 +17,7 @@ use serde::Serialize;
 use super::{
     catalog::ImageRow,
     photo_meta::TakenSource,
-    store::{faiss_store::FaissStore, VectorSearch, VectorStore},
+    store::{faiss_store::FaissStore, VectorSearch},
     Result,
 };
 
@@ -30,9 +29,7 @@ pub const DEFAULT_THRESHOLD: f32 = 0.95;
 pub const DEFAULT_BURST_SECONDS: i64 = 5;
 /// Up to this many distinct images the neighbour search is exact.
 pub const EXACT_UP_TO: usize = 5_000;
-/// IVF lists probed per query in the neighbour search.
-const NPROBE: u32 = 8;
-/// Training vectors per IVF list (FAISS asks for at least 39).
+/// Sample vectors per block for placing the blocks.
 const TRAINING_PER_LIST: usize = 40;
 /// Neighbours asked for per image: a group larger than this is still found, through chains.
 const NEIGHBOURS: usize = 16;
@@ -212,38 +209,115 @@ fn is_burst(rows: &[&ImageRow], burst_seconds: i64) -> bool {
 
 /// (a, b, similarity), a < b, for every neighbour pair at least [`MIN_THRESHOLD`] alike.
 fn neighbour_pairs(ids: &[i64], vectors: &[f32], dim: usize) -> Result<Vec<(u32, u32, f32)>> {
-    let n = ids.len();
-    if n < 2 {
-        return Ok(Vec::new());
-    }
-    let index = match n <= EXACT_UP_TO {
-        true => FaissStore::flat(dim, ids, vectors)?,
-        false => {
-            let lists = (n as f64).sqrt().round() as usize;
-            let sample = spread_sample(vectors, dim, lists * TRAINING_PER_LIST);
-            let mut index = FaissStore::trained(dim, &format!("IVF{lists},Flat"), &sample)?;
-            index.add(ids, vectors)?;
-            index.set_nprobe(NPROBE);
-            index
-        }
-    };
     let mut pairs = Vec::new();
-    for (chunk, queries) in vectors.chunks(QUERY_CHUNK * dim).enumerate() {
-        for (q, found) in index.search(queries, NEIGHBOURS + 1)?.into_iter().enumerate() {
-            let a = ids[chunk * QUERY_CHUNK + q];
-            for (b, s) in found {
-                if a < b && s >= MIN_THRESHOLD {
-                    pairs.push((a as u32, b as u32, s));
-                } else if b < a && s >= MIN_THRESHOLD {
-                    // Found from the other side too, unless b's list was full: keep both, dedup below.
-                    pairs.push((b as u32, a as u32, s));
-                }
+    match ids.len() {
+        0 | 1 => {}
+        n if n <= EXACT_UP_TO => search_pairs(&FaissStore::flat(dim, ids, vectors)?, ids, vectors, dim, &mut pairs)?,
+        _ => {
+            let blocks = Blocks::of(vectors, dim)?;
+            for block in blocks.joins() {
+                let pool_ids: Vec<i64> = block.pool.iter().map(|&i| ids[i]).collect();
+                let pool = FaissStore::flat(dim, &pool_ids, &gather(vectors, dim, block.pool))?;
+                let query_ids: Vec<i64> = block.members.iter().map(|&i| ids[i]).collect();
+                search_pairs(&pool, &query_ids, &gather(vectors, dim, block.members), dim, &mut pairs)?;
             }
         }
     }
     pairs.sort_by(|x, y| (x.0, x.1).cmp(&(y.0, y.1)));
     pairs.dedup_by(|x, y| (x.0, x.1) == (y.0, y.1));
     Ok(pairs)
+}
+
+/// Each query's nearest neighbours in `index`, kept as pairs when at least [`MIN_THRESHOLD`] alike.
+fn search_pairs(index: &FaissStore, query_ids: &[i64], queries: &[f32], dim: usize, pairs: &mut Vec<(u32, u32, f32)>) -> Result<()> {
+    for (chunk, batch) in queries.chunks(QUERY_CHUNK * dim).enumerate() {
+        for (q, found) in index.search(batch, NEIGHBOURS + 1)?.into_iter().enumerate() {
+            let a = query_ids[chunk * QUERY_CHUNK + q];
+            // A pair is found from both sides (unless one side's neighbours were all closer): dedup later.
+            pairs.extend(found.into_iter().filter(|&(b, s)| b != a && s >= MIN_THRESHOLD).map(|(b, s)| (a.min(b) as u32, a.max(b) as u32, s)));
+        }
+    }
+    Ok(())
+}
+
+/// The vectors at `positions`, back to back.
+fn gather(vectors: &[f32], dim: usize, positions: &[usize]) -> Vec<f32> {
+    positions.iter().flat_map(|&i| &vectors[i * dim..][..dim]).copied().collect()
+}
+
+/// The library cut into sqrt(N) blocks of nearby vectors (k-means on a sample, a few rounds),
+/// each searched against its pool by one matrix product: cache-friendly, unlike a per-image
+/// search, which reads every probed list again for each image. A block's members are the
+/// vectors nearest its centroid; its pool, every vector with that centroid among its
+/// [`POOL_CENTROIDS`] nearest. A near copy sits far closer to its original than the blocks are
+/// wide, so the original's block is among its nearest centroids even across a block boundary.
+struct Blocks {
+    /// Positions of the vectors nearest each centroid.
+    members: Vec<Vec<usize>>,
+    /// Positions of the vectors with each centroid among their nearest few.
+    pools: Vec<Vec<usize>>,
+}
+
+/// How many nearest centroids put a vector in a block's pool.
+const POOL_CENTROIDS: usize = 4;
+/// Rounds of k-means that place the blocks.
+const KMEANS_ROUNDS: usize = 4;
+
+/// One block's join: its members against its pool.
+struct Join<'a> {
+    members: &'a [usize],
+    pool: &'a [usize],
+}
+
+impl Blocks {
+    fn of(vectors: &[f32], dim: usize) -> Result<Blocks> {
+        let n = vectors.len() / dim;
+        let count = ((n as f64).sqrt().round() as usize).max(1);
+        let sample = spread_sample(vectors, dim, count * TRAINING_PER_LIST);
+        let mut centroids = spread_sample(vectors, dim, count);
+        for _ in 0..KMEANS_ROUNDS {
+            let assigned: Vec<usize> = nearest_centroids(&centroids, &sample, dim, 1)?.into_iter().map(|c| c[0]).collect();
+            centroids = means(&sample, dim, &assigned, centroids);
+        }
+        let (mut members, mut pools) = (vec![Vec::new(); count], vec![Vec::new(); count]);
+        for (i, nearest) in nearest_centroids(&centroids, vectors, dim, POOL_CENTROIDS)?.into_iter().enumerate() {
+            members[nearest[0]].push(i);
+            nearest.iter().for_each(|&c| pools[c].push(i));
+        }
+        Ok(Blocks { members, pools })
+    }
+
+    fn joins(&self) -> impl Iterator<Item = Join<'_>> {
+        (self.members.iter().zip(&self.pools)).filter(|(members, _)| !members.is_empty()).map(|(members, pool)| Join { members, pool })
+    }
+}
+
+/// The `most` nearest centroids of each vector, nearest first.
+fn nearest_centroids(centroids: &[f32], vectors: &[f32], dim: usize, most: usize) -> Result<Vec<Vec<usize>>> {
+    let labels: Vec<i64> = (0..(centroids.len() / dim) as i64).collect();
+    let index = FaissStore::flat(dim, &labels, centroids)?;
+    let mut nearest = Vec::with_capacity(vectors.len() / dim);
+    for batch in vectors.chunks(QUERY_CHUNK * dim) {
+        nearest.extend(index.search(batch, most)?.into_iter().map(|found| found.into_iter().map(|(c, _)| c as usize).collect::<Vec<_>>()));
+    }
+    Ok(nearest)
+}
+
+/// The normalised mean of each centroid's vectors; a centroid nothing chose stays where it was.
+fn means(vectors: &[f32], dim: usize, assigned: &[usize], mut centroids: Vec<f32>) -> Vec<f32> {
+    let count = centroids.len() / dim;
+    let mut sums = vec![0f32; count * dim];
+    let mut chosen = vec![0usize; count];
+    for (v, &c) in vectors.chunks(dim).zip(assigned) {
+        sums[c * dim..][..dim].iter_mut().zip(v).for_each(|(s, x)| *s += x);
+        chosen[c] += 1;
+    }
+    for c in (0..count).filter(|&c| chosen[c] > 0) {
+        let sum = &sums[c * dim..][..dim];
+        let norm = sum.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::MIN_POSITIVE);
+        centroids[c * dim..][..dim].iter_mut().zip(sum).for_each(|(out, x)| *out = x / norm);
+    }
+    centroids
 }
 
 /// `count` vectors spread evenly over `vectors` (all of them when there are fewer).
@@ -382,6 +456,34 @@ mod tests {
         assert!(!is_burst(&undated.iter().collect::<Vec<_>>(), 5));
         let chain = [row(1, "a", 1, Some(0)), row(2, "b", 1, Some(4)), row(3, "c", 1, Some(8))];
         assert!(is_burst(&chain.iter().collect::<Vec<_>>(), 5), "each shot within 5 s of the previous");
+    }
+
+    #[test]
+    fn blocks_find_the_near_copies_of_a_library_too_large_for_the_exact_search() {
+        let (dim, n, planted) = (64, EXACT_UP_TO + 1_000, 100);
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut random = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % 2001) as f32 / 1000.0 - 1.0
+        };
+        let normalised = |v: Vec<f32>| {
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            v.into_iter().map(|x| x / norm).collect::<Vec<f32>>()
+        };
+        let mut vectors: HashMap<i64, Vec<f32>> = (0..n as i64).map(|id| (id, normalised((0..dim).map(|_| random()).collect()))).collect();
+        // Every 60th image gets a near copy (cosine about 0.99).
+        for k in 0..planted {
+            let original = &vectors[&(k as i64 * 60)];
+            let copy = normalised(original.iter().map(|x| x + 0.02 * random()).collect());
+            vectors.insert((n + k) as i64, copy);
+        }
+        let rows = (0..(n + planted) as i64).map(|id| row(id, &format!("h{id}"), 1, None)).collect();
+        let pairs = NearPairs::find(rows, dim, |id| Ok(vectors.get(&id).cloned())).unwrap();
+        let found: std::collections::BTreeSet<(i64, i64)> = pairs.groups(DEFAULT_THRESHOLD, 5).iter().map(|g| (g.members[0].id.min(g.members[1].id), g.members[0].id.max(g.members[1].id))).collect();
+        let expected: std::collections::BTreeSet<(i64, i64)> = (0..planted).map(|k| (k as i64 * 60, (n + k) as i64)).collect();
+        assert_eq!(found, expected);
     }
 
     #[test]
