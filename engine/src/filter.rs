@@ -83,7 +83,38 @@ impl std::str::FromStr for Media {
     }
 }
 
+/// A filter parameter that cannot be used: its name and why, as a sentence for the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadParameter {
+    /// The parameter, as the API names it (`after`; the CLI option is `--after`).
+    pub name: &'static str,
+    /// What is wrong and what it takes.
+    pub reason: String,
+}
+
 impl Filter {
+    /// The filter that the text parameters name (`folder`, `after`, `before`, `taken`, `ext`,
+    /// `media`, `orientation`, `camera`, `located`: what the API and the CLI take); `get`
+    /// returns a parameter's value, and empty values count as absent.
+    pub fn from_params(get: impl Fn(&str) -> Option<String>) -> Result<Filter, BadParameter> {
+        let text = |name: &str| get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let period = |name: &'static str| text(name).map(|v| Period::parse(&v).map_err(|reason| BadParameter { name, reason })).transpose();
+        let mut filter = Filter {
+            folder: text("folder"),
+            after: period("after")?.map(|p| p.start),
+            before: period("before")?.map(|p| p.start),
+            extensions: text("ext").map(|e| Filter::parse_extensions(&e).map_err(|reason| BadParameter { name: "ext", reason })).transpose()?.unwrap_or_default(),
+            media: text("media").map(|m| m.parse().map_err(|reason| BadParameter { name: "media", reason })).transpose()?,
+            orientation: text("orientation").map(|o| o.parse().map_err(|reason| BadParameter { name: "orientation", reason })).transpose()?,
+            camera: text("camera"),
+            has_location: text("located").map(|l| parse_flag(&l).map_err(|reason| BadParameter { name: "located", reason })).transpose()?,
+        };
+        if let Some(period) = period("taken")? {
+            filter.taken_in(period);
+        }
+        Ok(filter)
+    }
+
     /// Whether the filter keeps everything.
     pub fn is_empty(&self) -> bool {
         *self == Filter::default()
@@ -156,6 +187,15 @@ impl Filter {
             None => {}
         }
         (sql, values)
+    }
+}
+
+/// `1`/`true`/`yes` or `0`/`false`/`no`.
+fn parse_flag(text: &str) -> Result<bool, String> {
+    match text {
+        "1" | "true" | "yes" => Ok(true),
+        "0" | "false" | "no" => Ok(false),
+        _ => Err(format!("'{text}' is not 1 or 0")),
     }
 }
 
@@ -253,6 +293,19 @@ mod tests {
         assert_eq!(ids(&Filter { camera: Some("nikon_".into()), ..Default::default() }), [6], "_ is literal");
         assert_eq!(ids(&Filter { has_location: Some(true), ..Default::default() }), [1, 4]);
         assert!("sideways".parse::<Orientation>().unwrap_err().contains("landscape, portrait or square"));
+    }
+
+    #[test]
+    fn parameters_are_read_by_name_and_a_bad_one_is_named() {
+        let params = |pairs: &'static [(&'static str, &'static str)]| move |name: &str| pairs.iter().find(|p| p.0 == name).map(|p| p.1.to_string());
+        let f = Filter::from_params(params(&[("folder", "2023"), ("taken", "2023-06"), ("located", "1"), ("ext", ""), ("camera", " canon ")])).unwrap();
+        assert_eq!((f.folder.as_deref(), f.has_location, f.camera.as_deref()), (Some("2023"), Some(true), Some("canon")));
+        assert_eq!((f.after, f.before), (Some(Period::parse("2023-06").unwrap().start), Some(Period::parse("2023-07").unwrap().start)));
+        assert!(f.extensions.is_empty(), "an empty value is absent");
+        for (name, value) in [("after", "2023-13"), ("located", "maybe"), ("media", "audio"), ("orientation", "up"), ("ext", "j*g")] {
+            let pairs: &'static [(&'static str, &'static str)] = Box::leak(Box::new([(name, value)]));
+            assert_eq!(Filter::from_params(params(pairs)).unwrap_err().name, name);
+        }
     }
 
     #[test]

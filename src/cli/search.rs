@@ -9,7 +9,6 @@ use super::Settings;
 use clipfind_engine::{
     filter::Filter,
     library::Library,
-    photo_meta::Period,
     searcher::{SearchParams, Searcher, Sort},
 };
 
@@ -76,25 +75,19 @@ pub struct NarrowArgs {
 impl NarrowArgs {
     /// The engine's filter and sort order; a malformed value is an error naming its option.
     fn parse(&self) -> anyhow::Result<(Filter, Sort)> {
-        let period = |name: &str, v: &Option<String>| v.as_deref().map(|v| Period::parse(v).map_err(|e| anyhow!("--{name}: {e}"))).transpose();
-        let mut filter = Filter {
-            folder: self.folder.clone(),
-            after: period("after", &self.after)?.map(|p| p.start),
-            before: period("before", &self.before)?.map(|p| p.start),
-            extensions: self.ext.as_deref().map(Filter::parse_extensions).transpose().map_err(|e| anyhow!("--ext: {e}"))?.unwrap_or_default(),
-            media: self.media.as_deref().map(str::parse).transpose().map_err(|e: String| anyhow!("--media: {e}"))?,
-            orientation: self.orientation.as_deref().map(str::parse).transpose().map_err(|e: String| anyhow!("--orientation: {e}"))?,
-            camera: self.camera.clone(),
-            has_location: match self.located.as_deref() {
-                None => None,
-                Some("1" | "true" | "yes") => Some(true),
-                Some("0" | "false" | "no") => Some(false),
-                Some(other) => bail!("--located: '{other}' is not 1 or 0"),
-            },
-        };
-        if let Some(period) = period("taken", &self.taken)? {
-            filter.taken_in(period);
-        }
+        let values = [
+            ("folder", &self.folder),
+            ("after", &self.after),
+            ("before", &self.before),
+            ("taken", &self.taken),
+            ("ext", &self.ext),
+            ("media", &self.media),
+            ("orientation", &self.orientation),
+            ("camera", &self.camera),
+            ("located", &self.located),
+        ];
+        let filter = Filter::from_params(|name| values.iter().find(|(n, _)| *n == name).and_then(|(_, v)| (*v).clone()))
+            .map_err(|bad| anyhow!("--{}: {}", if bad.name == "folder" { "in" } else { bad.name }, bad.reason))?;
         let sort = self.sort.as_deref().unwrap_or_default().parse().map_err(|e: String| anyhow!("--sort: {e}"))?;
         Ok((filter, sort))
     }

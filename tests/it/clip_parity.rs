@@ -242,6 +242,18 @@ fn the_int8_text_encoder_stays_close_to_fp32() {
         differs |= a != b;
     }
     assert!(differs, "the int8 encoder was not the one loaded");
-    let tiny = load("test-tiny", true);
+    // test-tiny without its int8 file: --text-int8 falls back to fp32.
+    let plain = tempfile::tempdir().unwrap();
+    for file in ["text.onnx", "vision.onnx", "tokenizer.json"] {
+        std::fs::copy(root().join("models/test-tiny").join(file), plain.path().join(file)).unwrap();
+    }
+    let mut spec: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(root().join("models/test-tiny/clipfind-model.json")).unwrap()).unwrap();
+    spec["text"].as_object_mut().unwrap().remove("int8_file");
+    spec["sha256"].as_object_mut().unwrap().remove("text-int8.onnx");
+    std::fs::write(plain.path().join("clipfind-model.json"), spec.to_string()).unwrap();
+    let options = ClipOptions { device: "cpu".parse().unwrap(), threads: 2, text_int8: true, ..Default::default() };
+    let tiny = Clip::load(plain.path(), options).unwrap();
     assert_eq!(tiny.embed_text("a dog").unwrap(), clip().embed_text("a dog").unwrap(), "no int8 file: fp32");
+    let tiny_int8 = load("test-tiny", true);
+    assert!(cosine(&tiny_int8.embed_text("a dog").unwrap(), &clip().embed_text("a dog").unwrap()) >= 0.99, "test-tiny's own int8 file");
 }

@@ -5,7 +5,6 @@ use std::time::Instant;
 
 use clipfind_engine::{
     filter::Filter,
-    photo_meta::Period,
     searcher::{Hit as EngineHit, SearchParams, Searcher},
     EngineError,
 };
@@ -67,31 +66,9 @@ pub fn search_params(k: Option<&str>, min: Option<&str>, narrow: &Narrow) -> Res
 /// The engine's filter for the URL's filter parameters; a malformed one is a 400 naming the
 /// parameter and what it accepts.
 pub fn search_filter(narrow: &Narrow) -> Result<Filter, ApiError> {
-    let bad = |name: &'static str| move |e: String| ApiError::bad_request(format!("{name}: {e}."));
-    let text = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
-    let period = |name: &'static str, v: &Option<String>| text(v).map(|v| Period::parse(&v).map_err(bad(name))).transpose();
-    let mut filter = Filter {
-        folder: text(&narrow.folder),
-        after: period("after", &narrow.after)?.map(|p| p.start),
-        before: period("before", &narrow.before)?.map(|p| p.start),
-        extensions: text(&narrow.ext).map(|e| Filter::parse_extensions(&e).map_err(bad("ext"))).transpose()?.unwrap_or_default(),
-        media: text(&narrow.media).map(|m| m.parse().map_err(bad("media"))).transpose()?,
-        orientation: text(&narrow.orientation).map(|o| o.parse().map_err(bad("orientation"))).transpose()?,
-        camera: text(&narrow.camera),
-        has_location: text(&narrow.located).map(|l| parse_flag(&l).map_err(bad("located"))).transpose()?,
-    };
-    if let Some(period) = period("taken", &narrow.taken)? {
-        filter.taken_in(period);
-    }
-    Ok(filter)
-}
-
-fn parse_flag(text: &str) -> Result<bool, String> {
-    match text {
-        "1" | "true" | "yes" => Ok(true),
-        "0" | "false" | "no" => Ok(false),
-        _ => Err(format!("'{text}' is not 1 or 0")),
-    }
+    let pairs = narrow.pairs();
+    Filter::from_params(|name| pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string()))
+        .map_err(|bad| ApiError::bad_request(format!("{}: {}.", bad.name, bad.reason)))
 }
 
 /// Refuses, before decoding, an upload whose header declares more than [`MAX_UPLOAD_PIXELS`]
