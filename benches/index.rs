@@ -50,6 +50,9 @@ fn camera_photos(dir: &Path, n: u32, mp: u32) {
     }
 }
 
+/// Writes `n` photos into a folder.
+type MakePhotos = fn(&Path, u32);
+
 /// Median images/s of three fresh `clipfind index` runs over `data` (`count` images).
 fn index_rate(model: &Path, data: &Path, count: u32) -> f64 {
     let clip = load(model);
@@ -84,7 +87,7 @@ fn main() {
 
     // --- indexing throughput, whole runs (scan, hash, decode, embed, thumbnails, store), 2 threads,
     // beside the baseline on the same files ---
-    let sets: [(&str, u32, fn(&Path, u32)); 3] = [
+    let sets: [(&str, u32, MakePhotos); 3] = [
         ("640x480 JPEG", 96, small_photos),
         ("12 MP camera-like JPEG", 16, |d, n| camera_photos(d, n, 12)),
         ("24 MP camera-like JPEG", 12, |d, n| camera_photos(d, n, 24)),

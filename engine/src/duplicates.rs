@@ -223,7 +223,7 @@ fn neighbour_pairs(ids: &[i64], vectors: &[f32], dim: usize) -> Result<Vec<(u32,
             }
         }
     }
-    pairs.sort_by(|x, y| (x.0, x.1).cmp(&(y.0, y.1)));
+    pairs.sort_by_key(|p| (p.0, p.1));
     pairs.dedup_by(|x, y| (x.0, x.1) == (y.0, y.1));
     Ok(pairs)
 }

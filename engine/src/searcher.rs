@@ -501,7 +501,7 @@ fn sort_rows(rows: &mut [(ImageRow, f32)], sort: Sort) {
     let taken = |row: &ImageRow| row.meta.taken.map(|t| t.local);
     match sort {
         Sort::Relevance => {}
-        Sort::Newest => rows.sort_by(|a, b| taken(&b.0).cmp(&taken(&a.0))),
+        Sort::Newest => rows.sort_by_key(|(row, _)| std::cmp::Reverse(taken(row))),
         Sort::Oldest => rows.sort_by_key(|(row, _)| (taken(row).is_none(), taken(row))),
     }
 }

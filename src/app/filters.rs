@@ -52,7 +52,7 @@ pub fn FilterControls(narrow: Signal<Narrow>, set: impl Fn(Narrow) + Clone + Sen
     };
     let any_set = move || !narrow.get().pairs().is_empty();
     view! {
-        <details class="filters" open=move || any_set()>
+        <details class="filters" open=any_set>
             <summary>"Filters and order"</summary>
             <div class="filter-grid">
                 {text("folder", "Folder", "2023/holidays", |n| &mut n.folder)}
