@@ -125,16 +125,23 @@ pub fn read(bytes: &[u8]) -> PhotoMeta {
     }
 }
 
-/// Where a file's EXIF is found: JPEG keeps it in its first segments (at most 64 KB); TIFF-like
-/// files may point anywhere, so they are read whole up to this size.
-const FILE_START_BYTES: u64 = 4 << 20;
+/// A JPEG's EXIF is its first segment (APP1, at most 64 KB, after SOI and perhaps a JFIF APP0).
+const JPEG_EXIF_BYTES: u64 = 72 << 10;
+/// Other containers (TIFF, PNG, WebP, HEIF) may keep it anywhere: read whole, up to this size.
+const OTHER_EXIF_BYTES: u64 = 64 << 20;
 
-/// As [`read`], from the start of the file at `path` (the first [`FILE_START_BYTES`]); a file
-/// that cannot be read has no metadata.
+/// As [`read`], from the file at `path`, reading only what holds the EXIF: the first 72 KB of a
+/// JPEG (an upgrade reads a whole library this way), other files whole up to 64 MB. A file that
+/// cannot be read has no metadata.
 pub fn read_file_start(path: &std::path::Path) -> PhotoMeta {
-    let mut bytes = Vec::new();
-    match std::fs::File::open(path).and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, FILE_START_BYTES), &mut bytes)) {
-        Ok(_) => read(&bytes),
+    let read_up_to = |limit: u64| -> std::io::Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::Read::take(std::fs::File::open(path)?, limit), &mut bytes)?;
+        Ok(bytes)
+    };
+    match read_up_to(JPEG_EXIF_BYTES) {
+        Ok(start) if start.starts_with(&[0xFF, 0xD8]) => read(&start),
+        Ok(_) => read_up_to(OTHER_EXIF_BYTES).map(|all| read(&all)).unwrap_or_default(),
         Err(_) => PhotoMeta::default(),
     }
 }
@@ -576,6 +583,17 @@ mod tests {
     }
 
     // ---- Capture time ----
+
+    #[test]
+    fn a_file_is_read_only_as_far_as_its_exif() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = testing::jpeg_with_exif(3000, 2000, &[ascii(Tag::DateTimeOriginal, b"2022:02:02 02:02:02")]);
+        assert!(big.len() as u64 > JPEG_EXIF_BYTES, "the test photo is larger than what is read");
+        std::fs::write(dir.path().join("big.jpg"), &big).unwrap();
+        let meta = read_file_start(&dir.path().join("big.jpg"));
+        assert_eq!(meta.taken.map(|t| t.iso()).as_deref(), Some("2022-02-02T02:02:02"));
+        assert_eq!(read_file_start(&dir.path().join("missing.jpg")), PhotoMeta::default());
+    }
 
     #[test]
     fn original_date_with_offset() {
