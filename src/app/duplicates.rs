@@ -68,7 +68,8 @@ pub fn DuplicatesPage() -> impl IntoView {
 #[component]
 fn Groups(reply: DuplicatesReply) -> impl IntoView {
     let files: usize = reply.groups.iter().map(|g| g.members.len()).sum();
-    let summary = format!("{} groups, {files} files among {} images", reply.groups.len(), reply.images);
+    let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let summary = format!("{}, {} among {} images", plural(reply.groups.len(), "group", "groups"), plural(files, "file", "files"), reply.images);
     view! {
         <p id="status" class="status" role="status">{summary}</p>
         <ul id="groups" class="groups">
@@ -85,7 +86,7 @@ fn GroupCard(group: DuplicateGroup) -> impl IntoView {
         _ => "near copies",
     };
     let first = group.members[0].clone();
-    let title = format!("{kind} · {} files · {}", group.members.len(), first.path);
+    let title = format!("{} files · {}", group.members.len(), first.path);
     view! {
         <li class="group" data-kind=group.kind.clone()>
             <details>

@@ -52,8 +52,9 @@ pub fn run(settings: &Settings, args: &DuplicatesArgs) -> anyhow::Result<()> {
     }
     let files: usize = groups.iter().map(|g| g.members.len()).sum();
     eprintln!(
-        "{} groups, {files} files, among {} images (threshold {}, {:.1} s)",
+        "{} group{}, {files} files, among {} images (threshold {}, {:.1} s)",
         groups.len(),
+        if groups.len() == 1 { "" } else { "s" },
         searcher.stats().images,
         args.threshold,
         started.elapsed().as_secs_f64()
