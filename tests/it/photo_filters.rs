@@ -204,6 +204,31 @@ fn filters_sorting_and_bad_values_through_the_api() {
     }
     let (_, body) = search("after=2023-13");
     assert!(body["error"].as_str().unwrap().contains("YYYY, YYYY-MM, YYYY-MM-DD"), "{body}");
+
+    // More like an indexed photo, and like an upload, take the same filters.
+    let beach_id = get(&format!("{}/api/search?q=x&k=1&min=-1&folder=2023/holidays", server.url)).1["hits"][0]["id"].as_i64().unwrap();
+    let (status, body) = get(&format!("{}/api/similar?id={beach_id}&k=100&min=-1&camera=iphone", server.url));
+    assert_eq!((status, paths(&body)), (200, names("2024/phone-", 0..6, ".jpg")));
+    let upload = |fields: &[(&str, &str)]| -> (u16, Value) {
+        let mut body = Vec::new();
+        for (name, value) in fields {
+            body.extend(format!("--XyZ\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").into_bytes());
+        }
+        body.extend(b"--XyZ\r\nContent-Disposition: form-data; name=\"image\"; filename=\"q.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n");
+        body.extend(std::fs::read(d.path().join("2024/phone-0.jpg")).unwrap());
+        body.extend(b"\r\n--XyZ--\r\n");
+        match ureq::post(&format!("{}/api/search_image", server.url)).set("Content-Type", "multipart/form-data; boundary=XyZ").send_bytes(&body) {
+            Ok(r) => (r.status(), serde_json::from_str(&r.into_string().unwrap()).unwrap()),
+            Err(ureq::Error::Status(code, r)) => (code, serde_json::from_str(&r.into_string().unwrap()).unwrap_or(Value::Null)),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let (status, body) = upload(&[("k", "100"), ("min", "-1"), ("folder", "2023/holidays"), ("sort", "oldest")]);
+    assert_eq!((status, paths(&body)), (200, names("2023/holidays/beach-", 0..6, ".jpg")));
+    assert_eq!(body["hits"][0]["taken"], "2023-06-10T12:00:00+02:00", "oldest first");
+    let (status, body) = upload(&[("before", "2023-02-31")]);
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].as_str().unwrap().starts_with("before:"), "{body}");
 }
 
 fn demo_searcher(d: &Path) -> Searcher {
