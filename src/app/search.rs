@@ -27,25 +27,14 @@ use super::{
 /// `2:cat + dog`, `#12 + "at night"`). A client that names its page (live typing) gets 409 for
 /// a query its newer one overtook before it was encoded.
 #[server(endpoint = "search", input = GetUrl)]
-#[allow(clippy::too_many_arguments)]
 pub async fn search(
     q: Option<String>,
     k: Option<String>,
     min: Option<String>,
     page: Option<String>,
-    folder: Option<String>,
-    after: Option<String>,
-    before: Option<String>,
-    taken: Option<String>,
-    ext: Option<String>,
-    media: Option<String>,
-    orientation: Option<String>,
-    camera: Option<String>,
-    located: Option<String>,
-    sort: Option<String>,
+    #[server(flatten)] narrow: Narrow,
 ) -> Result<SearchReply, ApiError> {
     use super::ssr;
-    let narrow = Narrow { folder, after, before, taken, ext, media, orientation, camera, located, sort };
     let query = validate_query(q.as_deref().unwrap_or_default()).map_err(ApiError::bad_request)?.to_string();
     let params = ssr::search_params(k.as_deref(), min.as_deref(), &narrow)?;
     let filter = ssr::search_filter(&narrow)?;
@@ -57,24 +46,8 @@ pub async fn search(
 
 /// More like this: `GET /api/similar?id=ID&k=30&min=0.1` plus the filter and sort parameters.
 #[server(endpoint = "similar", input = GetUrl)]
-#[allow(clippy::too_many_arguments)]
-pub async fn similar(
-    id: Option<String>,
-    k: Option<String>,
-    min: Option<String>,
-    folder: Option<String>,
-    after: Option<String>,
-    before: Option<String>,
-    taken: Option<String>,
-    ext: Option<String>,
-    media: Option<String>,
-    orientation: Option<String>,
-    camera: Option<String>,
-    located: Option<String>,
-    sort: Option<String>,
-) -> Result<SearchReply, ApiError> {
+pub async fn similar(id: Option<String>, k: Option<String>, min: Option<String>, #[server(flatten)] narrow: Narrow) -> Result<SearchReply, ApiError> {
     use super::ssr;
-    let narrow = Narrow { folder, after, before, taken, ext, media, orientation, camera, located, sort };
     let id = parse_id(id.as_deref()).map_err(ApiError::bad_request)?;
     let params = ssr::search_params(k.as_deref(), min.as_deref(), &narrow)?;
     let filter = ssr::search_filter(&narrow)?;
@@ -133,13 +106,12 @@ impl Ask {
 type Answer = Option<Result<SearchReply, ApiError>>;
 
 async fn answer_for(a: Ask) -> Answer {
-    let Narrow { folder, after, before, taken, ext, media, orientation, camera, located, sort } = a.narrow;
     if let Some(id) = a.like {
-        Some(similar(Some(id), Some(a.k), Some(a.min), folder, after, before, taken, ext, media, orientation, camera, located, sort).await)
+        Some(similar(Some(id), Some(a.k), Some(a.min), a.narrow).await)
     } else if a.q.trim().is_empty() {
         None
     } else {
-        Some(search(Some(a.q), Some(a.k), Some(a.min), page_id(), folder, after, before, taken, ext, media, orientation, camera, located, sort).await)
+        Some(search(Some(a.q), Some(a.k), Some(a.min), page_id(), a.narrow).await)
     }
 }
 

@@ -157,34 +157,57 @@ impl Hit {
     }
 }
 
-/// How a search is narrowed and ordered, as the URL and the JSON API carry it: every field is
-/// the text of one query parameter (validated on the server, where a bad one is a 400).
+/// How a search is narrowed and ordered: the one list of the filter and sort parameters. The
+/// URL and the JSON API carry each field as a query parameter of its name, the CLI as an option
+/// (`--in` for the folder); each is text, validated on the server (a bad one is a 400 naming it).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(clap::Args))]
 pub struct Narrow {
-    /// `folder=2023/holidays`: that folder and below.
+    /// Only this folder and below (paths as stored: relative to the data folder, `NAME/...` with
+    /// several folders).
+    #[cfg_attr(feature = "ssr", arg(long = "in", value_name = "FOLDER"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub folder: Option<String>,
-    /// `after=2023-06-01` (also `2023`, `2023-06`): taken at or after the start of that period.
+    /// Taken at or after the start of this period (YYYY, YYYY-MM, YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS]).
+    #[cfg_attr(feature = "ssr", arg(long, value_name = "DATE"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub after: Option<String>,
-    /// `before=2023-09-01`: taken before the start of that period.
+    /// Taken before the start of this period.
+    #[cfg_attr(feature = "ssr", arg(long, value_name = "DATE"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub before: Option<String>,
-    /// `taken=2023-06`: taken within that period.
+    /// Taken within this period (a year, a month, a day).
+    #[cfg_attr(feature = "ssr", arg(long, value_name = "DATE"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub taken: Option<String>,
-    /// `ext=jpg,png`
+    /// Only these file extensions (comma-separated: jpg,png).
+    #[cfg_attr(feature = "ssr", arg(long, value_name = "EXT"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ext: Option<String>,
-    /// `media=image` or `video`
+    /// Only images or only videos.
+    #[cfg_attr(feature = "ssr", arg(long, value_name = "image|video"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub media: Option<String>,
-    /// `orientation=landscape`, `portrait` or `square`
+    /// Only landscape, portrait or square images.
+    #[cfg_attr(feature = "ssr", arg(long, value_name = "landscape|portrait|square"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub orientation: Option<String>,
-    /// `camera=iphone`: part of the camera's make and model.
+    /// Only photos from cameras whose make or model contains this (any case).
+    #[cfg_attr(feature = "ssr", arg(long))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub camera: Option<String>,
-    /// `located=1` (has a GPS position) or `0` (has none).
+    /// Only photos with a GPS position (1) or without one (0).
+    #[cfg_attr(feature = "ssr", arg(long, value_name = "1|0"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub located: Option<String>,
-    /// `sort=relevance` (default), `newest` or `oldest`.
+    /// Order of the results: relevance (default), newest or oldest (the same results are chosen).
+    #[cfg_attr(feature = "ssr", arg(long, value_name = "relevance|newest|oldest"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sort: Option<String>,
 }
 
 impl Narrow {
-    /// The parameters set, as (name, value) pairs in a fixed order.
+    /// The parameters set, as (name, value) pairs in a fixed order (the URL's).
     pub fn pairs(&self) -> Vec<(&'static str, &str)> {
         let fields = [
             ("folder", &self.folder),
@@ -199,6 +222,11 @@ impl Narrow {
             ("sort", &self.sort),
         ];
         fields.into_iter().filter_map(|(name, v)| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(|v| (name, v))).collect()
+    }
+
+    /// The value of parameter `name`, when it is set.
+    pub fn get(&self, name: &str) -> Option<String> {
+        self.pairs().into_iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string())
     }
 
     /// From URL parameters by name.

@@ -6,6 +6,7 @@ use anyhow::{anyhow, bail, Context};
 use clap::Args;
 
 use super::Settings;
+use crate::app::types::Narrow;
 use clipfind_engine::{
     filter::Filter,
     library::Library,
@@ -33,64 +34,16 @@ pub struct SearchArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub narrow: NarrowArgs,
+    pub narrow: Narrow,
 }
 
-/// Filters and order (the same as the web API's parameters).
-#[derive(Debug, Args)]
-pub struct NarrowArgs {
-    /// Only this folder and below (as paths are stored: relative to the data folder, `NAME/...`
-    /// with several folders).
-    #[arg(long = "in", value_name = "FOLDER")]
-    pub folder: Option<String>,
-    /// Taken at or after the start of this date (YYYY, YYYY-MM, YYYY-MM-DD, YYYY-MM-DDTHH:MM).
-    #[arg(long, value_name = "DATE")]
-    pub after: Option<String>,
-    /// Taken before the start of this date.
-    #[arg(long, value_name = "DATE")]
-    pub before: Option<String>,
-    /// Taken within this year, month or day.
-    #[arg(long, value_name = "DATE")]
-    pub taken: Option<String>,
-    /// Only these file extensions (comma-separated: jpg,png).
-    #[arg(long, value_name = "EXT")]
-    pub ext: Option<String>,
-    /// Only images or only videos.
-    #[arg(long, value_name = "image|video")]
-    pub media: Option<String>,
-    /// Only landscape, portrait or square images.
-    #[arg(long, value_name = "landscape|portrait|square")]
-    pub orientation: Option<String>,
-    /// Only photos from cameras whose make or model contains this (case-insensitive).
-    #[arg(long)]
-    pub camera: Option<String>,
-    /// Only photos with a GPS position (`--located 1`) or without (`--located 0`).
-    #[arg(long, value_name = "1|0")]
-    pub located: Option<String>,
-    /// Order of the results: relevance, newest or oldest (the same results are chosen).
-    #[arg(long, value_name = "relevance|newest|oldest")]
-    pub sort: Option<String>,
-}
-
-impl NarrowArgs {
-    /// The engine's filter and sort order; a malformed value is an error naming its option.
-    fn parse(&self) -> anyhow::Result<(Filter, Sort)> {
-        let values = [
-            ("folder", &self.folder),
-            ("after", &self.after),
-            ("before", &self.before),
-            ("taken", &self.taken),
-            ("ext", &self.ext),
-            ("media", &self.media),
-            ("orientation", &self.orientation),
-            ("camera", &self.camera),
-            ("located", &self.located),
-        ];
-        let filter = Filter::from_params(|name| values.iter().find(|(n, _)| *n == name).and_then(|(_, v)| (*v).clone()))
-            .map_err(|bad| anyhow!("--{}: {}", if bad.name == "folder" { "in" } else { bad.name }, bad.reason))?;
-        let sort = self.sort.as_deref().unwrap_or_default().parse().map_err(|e: String| anyhow!("--sort: {e}"))?;
-        Ok((filter, sort))
-    }
+/// The engine's filter and sort order for the filter options; a malformed value is an error
+/// naming its option.
+fn filter_and_sort(narrow: &Narrow) -> anyhow::Result<(Filter, Sort)> {
+    let filter = Filter::from_params(|name| narrow.get(name))
+        .map_err(|bad| anyhow!("--{}: {}", if bad.name == "folder" { "in" } else { bad.name }, bad.reason))?;
+    let sort = narrow.sort.as_deref().unwrap_or_default().parse().map_err(|e: String| anyhow!("--sort: {e}"))?;
+    Ok((filter, sort))
 }
 
 pub fn run(settings: &Settings, args: &SearchArgs) -> anyhow::Result<()> {
@@ -99,7 +52,7 @@ pub fn run(settings: &Settings, args: &SearchArgs) -> anyhow::Result<()> {
     if !Searcher::exists(&index_dir) {
         bail!("no index in {}: build it with `clipfind index --data DIR`", index_dir.display());
     }
-    let (filter, sort) = args.narrow.parse()?;
+    let (filter, sort) = filter_and_sort(&args.narrow)?;
     let searcher = Library::open(config)?.searcher()?;
     let params = SearchParams { k: args.k, min_score: args.min_score, sort };
     let hits = match (&args.query, &args.image, &args.like) {

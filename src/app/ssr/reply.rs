@@ -66,9 +66,7 @@ pub fn search_params(k: Option<&str>, min: Option<&str>, narrow: &Narrow) -> Res
 /// The engine's filter for the URL's filter parameters; a malformed one is a 400 naming the
 /// parameter and what it accepts.
 pub fn search_filter(narrow: &Narrow) -> Result<Filter, ApiError> {
-    let pairs = narrow.pairs();
-    Filter::from_params(|name| pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string()))
-        .map_err(|bad| ApiError::bad_request(format!("{}: {}.", bad.name, bad.reason)))
+    Filter::from_params(|name| narrow.get(name)).map_err(|bad| ApiError::bad_request(format!("{}: {}.", bad.name, bad.reason)))
 }
 
 /// Refuses, before decoding, an upload whose header declares more than [`MAX_UPLOAD_PIXELS`]
