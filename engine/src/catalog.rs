@@ -59,6 +59,8 @@ CREATE TABLE IF NOT EXISTS images (
 );
 CREATE INDEX IF NOT EXISTS images_by_hash ON images (hash);
 CREATE INDEX IF NOT EXISTS images_by_taken ON images (taken);
+-- Rows an upgrade left without metadata: every indexing run asks, so that must not scan the table.
+CREATE INDEX IF NOT EXISTS images_without_meta ON images (id) WHERE taken_source IS NULL;
 -- (slot, id) pairs without reading the rows: what a search process loads at start.
 CREATE INDEX IF NOT EXISTS images_by_slot ON images (slot);
 -- Folder modification times at the last complete scan (see scan.rs).

@@ -259,16 +259,11 @@ impl Searcher {
         self.search_text(query, SearchParams::default())
     }
 
-    /// Images most like a text query, ranked by cosine similarity, as `params` allows.
+    /// Images most like a text query (plain text, not the query grammar), ranked by cosine
+    /// similarity, as `params` allows.
     pub fn search_text(&self, query: &str, params: SearchParams) -> Result<Vec<Hit>> {
-        self.search_text_unless_superseded(query, params, None)
-    }
-
-    /// As [`Searcher::search_text`], answered [`EngineError::Superseded`] instead when a newer
-    /// query of the same client (see [`Ticket`]) arrives before this one is encoded.
-    pub fn search_text_unless_superseded(&self, query: &str, params: SearchParams, ticket: Option<Ticket>) -> Result<Vec<Hit>> {
-        let v = self.text_embedding_unless_superseded(query, ticket.clone())?;
-        self.find_unless_superseded(&v, params, &[], &Filter::default(), ticket)
+        let v = self.text_embedding(query)?;
+        self.search_vector(&v, params, None)
     }
 
     /// A query in the [`query`](crate::query) grammar (plain text, or text and indexed images
