@@ -76,11 +76,16 @@ pub(crate) fn next_batch<T>(requests: &mpsc::Receiver<T>, most: usize) -> Option
     Some(batch)
 }
 
+/// The requests of `batch` still wanted: each whose ticket was overtaken is handed to `refuse`
+/// (which answers it [`EngineError::Superseded`]) instead.
+pub(crate) fn without_superseded<T>(batch: Vec<T>, ticket: impl Fn(&T) -> Option<&Ticket>, refuse: impl FnMut(T)) -> Vec<T> {
+    let (dropped, kept): (Vec<T>, Vec<T>) = batch.into_iter().partition(|r| ticket(r).is_some_and(Ticket::is_superseded));
+    dropped.into_iter().for_each(refuse);
+    kept
+}
+
 fn run(vectors: &dyn VectorSearch, batch: Vec<Request>) {
-    let (dropped, batch): (Vec<Request>, Vec<Request>) = batch.into_iter().partition(|r| r.ticket.as_ref().is_some_and(Ticket::is_superseded));
-    for request in dropped {
-        let _ = request.reply.send(Err(EngineError::Superseded));
-    }
+    let batch = without_superseded(batch, |r| r.ticket.as_ref(), |r| drop(r.reply.send(Err(EngineError::Superseded))));
     if batch.is_empty() {
         return;
     }

@@ -15,7 +15,11 @@ use std::{
     thread,
 };
 
-use super::{batcher::next_batch, clip::Clip, EngineError, Result};
+use super::{
+    batcher::{next_batch, without_superseded},
+    clip::Clip,
+    EngineError, Result,
+};
 
 /// Most queries in one encoder call.
 const MAX_BATCH: usize = 16;
@@ -105,10 +109,7 @@ impl TextBatcher {
 /// Encodes a batch, less its superseded queries; a text that cannot be encoded gets its own
 /// error, the others their vectors.
 fn encode(clip: &Clip, batch: Vec<Request>) {
-    let (dropped, batch): (Vec<Request>, Vec<Request>) = batch.into_iter().partition(|r| r.ticket.as_ref().is_some_and(Ticket::is_superseded));
-    for request in dropped {
-        let _ = request.reply.send(Err(EngineError::Superseded));
-    }
+    let batch = without_superseded(batch, |r| r.ticket.as_ref(), |r| drop(r.reply.send(Err(EngineError::Superseded))));
     if batch.is_empty() {
         return;
     }
