@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::{
     catalog::Catalog,
-    clip::{spec::SPEC_FILE, Clip, ClipOptions},
+    clip::{spec::ModelSpec, Clip, ClipOptions},
     indexer::{self, IndexOptions, Summary},
     models,
     searcher::Searcher,
@@ -164,7 +164,7 @@ fn model_of_index(index_dir: &Path) -> Option<PathBuf> {
         .ok()
         .flatten()
         .map(PathBuf::from)
-        .filter(|d| d.join(SPEC_FILE).is_file())
+        .filter(|d| ModelSpec::is_model_dir(d))
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! CLIP through ONNX Runtime: text and images in, L2-normalised embeddings out.
 
 pub mod budget;
+pub mod immich;
 pub mod pipeline;
 pub mod preprocess;
 pub mod session;
@@ -10,12 +11,12 @@ pub mod tokenizer;
 
 use std::path::{Path, PathBuf};
 
-use ort::value::Tensor;
+use ort::value::{Tensor, TensorElementType};
 
 use self::{
     preprocess::{Prepared, Preprocess},
     session::{inference_error, LoadedSession, Placement},
-    spec::ModelSpec,
+    spec::{Batch, ModelSpec, Pooling},
     tokenizer::ClipTokenizer,
 };
 use super::{Device, EngineError, Result};
@@ -47,6 +48,8 @@ pub struct Clip {
     text: Encoder,
     vision: Encoder,
     attention_mask: Option<String>,
+    /// Token ids go in as int32 (Immich's exports) rather than int64.
+    ids_as_i32: bool,
 }
 
 /// One ONNX session and the names of the tensors it reads and writes.
@@ -56,12 +59,24 @@ struct Encoder {
     output: String,
 }
 
+/// Runs `embed` on one item at a time when the model's batch is fixed at one.
+fn per_item<T>(batch: Batch, items: &[T], embed: impl Fn(&[T]) -> Result<Vec<Vec<f32>>>) -> Result<Vec<Vec<f32>>> {
+    match batch {
+        Batch::One if items.len() > 1 => {
+            items.chunks(1).map(|one| Ok(embed(one)?.pop().expect("one in, one out"))).collect()
+        }
+        _ => embed(items),
+    }
+}
+
 impl Clip {
     /// Loads the model in `dir`: its `clipfind-model.json`, tokenizer and both ONNX encoders.
     pub fn load(dir: &Path, options: ClipOptions) -> Result<Clip> {
         let spec = ModelSpec::read(dir)?;
-        let tokenizer = ClipTokenizer::from_file(&dir.join(&spec.tokenizer), spec.context_length)?;
-        let preprocess = Preprocess::new(spec.image_size, spec.image_mean, spec.image_std).with_scaled_decode(!options.exact_decode);
+        let tokenizer = ClipTokenizer::for_model(dir, &spec)?;
+        let preprocess = Preprocess::new(spec.image_size, spec.image_mean, spec.image_std)
+            .with_resize(spec.vision.resize, spec.vision.interpolation)
+            .with_scaled_decode(!options.exact_decode);
 
         let text_file = match (&spec.text.int8_file, options.text_int8) {
             (Some(int8), true) => int8,
@@ -82,10 +97,14 @@ impl Clip {
         let attention_mask = session::pick_name(spec.text.attention_mask.as_deref(), &inputs, |n, _| {
             n.contains("attention_mask")
         });
+        let text_rank = if spec.text.pooling == Pooling::Done { 2 } else { 3 };
         let text_out = session::pick_name(Some(&spec.text.output), &text_session.output_names(), |n, r| {
-            n.contains("text_embeds") || r == 2
+            (n.contains("text_embeds") && spec.text.pooling == Pooling::Done) || r == text_rank
         })
         .ok_or_else(|| missing("2-d text embedding output", &spec.text.file))?;
+
+        let ids_as_i32 = text_session.input_type(&ids) == Some(TensorElementType::Int32);
+        check_fixed_shapes(dir, &spec, &text_session, &ids, tokenizer.fixed_length())?;
 
         let vision_session = session::open(&dir.join(&spec.vision.file), &options, session::Spin::Yes)?;
         let v_inputs: Vec<(String, usize)> = vision_session.input_names().into_iter().map(|n| (n, 4)).collect();
@@ -95,6 +114,12 @@ impl Clip {
             n.contains("image_embeds") || r == 2
         })
         .ok_or_else(|| missing("2-d image embedding output", &spec.vision.file))?;
+        if spec.batch == Batch::Dynamic && vision_session.input_dims(&pixels).and_then(|d| d.first().copied()) == Some(1) {
+            return Err(EngineError::Model {
+                path: dir.join(&spec.vision.file),
+                reason: "the vision encoder takes one image per run: its description needs \"batch\": \"one\"".into(),
+            });
+        }
 
         Ok(Clip {
             dir: dir.to_path_buf(),
@@ -104,6 +129,7 @@ impl Clip {
             text: Encoder { session: text_session, input: ids, output: text_out },
             vision: Encoder { session: vision_session, input: pixels, output: vision_out },
             attention_mask,
+            ids_as_i32,
         })
     }
 
@@ -142,39 +168,56 @@ impl Clip {
         Ok(self.embed_texts(&[text])?.pop().expect("one text in, one embedding out"))
     }
 
-    /// Embeds texts in one batch, right-padded with 0 to the longest: the causal mask keeps
-    /// padding after the end token from changing the result, and short queries stay short.
+    /// Embeds texts in one batch (when the model takes batches), padded as the model pads:
+    /// CLIP's rows only to the longest (its causal mask keeps padding after the end token from
+    /// changing the result, and short queries stay short), other families to their context length.
     pub fn embed_texts(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
         let rows = texts.iter().map(|t| self.tokenizer.encode(t)).collect::<Result<Vec<_>>>()?;
         self.embed_token_rows(&rows, None)
     }
 
-    /// Runs the text encoder on token rows, padded with 0 to `pad_to` (or the longest row).
+    /// Runs the text encoder on token rows, padded to `pad_to` (or the longest row, or the
+    /// context length for fixed-length models) with the model's pad id.
     pub fn embed_token_rows(&self, rows: &[Vec<i64>], pad_to: Option<usize>) -> Result<Vec<Vec<f32>>> {
+        per_item(self.spec.batch, rows, |rows| self.encode_token_batch(rows, pad_to))
+    }
+
+    fn encode_token_batch(&self, rows: &[Vec<i64>], pad_to: Option<usize>) -> Result<Vec<Vec<f32>>> {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let width = pad_to.unwrap_or(0).max(rows.iter().map(Vec::len).max().unwrap_or(0));
-        let mut ids = vec![0i64; rows.len() * width];
-        let mut mask = vec![0i64; rows.len() * width];
-        for (r, row) in rows.iter().enumerate() {
-            ids[r * width..r * width + row.len()].copy_from_slice(row);
-            mask[r * width..r * width + row.len()].fill(1);
-        }
-        let err = inference_error("text encoding");
+        let longest = pad_to.unwrap_or(0).max(rows.iter().map(Vec::len).max().unwrap_or(0));
+        let padded: Vec<Vec<i64>> = rows.iter().map(|row| self.tokenizer.pad(row, longest)).collect();
+        let width = padded[0].len();
+        let ids: Vec<i64> = padded.concat();
+        let mask: Vec<i64> = rows.iter().flat_map(|row| (0..width).map(|i| i64::from(i < row.len()))).collect();
         let shape = [rows.len(), width];
-        let mut inputs = vec![(
-            self.text.input.clone(),
-            Tensor::from_array((shape, ids)).map_err(|e| err(e.to_string()))?.into_dyn(),
-        )];
+        let mut inputs = vec![(self.text.input.clone(), self.token_tensor(shape, ids)?)];
         if let Some(name) = &self.attention_mask {
-            inputs.push((name.clone(), Tensor::from_array((shape, mask)).map_err(|e| err(e.to_string()))?.into_dyn()));
+            inputs.push((name.clone(), self.token_tensor(shape, mask.clone())?));
         }
-        self.text.run(inputs, rows.len(), self.dim(), "text encoding")
+        let (out_shape, data) = self.text.run(inputs, "text encoding")?;
+        let pooled = pool(self.spec.text.pooling, &out_shape, &data, &mask, self.dim()).map_err(inference_error("text encoding"))?;
+        Ok(pooled.chunks_exact(self.dim()).map(normalised).collect())
     }
 
-    /// Embeds prepared images in one batch.
+    /// Ids or a mask as the text encoder's input type (int64, or int32 for Immich's exports).
+    fn token_tensor(&self, shape: [usize; 2], values: Vec<i64>) -> Result<ort::value::DynValue> {
+        let err = inference_error("text encoding");
+        if self.ids_as_i32 {
+            let narrow: Vec<i32> = values.into_iter().map(|v| v as i32).collect();
+            Ok(Tensor::from_array((shape, narrow)).map_err(|e| err(e.to_string()))?.into_dyn())
+        } else {
+            Ok(Tensor::from_array((shape, values)).map_err(|e| err(e.to_string()))?.into_dyn())
+        }
+    }
+
+    /// Embeds prepared images in one batch (or one at a time, when the model takes one).
     pub fn embed_prepared(&self, images: &[Prepared]) -> Result<Vec<Vec<f32>>> {
+        per_item(self.spec.batch, images, |images| self.encode_image_batch(images))
+    }
+
+    fn encode_image_batch(&self, images: &[Prepared]) -> Result<Vec<Vec<f32>>> {
         if images.is_empty() {
             return Ok(Vec::new());
         }
@@ -186,7 +229,9 @@ impl Clip {
         let s = self.spec.image_size as usize;
         let err = inference_error("image encoding");
         let tensor = Tensor::from_array(([images.len(), 3, s, s], pixels)).map_err(|e| err(e.to_string()))?;
-        self.vision.run(vec![(self.vision.input.clone(), tensor.into_dyn())], images.len(), self.dim(), "image encoding")
+        let (shape, data) = self.vision.run(vec![(self.vision.input.clone(), tensor.into_dyn())], "image encoding")?;
+        let flat = pool(Pooling::Done, &shape, &data, &[], self.dim()).map_err(err)?;
+        Ok(flat.chunks_exact(self.dim()).map(normalised).collect())
     }
 
     /// Decodes, prepares and embeds one image file.
@@ -197,22 +242,55 @@ impl Clip {
 }
 
 impl Encoder {
-    fn run(
-        &self,
-        inputs: Vec<(String, ort::value::DynValue)>,
-        batch: usize,
-        dim: usize,
-        stage: &'static str,
-    ) -> Result<Vec<Vec<f32>>> {
+    /// Runs the session; returns the output's shape and values.
+    fn run(&self, inputs: Vec<(String, ort::value::DynValue)>, stage: &'static str) -> Result<(Vec<i64>, Vec<f32>)> {
         let err = inference_error(stage);
         let mut session = self.session.lock();
         let outputs = session.run(inputs).map_err(|e| err(e.to_string()))?;
         let value = outputs.get(&self.output).ok_or_else(|| err(format!("no output {}", self.output)))?;
         let (shape, data) = value.try_extract_tensor::<f32>().map_err(|e| err(e.to_string()))?;
-        if shape.len() != 2 || shape[0] as usize != batch || shape[1] as usize != dim {
-            return Err(err(format!("output shape {shape:?}, expected [{batch}, {dim}]")));
+        Ok((shape.to_vec(), data.to_vec()))
+    }
+}
+
+/// One `dim`-long row per input from an encoder's output: `[batch, dim]` as it is, or
+/// `[batch, seq, dim]` pooled over the tokens `mask` (`batch * seq`, 1 for real tokens) keeps.
+fn pool(pooling: Pooling, shape: &[i64], data: &[f32], mask: &[i64], dim: usize) -> std::result::Result<Vec<f32>, String> {
+    let wrong = || format!("output shape {shape:?} does not fit {pooling:?} pooling to {dim} values");
+    match (pooling, shape) {
+        (Pooling::Done, &[_, d]) if d as usize == dim => Ok(data.to_vec()),
+        (Pooling::Cls | Pooling::Mean, &[batch, seq, d]) if d as usize == dim && mask.len() == (batch * seq) as usize => {
+            let (seq, mut out) = (seq as usize, Vec::with_capacity(batch as usize * dim));
+            for (tokens, keep) in data.chunks_exact(seq * dim).zip(mask.chunks_exact(seq)) {
+                let rows = tokens.chunks_exact(dim).zip(keep);
+                let (sum, count) = match pooling {
+                    Pooling::Cls => (tokens[..dim].to_vec(), 1.0),
+                    _ => rows.filter(|(_, k)| **k == 1).fold((vec![0.0; dim], 0.0), |(mut sum, n), (row, _)| {
+                        sum.iter_mut().zip(row).for_each(|(s, x)| *s += x);
+                        (sum, n + 1.0)
+                    }),
+                };
+                out.extend(sum.iter().map(|s| s / f32::max(count, 1.0)));
+            }
+            Ok(out)
         }
-        Ok(data.chunks_exact(dim).map(normalised).collect())
+        _ => Err(wrong()),
+    }
+}
+
+/// Refuses a model whose ONNX input has a fixed sequence length the spec does not pad to.
+fn check_fixed_shapes(dir: &Path, spec: &ModelSpec, text: &LoadedSession, ids: &str, fixed_length: bool) -> Result<()> {
+    let dims = text.input_dims(ids).unwrap_or_default();
+    let bad = |reason: String| EngineError::Model { path: dir.join(&spec.text.file), reason };
+    match dims.as_slice() {
+        [batch, _] if *batch > 1 => Err(bad(format!("the text encoder takes batches of exactly {batch}"))),
+        [batch, _] if *batch == 1 && spec.batch == Batch::Dynamic => {
+            Err(bad("the text encoder takes one text per run: its description needs \"batch\": \"one\"".into()))
+        }
+        [_, seq] if *seq > 0 && (!fixed_length || *seq as usize != spec.context_length) => Err(bad(format!(
+            "the text encoder takes exactly {seq} tokens: its description needs \"padding\": \"fixed\" and context_length {seq}"
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -224,7 +302,20 @@ pub fn normalised(v: &[f32]) -> Vec<f32> {
 
 #[cfg(test)]
 mod tests {
-    use super::normalised;
+    use super::{normalised, pool, Pooling};
+
+    #[test]
+    fn token_outputs_pool_over_real_tokens_only() {
+        // Two rows of three tokens, two values each; row 1 has one padding token.
+        let data = [1.0, 2.0, 3.0, 4.0, 100.0, 100.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0];
+        let mask = [1, 1, 0, 1, 1, 1];
+        let shape = [2, 3, 2];
+        assert_eq!(pool(Pooling::Mean, &shape, &data, &mask, 2).unwrap(), vec![2.0, 3.0, 7.0, 8.0]);
+        assert_eq!(pool(Pooling::Cls, &shape, &data, &mask, 2).unwrap(), vec![1.0, 2.0, 5.0, 6.0]);
+        assert!(pool(Pooling::Done, &shape, &data, &mask, 2).is_err());
+        assert_eq!(pool(Pooling::Done, &[2, 2], &data[..4], &[], 2).unwrap(), data[..4].to_vec());
+        assert!(pool(Pooling::Done, &[2, 3], &data[..6], &[], 2).unwrap_err().contains("[2, 3]"));
+    }
 
     #[test]
     fn normalised_has_unit_length_and_keeps_zero() {

@@ -1,12 +1,14 @@
 //! Image decoding and CLIP preprocessing, matching open_clip's transform on PIL images:
 //! EXIF orientation, RGB (alpha dropped, as `convert("RGB")`), short side to `size` with bicubic
 //! (Catmull-Rom, antialiased like PIL), center crop with round-half-even offsets, /255, mean/std.
+//! Families that squash (SigLIP) resize both sides to `size` instead; some resample bilinearly.
 
 use std::{io::Cursor, path::Path};
 
 use fast_image_resize::{images::Image as FirImage, FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage};
 
+use super::spec::{Interpolation, ResizeMode};
 use crate::{EngineError, Result};
 
 /// Decoded images larger than this many pixels are refused before any pixel memory is taken
@@ -40,6 +42,8 @@ pub struct Preprocess {
     size: u32,
     mean: [f32; 3],
     std: [f32; 3],
+    resize: ResizeMode,
+    interpolation: Interpolation,
     /// Decode big JPEGs at a DCT scale whose short side stays at least twice `size`.
     scaled_decode: bool,
 }
@@ -47,7 +51,12 @@ pub struct Preprocess {
 impl Preprocess {
     /// Preprocessing to `size` x `size` pixels, each RGB channel (scaled to 0..1) normalised with `mean` and `std`.
     pub fn new(size: u32, mean: [f32; 3], std: [f32; 3]) -> Self {
-        Preprocess { size, mean, std, scaled_decode: false }
+        Preprocess { size, mean, std, resize: ResizeMode::Shortest, interpolation: Interpolation::Bicubic, scaled_decode: false }
+    }
+
+    /// The same, resizing as a model family does (short side and crop, or squash) with its filter.
+    pub fn with_resize(self, resize: ResizeMode, interpolation: Interpolation) -> Self {
+        Preprocess { resize, interpolation, ..self }
     }
 
     /// The same, decoding big JPEGs at 1/2, 1/4 or 1/8 of their size (the DCT does it while
@@ -111,7 +120,8 @@ impl Preprocess {
 
     /// open_clip's transform on an upright decoded image.
     pub fn prepare(&self, image: DynamicImage) -> std::result::Result<Vec<f32>, String> {
-        let image = middle_of_very_long(image);
+        // Squashing keeps every pixel column, so only the crop may skip the far ends.
+        let image = if self.resize == ResizeMode::Shortest { middle_of_very_long(image) } else { image };
         // PIL resizes before `convert("RGB")`, and resizes images with alpha premultiplied:
         // keep the alpha through the resize to get the same colours, then drop it.
         let pixels = if image.color().has_alpha() {
@@ -121,7 +131,11 @@ impl Preprocess {
             let rgb = to_rgb(image);
             Pixels { w: rgb.width(), h: rgb.height(), channels: 3, data: rgb.into_raw() }
         };
-        let resized = resize_short_side(pixels, self.size)?;
+        let (nw, nh) = match self.resize {
+            ResizeMode::Shortest => resized_dims(pixels.w, pixels.h, self.size),
+            ResizeMode::Squash => (self.size, self.size),
+        };
+        let resized = resize(pixels, nw, nh, self.interpolation)?;
         let mut out = vec![0.0; self.len()];
         self.crop_and_normalise(&resized, &mut out);
         Ok(out)
@@ -302,16 +316,20 @@ struct Pixels {
     data: Vec<u8>,
 }
 
-fn resize_short_side(img: Pixels, size: u32) -> std::result::Result<Pixels, String> {
-    let (nw, nh) = resized_dims(img.w, img.h, size);
+fn resize(img: Pixels, nw: u32, nh: u32, interpolation: Interpolation) -> std::result::Result<Pixels, String> {
     if (nw, nh) == (img.w, img.h) {
         return Ok(img); // PIL returns an unchanged copy at the same size
     }
     let kind = if img.channels == 4 { PixelType::U8x4 } else { PixelType::U8x3 };
     let src = FirImage::from_vec_u8(img.w, img.h, img.data, kind).map_err(|e| e.to_string())?;
     let mut dst = FirImage::new(nw, nh, kind);
-    // Catmull-Rom is PIL's bicubic (a = -0.5); alpha is premultiplied during the resize.
-    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::CatmullRom)).use_alpha(true);
+    // Catmull-Rom is PIL's bicubic (a = -0.5), Bilinear its triangle filter; alpha is
+    // premultiplied during the resize.
+    let filter = match interpolation {
+        Interpolation::Bicubic => FilterType::CatmullRom,
+        Interpolation::Bilinear => FilterType::Bilinear,
+    };
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(filter)).use_alpha(true);
     Resizer::new().resize(&src, &mut dst, &options).map_err(|e| e.to_string())?;
     Ok(Pixels { w: nw, h: nh, channels: img.channels, data: dst.into_vec() })
 }

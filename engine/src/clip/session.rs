@@ -111,6 +111,16 @@ impl LoadedSession {
         self.lock().inputs().iter().map(|i| i.name().to_string()).collect()
     }
 
+    /// The element type of the input `name`, when it is a tensor.
+    pub fn input_type(&self, name: &str) -> Option<ort::value::TensorElementType> {
+        self.lock().inputs().iter().find(|i| i.name() == name).and_then(|i| i.dtype().tensor_type())
+    }
+
+    /// The dimensions of the input `name` (-1 where any size goes), when it is a tensor.
+    pub fn input_dims(&self, name: &str) -> Option<Vec<i64>> {
+        self.lock().inputs().iter().find(|i| i.name() == name).and_then(|i| i.dtype().tensor_shape()).map(|s| s.to_vec())
+    }
+
     /// Names of the model's outputs, each with its tensor rank (0 when not a tensor).
     pub fn output_names(&self) -> Vec<(String, usize)> {
         self.lock()

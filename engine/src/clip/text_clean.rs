@@ -5,14 +5,55 @@
 //! The ftfy steps that matter for typed queries are done here; mojibake repair (text decoded with
 //! the wrong code page) is not, since a query typed into clipfind is never mis-decoded.
 
+use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
+
+/// How a model family's reference tokenizer cleans text (open_clip's `clean` setting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Clean {
+    /// ftfy, HTML entities, whitespace collapsed, lower case: open_clip's CLIP tokenizer.
+    #[default]
+    Lower,
+    /// The same, case kept: open_clip's Hugging Face tokenizers (XLM-RoBERTa, ...).
+    Whitespace,
+    /// ftfy and HTML entities, then SigLIP's canonical form: `_` as a space, ASCII punctuation
+    /// removed, lower case, whitespace collapsed.
+    Canonicalize,
+    /// The text goes to the tokenizer as typed (the tokenizer's own normaliser still runs).
+    None,
+}
+
+impl Clean {
+    /// `text` cleaned this way.
+    pub fn apply(self, text: &str) -> String {
+        match self {
+            Clean::Lower => clean(text),
+            Clean::Whitespace => collapse_whitespace(&basic_clean(text)),
+            Clean::Canonicalize => canonicalize(&basic_clean(text)),
+            Clean::None => text.to_string(),
+        }
+    }
+}
 
 /// Cleans `text` exactly as open_clip does before byte-pair encoding.
 pub fn clean(text: &str) -> String {
-    let fixed = fix_text(text);
-    let unescaped = html_unescape(&html_unescape(&fixed));
-    let collapsed = unescaped.split_whitespace().collect::<Vec<_>>().join(" ");
-    collapsed.to_lowercase()
+    collapse_whitespace(&basic_clean(text)).to_lowercase()
+}
+
+/// open_clip's `basic_clean`: ftfy, then HTML entities unescaped twice.
+fn basic_clean(text: &str) -> String {
+    html_unescape(&html_unescape(&fix_text(text)))
+}
+
+fn collapse_whitespace(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// big_vision's `canonicalize_text` as open_clip has it (`string.punctuation` is ASCII only).
+fn canonicalize(text: &str) -> String {
+    let kept: String = text.replace('_', " ").chars().filter(|c| !c.is_ascii_punctuation()).collect();
+    collapse_whitespace(&kept.to_lowercase())
 }
 
 /// The parts of `ftfy.fix_text` (ftfy 6, default settings) that apply to typed text, in its order.
@@ -102,7 +143,16 @@ fn is_removed_control(c: char) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::clean;
+    use super::{clean, Clean};
+
+    #[test]
+    fn canonical_form_drops_ascii_punctuation_and_keeps_other_scripts() {
+        // ftfy makes the full-width comma ',' first, which then goes like any ASCII comma.
+        let text = "Hello, World! It's snake_case — 你好，世界";
+        assert_eq!(Clean::Canonicalize.apply(text), "hello world its snake case — 你好世界");
+        assert_eq!(Clean::Whitespace.apply("  Café\tMiXeD "), "Café MiXeD");
+        assert_eq!(Clean::None.apply(" As  typed "), " As  typed ");
+    }
 
     #[test]
     fn curly_quotes_become_straight() {

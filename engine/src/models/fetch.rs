@@ -11,9 +11,12 @@ use std::{
     time::Duration,
 };
 
-use super::Downloadable;
+use super::{Downloadable, Layout};
 use crate::{
-    clip::spec::{ModelSpec, TextSpec, VisionSpec, OPENAI_MEAN, OPENAI_STD},
+    clip::{
+        immich,
+        spec::{ModelSpec, TextSpec, VisionSpec, OPENAI_MEAN, OPENAI_STD, SPEC_FORMAT},
+    },
     digest::{git_blob_sha1_file, sha256_file},
     progress::Progress,
     EngineError, Result,
@@ -81,7 +84,7 @@ pub fn fetch(request: &FetchRequest, progress: &dyn Progress) -> Result<Fetched>
             return Err(e);
         }
     };
-    model_spec(model, &hub, commit, sha256).write(&partial)?;
+    model_spec(model, &hub, &partial, commit, sha256)?.write(&partial)?;
     install(&partial, &dest)?;
     Ok(Fetched::Installed(dest))
 }
@@ -130,20 +133,50 @@ fn download_all(
 ) -> Result<std::collections::BTreeMap<String, String>> {
     let mut sha256 = std::collections::BTreeMap::new();
     for ((_, local), remote) in model.files.iter().zip(remotes) {
-        let digest = hub.download(remote, &partial.join(local), local, progress)?;
+        let path = partial.join(local);
+        if let Some(folder) = path.parent() {
+            fs::create_dir_all(folder).map_err(|source| EngineError::Io { path: folder.to_path_buf(), source })?;
+        }
+        let digest = hub.download(remote, &path, local, progress)?;
         sha256.insert(local.to_string(), digest);
     }
     Ok(sha256)
 }
 
-fn model_spec(model: &Downloadable, hub: &Hub, commit: String, sha256: std::collections::BTreeMap<String, String>) -> ModelSpec {
-    ModelSpec {
-        format: 1,
+/// The description written beside the downloaded files: derived from an Immich repository's own
+/// config files, or OpenAI CLIP's for Xenova's export; plus where the files came from.
+fn model_spec(
+    model: &Downloadable,
+    hub: &Hub,
+    folder: &Path,
+    commit: String,
+    sha256: std::collections::BTreeMap<String, String>,
+) -> Result<ModelSpec> {
+    let derived = match model.layout {
+        Layout::Immich => immich::derive_spec(folder)?,
+        Layout::Xenova => openai_clip_spec(model),
+    };
+    Ok(ModelSpec {
         name: model.name.into(),
         description: model.description.into(),
         source: format!("{}/{}", hub.endpoint, model.repo),
         revision: Some(commit),
         license: model.license.into(),
+        sha256,
+        ..derived
+    })
+}
+
+/// OpenAI CLIP ViT-B/32 as Xenova exports it.
+fn openai_clip_spec(model: &Downloadable) -> ModelSpec {
+    ModelSpec {
+        format: SPEC_FORMAT,
+        family: "openai-clip".into(),
+        name: model.name.into(),
+        description: String::new(),
+        source: String::new(),
+        revision: None,
+        license: String::new(),
         embedding_dim: 512,
         image_size: 224,
         image_mean: OPENAI_MEAN,
@@ -155,10 +188,12 @@ fn model_spec(model: &Downloadable, hub: &Hub, commit: String, sha256: std::coll
             attention_mask: None,
             output: "text_embeds".into(),
             int8_file: model.files.iter().any(|(_, local)| *local == super::INT8_TEXT_FILE).then(|| super::INT8_TEXT_FILE.into()),
+            ..Default::default()
         },
-        vision: VisionSpec { file: "vision.onnx".into(), input: "pixel_values".into(), output: "image_embeds".into() },
+        vision: VisionSpec { file: "vision.onnx".into(), input: "pixel_values".into(), output: "image_embeds".into(), ..Default::default() },
         tokenizer: "tokenizer.json".into(),
-        sha256,
+        sha256: Default::default(),
+        batch: Default::default(),
     }
 }
 

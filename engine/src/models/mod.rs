@@ -1,8 +1,9 @@
-//! Model folders: which one to use, which are installed, and fetching the real CLIP ViT-B/32.
+//! Model folders: which one to use, which are installed, and the curated models
+//! `clipfind models fetch` downloads.
 
 use std::path::{Path, PathBuf};
 
-use super::{clip::spec::{ModelSpec, SPEC_FILE}, EngineError, Result};
+use super::{clip::{immich, spec::ModelSpec}, EngineError, Result};
 
 pub mod fetch;
 
@@ -13,6 +14,17 @@ pub const DEMO_MODEL: &str = "clipfind-demo";
 
 /// The local name of a downloaded int8 text encoder, when the repository ships one.
 pub const INT8_TEXT_FILE: &str = "text-int8.onnx";
+
+/// How a model's Hub repository lays out its files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Xenova's transformers.js export of OpenAI CLIP (`onnx/text_model.onnx`, ...): clipfind
+    /// writes the description, since the repository has none it can read.
+    Xenova,
+    /// Immich's (`config.json`, `textual/`, `visual/`): the description is derived from the
+    /// repository's own config files, for any open_clip family.
+    Immich,
+}
 
 /// A model that can be downloaded.
 #[derive(Debug, Clone, Copy)]
@@ -26,27 +38,107 @@ pub struct Downloadable {
     pub revision: &'static str,
     /// What the model is, for people.
     pub description: &'static str,
-    /// The weights' license.
+    /// The weights' license, from the model card.
     pub license: &'static str,
+    /// The languages queries may be typed in.
+    pub languages: &'static str,
+    /// A retrieval quality figure and where it comes from.
+    pub quality: &'static str,
+    /// Download size in MB (the fp32 ONNX files).
+    pub size_mb: u32,
+    /// How the repository lays out its files.
+    pub layout: Layout,
     /// (path in the repository, file name in the model folder)
     pub files: &'static [(&'static str, &'static str)],
 }
 
-/// Every model `clipfind models fetch` can install.
-pub const DOWNLOADABLE: &[Downloadable] = &[Downloadable {
-    name: "vit-b32",
-    repo: "Xenova/clip-vit-base-patch32",
-    revision: "d15189d7028b43f1d3e65039190477f6af591c2a",
-    description: "OpenAI CLIP ViT-B/32, the model Ultralytics' VisualAISearch uses (ONNX export)",
-    license: "MIT (OpenAI CLIP)",
-    files: &[
-        ("onnx/text_model.onnx", "text.onnx"),
-        ("onnx/vision_model.onnx", "vision.onnx"),
-        ("tokenizer.json", "tokenizer.json"),
-        // The repository's dynamically quantised text tower (64.5 MB): `--text-int8` uses it.
-        ("onnx/text_model_quantized.onnx", INT8_TEXT_FILE),
-    ],
-}];
+/// Immich's files, kept at the same paths in the model folder.
+const IMMICH_FILES: &[(&str, &str)] = &[
+    (immich::CONFIG, immich::CONFIG),
+    (immich::TEXT_MODEL, immich::TEXT_MODEL),
+    (immich::TOKENIZER, immich::TOKENIZER),
+    (immich::TOKENIZER_CONFIG, immich::TOKENIZER_CONFIG),
+    (immich::VISION_MODEL, immich::VISION_MODEL),
+    (immich::PREPROCESS_CONFIG, immich::PREPROCESS_CONFIG),
+];
+
+/// An Immich repository at the head of its main branch (the commit served is recorded in the
+/// installed description; `--revision` pins one).
+const fn immich_model(
+    name: &'static str,
+    repo: &'static str,
+    description: &'static str,
+    license: &'static str,
+    languages: &'static str,
+    quality: &'static str,
+    size_mb: u32,
+) -> Downloadable {
+    Downloadable { name, repo, revision: "main", description, license, languages, quality, size_mb, layout: Layout::Immich, files: IMMICH_FILES }
+}
+
+/// Every model `clipfind models fetch` can install. Quality: Immich's Crossmodal-3600 average
+/// recall (its model table) and open_clip's Flickr30k text-to-image recall@1, where published.
+pub const DOWNLOADABLE: &[Downloadable] = &[
+    Downloadable {
+        name: "vit-b32",
+        repo: "Xenova/clip-vit-base-patch32",
+        revision: "d15189d7028b43f1d3e65039190477f6af591c2a",
+        description: "OpenAI CLIP ViT-B/32, the model Ultralytics' VisualAISearch uses (ONNX export)",
+        license: "MIT",
+        languages: "English",
+        quality: "C3600 en 59.4, Flickr30k R@1 58.8",
+        size_mb: 670,
+        layout: Layout::Xenova,
+        files: &[
+            ("onnx/text_model.onnx", "text.onnx"),
+            ("onnx/vision_model.onnx", "vision.onnx"),
+            ("tokenizer.json", "tokenizer.json"),
+            // The repository's dynamically quantised text tower (64.5 MB): `--text-int8` uses it.
+            ("onnx/text_model_quantized.onnx", INT8_TEXT_FILE),
+        ],
+    },
+    immich_model(
+        "ViT-B-32__laion2b-s34b-b79k",
+        "immich-app/ViT-B-32__laion2b-s34b-b79k",
+        "open_clip ViT-B/32 trained on LAION-2B: the same cost as OpenAI's, clearly better",
+        "MIT",
+        "English",
+        "C3600 en 68.8, Flickr30k R@1 66.8",
+        606,
+    ),
+    immich_model(
+        "ViT-B-32-SigLIP2-256__webli",
+        "immich-app/ViT-B-32-SigLIP2-256__webli",
+        "Google SigLIP 2 ViT-B/32 at 256 px: the best quality per CPU second (64 image patches)",
+        "Apache-2.0",
+        "English (trained on multilingual WebLI)",
+        "C3600 en 73.2",
+        1510,
+    ),
+    immich_model(
+        "ViT-B-16-SigLIP2__webli",
+        "immich-app/ViT-B-16-SigLIP2__webli",
+        "Google SigLIP 2 ViT-B/16 at 224 px: better still, about 3x the image cost of B/32-256",
+        "Apache-2.0",
+        "English (trained on multilingual WebLI)",
+        "C3600 en 75.2",
+        1500,
+    ),
+    immich_model(
+        "XLM-Roberta-Base-ViT-B-32__laion5b_s13b_b90k",
+        "immich-app/XLM-Roberta-Base-ViT-B-32__laion5b_s13b_b90k",
+        "open_clip multilingual: an XLM-RoBERTa text tower with a ViT-B/32 trained on LAION-5B",
+        "MIT",
+        "about 100 languages, Chinese among them",
+        "C3600 zh 72.5",
+        1460,
+    ),
+];
+
+/// The curated model called `name`.
+pub fn downloadable(name: &str) -> Option<&'static Downloadable> {
+    DOWNLOADABLE.iter().find(|m| m.name == name)
+}
 
 /// Why this model was chosen, so the user is told when it is not the real CLIP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,11 +154,11 @@ pub enum ModelChoice {
 /// The model to use: the configured one, else the fetched ViT-B/32, else the bundled demo.
 pub fn resolve(configured: Option<&Path>, root: &Path) -> Result<(PathBuf, ModelChoice)> {
     if let Some(dir) = configured {
-        return Ok((dir.to_path_buf(), ModelChoice::Configured));
+        return Ok((by_name_or_path(dir, root), ModelChoice::Configured));
     }
     for (name, choice) in [(DEFAULT_FETCH, ModelChoice::Fetched), (DEMO_MODEL, ModelChoice::Demo)] {
         let dir = root.join(name);
-        if dir.join(SPEC_FILE).is_file() {
+        if ModelSpec::is_model_dir(&dir) {
             return Ok((dir, choice));
         }
     }
@@ -76,23 +168,34 @@ pub fn resolve(configured: Option<&Path>, root: &Path) -> Result<(PathBuf, Model
     })
 }
 
+/// `--model` is a folder, or the name of one in the models folder (`--model ViT-B-32__laion2b-s34b-b79k`).
+fn by_name_or_path(configured: &Path, root: &Path) -> PathBuf {
+    let named = root.join(configured);
+    let is_bare_name = configured.components().count() == 1;
+    if is_bare_name && !ModelSpec::is_model_dir(configured) && ModelSpec::is_model_dir(&named) {
+        named
+    } else {
+        configured.to_path_buf()
+    }
+}
+
 /// An installed model folder.
 #[derive(Debug, Clone)]
 pub struct Installed {
     /// The model folder.
     pub dir: PathBuf,
-    /// Its `clipfind-model.json`, or why that could not be read.
+    /// Its description, or why that could not be read.
     pub spec: std::result::Result<ModelSpec, String>,
     /// Total size of the files directly in the folder, in bytes.
     pub size_bytes: u64,
 }
 
-/// Every folder under `root` that holds a `clipfind-model.json`, by name.
+/// Every model folder under `root` (a `clipfind-model.json` or Immich's layout), by name.
 pub fn list(root: &Path) -> Vec<Installed> {
     let Ok(entries) = std::fs::read_dir(root) else { return Vec::new() };
     let mut found: Vec<Installed> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|dir| dir.join(SPEC_FILE).is_file())
+        .filter(|dir| ModelSpec::is_model_dir(dir))
         .map(|dir| Installed {
             spec: ModelSpec::read(&dir).map_err(|e| e.to_string()),
             size_bytes: folder_size(&dir),
@@ -103,19 +206,44 @@ pub fn list(root: &Path) -> Vec<Installed> {
     found
 }
 
+/// Total size of the files in `dir` and its subfolders (Immich keeps the towers in two).
 fn folder_size(dir: &Path) -> u64 {
-    std::fs::read_dir(dir)
-        .map(|entries| entries.filter_map(|e| e.ok()?.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum())
-        .unwrap_or(0)
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    use crate::clip::spec::SPEC_FILE;
+
     fn fake_model(root: &Path, name: &str) {
         std::fs::create_dir_all(root.join(name)).unwrap();
         std::fs::write(root.join(name).join(SPEC_FILE), "{}").unwrap();
+    }
+
+    #[test]
+    fn a_bare_model_name_means_that_folder_in_the_models_folder() {
+        let root = tempfile::tempdir().unwrap();
+        fake_model(root.path(), "ViT-B-32__laion2b-s34b-b79k");
+        let (dir, _) = resolve(Some(Path::new("ViT-B-32__laion2b-s34b-b79k")), root.path()).unwrap();
+        assert_eq!(dir, root.path().join("ViT-B-32__laion2b-s34b-b79k"));
+        assert_eq!(resolve(Some(Path::new("/elsewhere/m")), root.path()).unwrap().0, PathBuf::from("/elsewhere/m"));
+    }
+
+    #[test]
+    fn every_curated_model_has_a_unique_name_and_a_card() {
+        let mut names: Vec<&str> = DOWNLOADABLE.iter().map(|m| m.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), DOWNLOADABLE.len());
+        assert!(DOWNLOADABLE.iter().all(|m| !m.license.is_empty() && !m.languages.is_empty() && !m.quality.is_empty() && m.size_mb > 0));
+        assert!(downloadable(DEFAULT_FETCH).is_some());
     }
 
     #[test]
