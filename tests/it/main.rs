@@ -6,6 +6,7 @@ mod clip_parity;
 mod demo_model;
 mod doctor;
 mod duplicates;
+mod family_parity;
 mod folders;
 mod growing;
 mod http_edge;

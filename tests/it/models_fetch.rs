@@ -1,7 +1,9 @@
 //! `clipfind models fetch` against a local stand-in for the Hugging Face Hub (HF_ENDPOINT) that
 //! answers as today's Hub does (307 with a relative Location + gzip + chunked for regular files,
 //! 302 + `X-Linked-*` + Range for LFS files), as the older Hub did (200 directly), and as a mirror
-//! that sends no `X-Linked-*` or `ETag` at all.
+//! that sends no `X-Linked-*` or `ETag` at all. It serves Xenova's OpenAI CLIP repository with
+//! models/test-tiny, and each curated Immich repository with the tiny model of its family in
+//! Immich's layout (tests/fixtures/families/).
 
 use std::{
     io::Write,
@@ -35,6 +37,58 @@ const FILES: [(&str, &str); 4] = [
     ("onnx/text_model_quantized.onnx", "text-int8.onnx"),
 ];
 
+/// The commit Immich's repositories' `main` resolves to in the stand-in.
+const IMMICH_COMMIT: &str = "1111111111111111111111111111111111111111";
+/// Each curated Immich model: (clipfind name, repository, tiny model of its family).
+const IMMICH_REPOS: [(&str, &str, &str); 4] = [
+    ("ViT-B-32__laion2b-s34b-b79k", "immich-app/ViT-B-32__laion2b-s34b-b79k", "laion"),
+    ("ViT-B-32-SigLIP2-256__webli", "immich-app/ViT-B-32-SigLIP2-256__webli", "siglip2"),
+    ("ViT-B-16-SigLIP2__webli", "immich-app/ViT-B-16-SigLIP2__webli", "siglip2"),
+    ("XLM-Roberta-Base-ViT-B-32__laion5b_s13b_b90k", "immich-app/XLM-Roberta-Base-ViT-B-32__laion5b_s13b_b90k", "xlmr"),
+];
+/// Immich's layout.
+const IMMICH_FILES: [&str; 6] = [
+    "config.json",
+    "textual/model.onnx",
+    "textual/tokenizer.json",
+    "textual/tokenizer_config.json",
+    "visual/model.onnx",
+    "visual/preprocess_cfg.json",
+];
+
+/// A repository the stand-in serves: each path in it, and the committed file served for it.
+struct Repo {
+    name: &'static str,
+    files: Vec<(&'static str, PathBuf)>,
+}
+
+impl Repo {
+    fn file(&self, remote: &str) -> Option<&Path> {
+        self.files.iter().find(|(r, _)| *r == remote).map(|(_, source)| source.as_path())
+    }
+
+    /// The commit a revision of this repository resolves to, if it exists.
+    fn commit(&self, revision: &str) -> Option<&'static str> {
+        match (self.name == REPO, revision) {
+            (true, "main" | PINNED) => Some(PINNED),
+            (true, OTHER) => Some(OTHER),
+            (false, "main" | IMMICH_COMMIT) => Some(IMMICH_COMMIT),
+            _ => None,
+        }
+    }
+}
+
+fn repositories() -> Vec<Repo> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let xenova = FILES.iter().map(|(remote, local)| (*remote, root.join("models/test-tiny").join(local))).collect();
+    let mut repos = vec![Repo { name: REPO, files: xenova }];
+    for (_, repo, family) in IMMICH_REPOS {
+        let files = IMMICH_FILES.iter().map(|f| (*f, root.join("tests/fixtures/families").join(family).join(f))).collect();
+        repos.push(Repo { name: repo, files });
+    }
+    repos
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Behaviour {
     /// The Hub as it answers today.
@@ -48,6 +102,7 @@ enum Behaviour {
 #[derive(Clone)]
 struct Hub {
     behaviour: Behaviour,
+    repos: Arc<Vec<Repo>>,
     log: Arc<Mutex<Vec<String>>>,
     /// Serve bytes of this file (local name) that do not match its advertised hash.
     corrupt: Option<&'static str>,
@@ -57,7 +112,7 @@ struct Hub {
 
 impl Hub {
     fn new(behaviour: Behaviour) -> Hub {
-        Hub { behaviour, log: Arc::default(), corrupt: None, interrupt_vision: Arc::default() }
+        Hub { behaviour, repos: Arc::new(repositories()), log: Arc::default(), corrupt: None, interrupt_vision: Arc::default() }
     }
 
     fn log(&self) -> Vec<String> {
@@ -88,14 +143,15 @@ fn is_lfs(remote: &str) -> bool {
     remote.ends_with(".onnx")
 }
 
-fn local_name(remote: &str) -> Option<&'static str> {
-    FILES.iter().find(|(r, _)| *r == remote).map(|(_, l)| *l)
+/// The file name of what is served for `remote` (Xenova's files by their local names).
+fn local_name(source: &Path) -> &str {
+    source.file_name().unwrap().to_str().unwrap()
 }
 
 /// The bytes served for a file, corrupted when asked.
-fn served(hub: &Hub, local: &str) -> Vec<u8> {
-    let mut bytes = tiny_file(local);
-    if hub.corrupt == Some(local) {
+fn served(hub: &Hub, source: &Path) -> Vec<u8> {
+    let mut bytes = std::fs::read(source).unwrap();
+    if hub.corrupt == Some(local_name(source)) {
         bytes[100] ^= 0xFF;
     }
     bytes
@@ -122,44 +178,43 @@ async fn handle(State(hub): State<Hub>, method: Method, headers: HeaderMap, uri:
         headers.get(header::RANGE).and_then(|v| v.to_str().ok()).unwrap_or(""),
         headers.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()).unwrap_or(""),
     ));
-    if let Some(rest) = path.strip_prefix(&format!("{REPO}/resolve/")) {
-        let Some((revision, remote)) = rest.split_once('/') else { return empty(StatusCode::NOT_FOUND) };
-        let commit = match revision {
-            "main" | PINNED => PINNED,
-            OTHER => OTHER,
-            _ => return empty(StatusCode::NOT_FOUND),
-        };
-        return resolve(&hub, &method, &headers, commit, remote);
-    }
-    if let Some(rest) = path.strip_prefix(&format!("api/resolve-cache/models/{REPO}/")) {
-        let Some((commit, remote)) = rest.split_once('/') else { return empty(StatusCode::NOT_FOUND) };
-        return regular_file(&hub, &method, &headers, commit, remote);
-    }
-    if let Some(remote) = path.strip_prefix("cdn/") {
-        return lfs_file(&hub, &method, &headers, remote);
+    for repo in hub.repos.iter() {
+        if let Some(rest) = path.strip_prefix(&format!("{}/resolve/", repo.name)) {
+            let Some((revision, remote)) = rest.split_once('/') else { return empty(StatusCode::NOT_FOUND) };
+            let Some(commit) = repo.commit(revision) else { return empty(StatusCode::NOT_FOUND) };
+            return resolve(&hub, repo, &method, &headers, commit, remote);
+        }
+        if let Some(rest) = path.strip_prefix(&format!("api/resolve-cache/models/{}/", repo.name)) {
+            let Some((commit, remote)) = rest.split_once('/') else { return empty(StatusCode::NOT_FOUND) };
+            return regular_file(&hub, repo, &method, &headers, commit, remote);
+        }
+        if let Some(remote) = path.strip_prefix(&format!("cdn/{}/", repo.name)) {
+            return lfs_file(&hub, repo, &method, &headers, remote);
+        }
     }
     empty(StatusCode::NOT_FOUND)
 }
 
 /// `/REPO/resolve/REVISION/FILE`.
-fn resolve(hub: &Hub, method: &Method, headers: &HeaderMap, commit: &str, remote: &str) -> Response {
-    let Some(local) = local_name(remote) else { return empty(StatusCode::NOT_FOUND) };
-    let bytes = tiny_file(local);
+fn resolve(hub: &Hub, repo: &Repo, method: &Method, headers: &HeaderMap, commit: &str, remote: &str) -> Response {
+    let Some(source) = repo.file(remote) else { return empty(StatusCode::NOT_FOUND) };
+    let bytes = std::fs::read(source).unwrap();
+    let name = repo.name;
     match (hub.behaviour, is_lfs(remote)) {
         (Behaviour::Today, false) => redirect(
             StatusCode::TEMPORARY_REDIRECT,
-            &format!("/api/resolve-cache/models/{REPO}/{commit}/{remote}"),
+            &format!("/api/resolve-cache/models/{name}/{commit}/{remote}"),
             commit,
         )
         .body(Body::empty())
         .unwrap(),
-        (Behaviour::Today, true) => redirect(StatusCode::FOUND, &format!("{}/cdn/{remote}", host(headers)), commit)
+        (Behaviour::Today, true) => redirect(StatusCode::FOUND, &format!("{}/cdn/{name}/{remote}", host(headers)), commit)
             .header("x-linked-size", bytes.len())
             .header("x-linked-etag", format!("\"{}\"", sha256(&bytes)))
             .body(Body::empty())
             .unwrap(),
-        (Behaviour::Older, false) => regular_file(hub, method, headers, commit, remote),
-        (Behaviour::Older, true) | (Behaviour::Mirror, _) => lfs_file(hub, method, headers, remote),
+        (Behaviour::Older, false) => regular_file(hub, repo, method, headers, commit, remote),
+        (Behaviour::Older, true) | (Behaviour::Mirror, _) => lfs_file(hub, repo, method, headers, remote),
     }
 }
 
@@ -168,10 +223,10 @@ fn host(headers: &HeaderMap) -> String {
 }
 
 /// A regular (non-LFS) file: `ETag` is the git blob sha1; gzip and chunked when the client accepts gzip.
-fn regular_file(hub: &Hub, method: &Method, headers: &HeaderMap, commit: &str, remote: &str) -> Response {
-    let Some(local) = local_name(remote) else { return empty(StatusCode::NOT_FOUND) };
-    let original = tiny_file(local);
-    let bytes = served(hub, local);
+fn regular_file(hub: &Hub, repo: &Repo, method: &Method, headers: &HeaderMap, commit: &str, remote: &str) -> Response {
+    let Some(source) = repo.file(remote) else { return empty(StatusCode::NOT_FOUND) };
+    let original = std::fs::read(source).unwrap();
+    let bytes = served(hub, source);
     let gzip = headers.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("gzip"));
     let response = Response::builder()
         .status(StatusCode::OK)
@@ -193,14 +248,14 @@ fn regular_file(hub: &Hub, method: &Method, headers: &HeaderMap, commit: &str, r
 }
 
 /// An LFS file from storage: Range requests honoured.
-fn lfs_file(hub: &Hub, method: &Method, headers: &HeaderMap, remote: &str) -> Response {
-    let Some(local) = local_name(remote) else { return empty(StatusCode::NOT_FOUND) };
-    let original = tiny_file(local);
-    let bytes = served(hub, local);
+fn lfs_file(hub: &Hub, repo: &Repo, method: &Method, headers: &HeaderMap, remote: &str) -> Response {
+    let Some(source) = repo.file(remote) else { return empty(StatusCode::NOT_FOUND) };
+    let original = std::fs::read(source).unwrap();
+    let bytes = served(hub, source);
     let mut response = Response::builder().header(header::ACCEPT_RANGES, "bytes");
     if hub.behaviour == Behaviour::Older {
         let etag = if is_lfs(remote) { sha256(&original) } else { git_blob_sha1(&original) };
-        response = response.header(header::ETAG, format!("\"{etag}\"")).header("x-repo-commit", PINNED);
+        response = response.header(header::ETAG, format!("\"{etag}\"")).header("x-repo-commit", repo.commit("main").unwrap());
     }
     let start = headers
         .get(header::RANGE)
@@ -216,7 +271,7 @@ fn lfs_file(hub: &Hub, method: &Method, headers: &HeaderMap, remote: &str) -> Re
     if method == Method::HEAD {
         return response.body(Body::empty()).unwrap();
     }
-    if local == "vision.onnx" && hub.interrupt_vision.swap(false, Ordering::SeqCst) {
+    if local_name(source) == "vision.onnx" && hub.interrupt_vision.swap(false, Ordering::SeqCst) {
         // Half the bytes reach the client, then the connection breaks.
         let half = body.len() / 2;
         let chunks: Vec<Result<Bytes, std::io::Error>> =
@@ -397,7 +452,7 @@ fn an_interrupted_lfs_download_resumes_with_a_range_request() {
     let second = clipfind(models.path(), &endpoint, &["models", "fetch"]);
     assert!(second.status.success(), "{}", text(&second));
     assert!(
-        hub.log().iter().any(|l| l.starts_with("GET cdn/onnx/vision_model.onnx") && l.contains(&format!("range=bytes={half}-"))),
+        hub.log().iter().any(|l| l.starts_with(&format!("GET cdn/{REPO}/onnx/vision_model.onnx")) && l.contains(&format!("range=bytes={half}-"))),
         "{:#?}",
         hub.log()
     );
@@ -460,5 +515,55 @@ fn unknown_models_are_a_usage_error() {
     let models = tempfile::tempdir().unwrap();
     let out = clipfind(models.path(), "http://127.0.0.1:9", &["models", "fetch", "vit-h14"]);
     assert!(!out.status.success());
-    assert!(text(&out).contains("unknown model `vit-h14`; downloadable: vit-b32"), "{}", text(&out));
+    assert!(text(&out).contains("unknown model `vit-h14`; downloadable: vit-b32, ViT-B-32__laion2b-s34b-b79k"), "{}", text(&out));
+}
+
+#[test]
+fn every_curated_model_installs_from_its_repository_layout_then_indexes_and_searches() {
+    let hub = Hub::new(Behaviour::Today);
+    let endpoint = start_hub(hub.clone());
+    let models = tempfile::tempdir().unwrap();
+    let available = clipfind(models.path(), &endpoint, &["models", "list", "--available"]);
+    for (name, repo, _) in IMMICH_REPOS {
+        assert!(text(&available).contains(name) && text(&available).contains(repo), "{}", text(&available));
+    }
+
+    let photos = tempfile::tempdir().unwrap();
+    for file in ["photo.jpg", "wide.png", "portrait.jpg"] {
+        copy_fixture(file, &photos.path().join(file));
+    }
+    let data = photos.path().to_str().unwrap();
+    let photo = photos.path().join("photo.jpg");
+    for (name, repo, family) in IMMICH_REPOS {
+        let out = clipfind(models.path(), &endpoint, &["models", "fetch", name]);
+        assert!(out.status.success(), "{name}: {}", text(&out));
+        let dir = models.path().join(name);
+        for file in IMMICH_FILES {
+            let want = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/families").join(family).join(file)).unwrap();
+            assert_eq!(std::fs::read(dir.join(file)).unwrap(), want, "{name}: {file} kept at its path in the repository");
+        }
+        let installed = spec(&dir);
+        assert_eq!(installed["revision"], IMMICH_COMMIT, "{name}: main resolved to the commit the hub served");
+        assert_eq!(installed["source"], format!("{endpoint}/{repo}"));
+        assert_eq!(installed["format"], 2);
+        assert!(hub.log().iter().any(|l| l.starts_with(&format!("GET cdn/{repo}/visual/model.onnx"))), "{:#?}", hub.log());
+
+        // Switching the library to this model re-embeds it; search then follows the index's model.
+        let index = clipfind(models.path(), &endpoint, &["index", "--data", data, "--model", name, "--rebuild-on-model-change", "--json"]);
+        assert!(index.status.success(), "{name}: {}", text(&index));
+        let search = clipfind(models.path(), &endpoint, &["search", "--data", data, "--image", photo.to_str().unwrap(), "--min-score", "-1", "--json"]);
+        assert!(search.status.success(), "{name}: {}", text(&search));
+        let hits: serde_json::Value = serde_json::from_slice(&search.stdout).unwrap();
+        assert_eq!(hits.as_array().unwrap().len(), 3, "{name}: {hits:#}");
+        assert_eq!(hits[0]["path"], "photo.jpg", "{name}: {hits:#}");
+        assert!(hits[0]["score"].as_f64().unwrap() > 0.999, "{name}: {hits:#}");
+        let query = clipfind(models.path(), &endpoint, &["search", "--data", data, "蓝色的圆", "--min-score", "-1", "--json"]);
+        assert!(query.status.success(), "{name}: {}", text(&query));
+        assert_eq!(serde_json::from_slice::<serde_json::Value>(&query.stdout).unwrap().as_array().unwrap().len(), 3);
+        let embed = clipfind(models.path(), &endpoint, &["embed", "--model", name, "--text", "a dog", "--json"]);
+        let v: serde_json::Value = serde_json::from_slice(&embed.stdout).unwrap();
+        assert_eq!(v["model"], name);
+    }
+    let list = clipfind(models.path(), &endpoint, &["models", "list"]);
+    assert!(IMMICH_REPOS.iter().all(|(name, ..)| text(&list).contains(name)), "{}", text(&list));
 }

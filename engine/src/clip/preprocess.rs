@@ -320,18 +320,46 @@ fn resize(img: Pixels, nw: u32, nh: u32, interpolation: Interpolation) -> std::r
     if (nw, nh) == (img.w, img.h) {
         return Ok(img); // PIL returns an unchanged copy at the same size
     }
-    let kind = if img.channels == 4 { PixelType::U8x4 } else { PixelType::U8x3 };
-    let src = FirImage::from_vec_u8(img.w, img.h, img.data, kind).map_err(|e| e.to_string())?;
+    let has_alpha = img.channels == 4;
+    let kind = if has_alpha { PixelType::U8x4 } else { PixelType::U8x3 };
+    let mut data = img.data;
+    if has_alpha {
+        data.chunks_exact_mut(4).for_each(premultiply);
+    }
+    let src = FirImage::from_vec_u8(img.w, img.h, data, kind).map_err(|e| e.to_string())?;
     let mut dst = FirImage::new(nw, nh, kind);
-    // Catmull-Rom is PIL's bicubic (a = -0.5), Bilinear its triangle filter; alpha is
-    // premultiplied during the resize.
+    // Catmull-Rom is PIL's bicubic (a = -0.5), Bilinear its triangle filter.
     let filter = match interpolation {
         Interpolation::Bicubic => FilterType::CatmullRom,
         Interpolation::Bilinear => FilterType::Bilinear,
     };
-    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(filter)).use_alpha(true);
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(filter)).use_alpha(false);
     Resizer::new().resize(&src, &mut dst, &options).map_err(|e| e.to_string())?;
-    Ok(Pixels { w: nw, h: nh, channels: img.channels, data: dst.into_vec() })
+    let mut data = dst.into_vec();
+    if has_alpha {
+        data.chunks_exact_mut(4).for_each(unpremultiply);
+    }
+    Ok(Pixels { w: nw, h: nh, channels: img.channels, data })
+}
+
+/// PIL resizes RGBA as premultiplied "RGBa", rounding as its `rgbA2rgba` does; nearly
+/// transparent pixels magnify any other rounding a hundredfold once unpremultiplied.
+fn premultiply(px: &mut [u8]) {
+    let alpha = u32::from(px[3]);
+    for c in &mut px[..3] {
+        let t = u32::from(*c) * alpha + 128;
+        *c = (((t >> 8) + t) >> 8) as u8;
+    }
+}
+
+/// PIL's `rgba2rgbA`: colour times 255 over alpha, truncated and clipped; alpha 0 and 255 kept as they are.
+fn unpremultiply(px: &mut [u8]) {
+    let alpha = u32::from(px[3]);
+    if alpha != 0 && alpha != 255 {
+        for c in &mut px[..3] {
+            *c = (255 * u32::from(*c) / alpha).min(255) as u8;
+        }
+    }
 }
 
 /// A JPEG whose last scan has no end-of-image marker was cut off (PIL refuses it too). In
