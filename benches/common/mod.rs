@@ -60,7 +60,7 @@ pub fn bench_model() -> Option<PathBuf> {
     clipfind_engine::openmp::ensure_passive_wait();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let model = std::env::var_os("CLIPFIND_BENCH_MODEL").map_or_else(|| root.join("models/vit-b32-random"), PathBuf::from);
-    if model.join("clipfind-model.json").is_file() {
+    if clipfind_engine::clip::spec::ModelSpec::is_model_dir(&model) {
         return Some(model);
     }
     eprintln!("bench model missing at {}: python models/tools/export_onnx.py --vit-b32-random models/vit-b32-random", model.display());

@@ -2,6 +2,7 @@
 
 pub mod budget;
 pub mod immich;
+pub mod pil_resize;
 pub mod pipeline;
 pub mod preprocess;
 pub mod session;

@@ -8,7 +8,10 @@ use std::{io::Cursor, path::Path};
 use fast_image_resize::{images::Image as FirImage, FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage};
 
-use super::spec::{Interpolation, ResizeMode};
+use super::{
+    pil_resize,
+    spec::{Interpolation, ResizeMode},
+};
 use crate::{EngineError, Result};
 
 /// Decoded images larger than this many pixels are refused before any pixel memory is taken
@@ -101,7 +104,7 @@ impl Preprocess {
         let _memory = reserve_for(bytes);
         let (image, (width, height)) = self.decode(bytes)?;
         on_decoded(&image);
-        let pixels = self.prepare(image)?;
+        let pixels = self.prepare(image, Source::of(bytes))?;
         Ok(Prepared { pixels, width, height })
     }
 
@@ -118,8 +121,8 @@ impl Preprocess {
         Ok((image, dims))
     }
 
-    /// open_clip's transform on an upright decoded image.
-    pub fn prepare(&self, image: DynamicImage) -> std::result::Result<Vec<f32>, String> {
+    /// open_clip's transform on an upright decoded image from a `source` of that kind.
+    pub fn prepare(&self, image: DynamicImage, source: Source) -> std::result::Result<Vec<f32>, String> {
         // Squashing keeps every pixel column, so only the crop may skip the far ends.
         let image = if self.resize == ResizeMode::Shortest { middle_of_very_long(image) } else { image };
         // PIL resizes before `convert("RGB")`, and resizes images with alpha premultiplied:
@@ -135,7 +138,10 @@ impl Preprocess {
             ResizeMode::Shortest => resized_dims(pixels.w, pixels.h, self.size),
             ResizeMode::Squash => (self.size, self.size),
         };
-        let resized = resize(pixels, nw, nh, self.interpolation)?;
+        let resized = match source {
+            Source::Indexed => resize_nearest(pixels, nw, nh),
+            Source::Direct => resize(pixels, nw, nh, self.interpolation)?,
+        };
         let mut out = vec![0.0; self.len()];
         self.crop_and_normalise(&resized, &mut out);
         Ok(out)
@@ -158,6 +164,38 @@ impl Preprocess {
             }
         }
     }
+}
+
+/// What kind of pixels a file stores, as far as PIL's resizing cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Colours direct (RGB, gray, with or without alpha).
+    Direct,
+    /// Palette indices (GIF, palette PNG and BMP) or 1-bit: PIL resizes these with NEAREST,
+    /// whatever filter is asked for (averaging indices means nothing).
+    Indexed,
+}
+
+impl Source {
+    /// Reads the kind from the file's header.
+    pub fn of(bytes: &[u8]) -> Source {
+        const PNG: &[u8] = b"\x89PNG\r\n\x1a\n";
+        let indexed = match bytes {
+            [b'G', b'I', b'F', b'8', ..] => true,
+            // IHDR follows the signature: bit depth at 24, colour type at 25 (3: palette; 0: gray).
+            _ if bytes.starts_with(PNG) && bytes.len() > 25 => bytes[25] == 3 || (bytes[25] == 0 && bytes[24] == 1),
+            // The bits per pixel of the info header, at 28.
+            [b'B', b'M', ..] if bytes.len() > 29 => u16::from_le_bytes([bytes[28], bytes[29]]) <= 8,
+            _ => false,
+        };
+        if indexed { Source::Indexed } else { Source::Direct }
+    }
+}
+
+/// PIL's NEAREST resize: each output pixel takes the source pixel under its centre.
+fn resize_nearest(img: Pixels, nw: u32, nh: u32) -> Pixels {
+    let data = pil_resize::resize_nearest(&img.data, img.w, img.h, img.channels, nw, nh);
+    Pixels { w: nw, h: nh, channels: img.channels, data }
 }
 
 pub(crate) fn image_error(path: &Path, reason: String) -> EngineError {
@@ -320,30 +358,38 @@ fn resize(img: Pixels, nw: u32, nh: u32, interpolation: Interpolation) -> std::r
     if (nw, nh) == (img.w, img.h) {
         return Ok(img); // PIL returns an unchanged copy at the same size
     }
-    let has_alpha = img.channels == 4;
-    let kind = if has_alpha { PixelType::U8x4 } else { PixelType::U8x3 };
-    let mut data = img.data;
-    if has_alpha {
-        data.chunks_exact_mut(4).for_each(premultiply);
+    if img.channels == 4 {
+        return Ok(resize_premultiplied(img, nw, nh, interpolation));
     }
-    let src = FirImage::from_vec_u8(img.w, img.h, data, kind).map_err(|e| e.to_string())?;
-    let mut dst = FirImage::new(nw, nh, kind);
-    // Catmull-Rom is PIL's bicubic (a = -0.5), Bilinear its triangle filter.
+    let src = FirImage::from_vec_u8(img.w, img.h, img.data, PixelType::U8x3).map_err(|e| e.to_string())?;
+    let mut dst = FirImage::new(nw, nh, PixelType::U8x3);
+    // Catmull-Rom is PIL's bicubic (a = -0.5), Bilinear its triangle filter (SIMD; within a
+    // level of PIL's rounding, which is invisible in opaque pixels).
     let filter = match interpolation {
         Interpolation::Bicubic => FilterType::CatmullRom,
         Interpolation::Bilinear => FilterType::Bilinear,
     };
     let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(filter)).use_alpha(false);
     Resizer::new().resize(&src, &mut dst, &options).map_err(|e| e.to_string())?;
-    let mut data = dst.into_vec();
-    if has_alpha {
-        data.chunks_exact_mut(4).for_each(unpremultiply);
-    }
-    Ok(Pixels { w: nw, h: nh, channels: img.channels, data })
+    Ok(Pixels { w: nw, h: nh, channels: 3, data: dst.into_vec() })
 }
 
-/// PIL resizes RGBA as premultiplied "RGBa", rounding as its `rgbA2rgba` does; nearly
-/// transparent pixels magnify any other rounding a hundredfold once unpremultiplied.
+/// RGBA as PIL resizes it: premultiplied, resampled bit for bit as Pillow does, unpremultiplied.
+/// Nearly transparent pixels turn a one-level difference in the premultiplied colour into
+/// a hundred levels, so only Pillow's exact arithmetic gives Pillow's pixels.
+fn resize_premultiplied(img: Pixels, nw: u32, nh: u32, interpolation: Interpolation) -> Pixels {
+    let mut data = img.data;
+    data.chunks_exact_mut(4).for_each(premultiply);
+    let filter = match interpolation {
+        Interpolation::Bicubic => pil_resize::Filter::Bicubic,
+        Interpolation::Bilinear => pil_resize::Filter::Bilinear,
+    };
+    let mut data = pil_resize::resize(&data, img.w, img.h, 4, nw, nh, filter);
+    data.chunks_exact_mut(4).for_each(unpremultiply);
+    Pixels { w: nw, h: nh, channels: 4, data }
+}
+
+/// PIL's `rgbA2rgba`: colour times alpha over 255, rounded its way.
 fn premultiply(px: &mut [u8]) {
     let alpha = u32::from(px[3]);
     for c in &mut px[..3] {
@@ -476,7 +522,7 @@ mod tests {
     fn normalisation_uses_mean_and_std_per_channel() {
         let p = Preprocess::new(4, [0.5, 0.25, 0.0], [0.5, 0.25, 1.0]);
         let img = RgbImage::from_pixel(4, 4, image::Rgb([255, 0, 51]));
-        let out = p.prepare(DynamicImage::ImageRgb8(img)).unwrap();
+        let out = p.prepare(DynamicImage::ImageRgb8(img), Source::Direct).unwrap();
         assert_eq!(out.len(), 48);
         assert!((out[0] - 1.0).abs() < 1e-6); // (1 - 0.5) / 0.5
         assert!((out[16] + 1.0).abs() < 1e-6); // (0 - 0.25) / 0.25
@@ -504,9 +550,26 @@ mod tests {
         let cropped = middle_of_very_long(panorama.clone());
         assert_eq!((cropped.width(), cropped.height()), (1600, 100));
         let p = Preprocess::new(32, [0.0; 3], [1.0; 3]);
-        assert_eq!(p.prepare(panorama).unwrap().len(), 3 * 32 * 32);
+        assert_eq!(p.prepare(panorama, Source::Direct).unwrap().len(), 3 * 32 * 32);
         let photo = DynamicImage::ImageRgb8(RgbImage::new(640, 480));
         assert_eq!(middle_of_very_long(photo).width(), 640, "photos keep open_clip's exact transform");
+    }
+
+    #[test]
+    fn palette_files_are_told_apart_by_their_headers() {
+        let fixture = |name: &str| std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/images").join(name)).unwrap();
+        assert_eq!(Source::of(&fixture("palette.gif")), Source::Indexed);
+        for direct in ["rgba.png", "gray.png", "photo.jpg", "bitmap.bmp", "lossy.webp"] {
+            assert_eq!(Source::of(&fixture(direct)), Source::Direct, "{direct}");
+        }
+        let png_header = |bit_depth: u8, colour_type: u8| {
+            let mut bytes = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\0\x08\0\0\0\x08".to_vec();
+            bytes.extend([bit_depth, colour_type, 0, 0, 0]);
+            bytes
+        };
+        assert_eq!(Source::of(&png_header(8, 3)), Source::Indexed, "palette PNG");
+        assert_eq!(Source::of(&png_header(1, 0)), Source::Indexed, "1-bit gray is PIL's mode 1, resized NEAREST too");
+        assert_eq!(Source::of(&png_header(8, 0)), Source::Direct);
     }
 
     #[test]
