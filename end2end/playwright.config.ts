@@ -32,6 +32,8 @@ export default defineConfig({
   reporter: [["list"], ["html", { open: "never" }]],
   use: {
     baseURL: process.env.CLIPFIND_URL ?? "http://127.0.0.1:3000",
+    // The page follows Accept-Language; the tests that want Chinese ask for it.
+    locale: "en-US",
     screenshot: "on",
     trace: "retain-on-failure",
     launchOptions: {

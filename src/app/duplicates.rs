@@ -6,6 +6,7 @@ use leptos::{prelude::*, server_fn::codec::GetUrl};
 use leptos_router::{hooks::use_query_map, NavigateOptions};
 
 use super::types::*;
+use crate::i18n::*;
 
 /// `GET /api/duplicates?threshold=0.95[&burst=5]`: the groups, largest first.
 #[server(endpoint = "duplicates", input = GetUrl)]
@@ -31,6 +32,7 @@ pub async fn duplicates(threshold: Option<String>, burst: Option<String>) -> Res
 #[component]
 pub fn DuplicatesPage() -> impl IntoView {
     let hydrated = super::search::use_hydrated();
+    let i18n = use_i18n();
     let params = use_query_map();
     let threshold = Memo::new(move |_| params.read().get("threshold").unwrap_or_default());
     let answer = Resource::new(move || threshold.get(), |t| duplicates(Some(t), None));
@@ -44,18 +46,18 @@ pub fn DuplicatesPage() -> impl IntoView {
         <main class="page duplicates" data-hydrated=move || hydrated.get().then_some("true")>
             <header class="masthead">
                 <h1><a href="/">"clipfind"</a></h1>
-                <p class="tagline">"Copies, near copies and bursts. Nothing is deleted."</p>
-                <nav class="nav"><a href="/">"Search"</a></nav>
+                <p class="tagline">{t!(i18n, duplicates_tagline)}</p>
+                <nav class="nav"><a href="/">{t!(i18n, nav_search)}</a><super::LanguageSwitch/></nav>
             </header>
             <form class="controls" method="get" action="/duplicates">
-                <label>"Similarity threshold "
+                <label>{t!(i18n, similarity_threshold)}
                     <input id="threshold" name="threshold" type="range" min="0.8" max="1" step="0.005"
                         value=move || shown().to_string() prop:value=move || shown().to_string() on:change=on_change/>
                     <output for="threshold">{move || format!("{:.3}", shown())}</output>
                 </label>
-                <noscript><button type="submit">"Apply"</button></noscript>
+                <noscript><button type="submit">{t!(i18n, apply)}</button></noscript>
             </form>
-            <Transition fallback=|| view! { <p class="status" role="status">"Looking for duplicates…"</p> }>
+            <Transition fallback=move || view! { <p class="status" role="status">{t!(i18n, looking_for_duplicates)}</p> }>
                 {move || answer.get().map(|reply| match reply {
                     Ok(reply) => view! { <Groups reply=reply/> }.into_any(),
                     Err(e) => view! { <p class="status error" role="alert">{e.error}</p> }.into_any(),
@@ -68,8 +70,14 @@ pub fn DuplicatesPage() -> impl IntoView {
 #[component]
 fn Groups(reply: DuplicatesReply) -> impl IntoView {
     let files: usize = reply.groups.iter().map(|g| g.members.len()).sum();
-    let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
-    let summary = format!("{}, {} among {} images", plural(reply.groups.len(), "group", "groups"), plural(files, "file", "files"), reply.images);
+    let (groups, images) = (reply.groups.len(), reply.images);
+    let i18n = use_i18n();
+    let summary = move || {
+        let l = i18n.get_locale();
+        let groups = if groups == 1 { td_string!(l, group_one).to_string() } else { td_string!(l, group_many, n = groups) };
+        let files = if files == 1 { td_string!(l, file_one).to_string() } else { td_string!(l, file_many, n = files) };
+        td_string!(l, duplicates_summary, groups = groups, files = files, images = images)
+    };
     view! {
         <p id="status" class="status" role="status">{summary}</p>
         <ul id="groups" class="groups">
@@ -80,13 +88,14 @@ fn Groups(reply: DuplicatesReply) -> impl IntoView {
 
 #[component]
 fn GroupCard(group: DuplicateGroup) -> impl IntoView {
+    let i18n = use_i18n();
     let kind = match group.kind.as_str() {
-        "exact" => "exact copies",
-        "burst" => "burst",
-        _ => "near copies",
+        "exact" => t_string!(i18n, kind_exact),
+        "burst" => t_string!(i18n, kind_burst),
+        _ => t_string!(i18n, kind_near),
     };
     let first = group.members[0].clone();
-    let title = format!("{} files · {}", group.members.len(), first.path);
+    let title = t_string!(i18n, group_title, n = group.members.len(), path = &first.path);
     view! {
         <li class="group" data-kind=group.kind.clone()>
             <details>
@@ -100,10 +109,11 @@ fn GroupCard(group: DuplicateGroup) -> impl IntoView {
                         <li class="member">
                             <a href=format!("/image/{}", m.id)><img src=format!("/thumb/{}", m.id) alt=m.path.clone() loading="lazy"/></a>
                             <span class="path">{m.path.clone()}</span>
-                            <span class="facts">{format!("{}×{} · {} KB{} · similarity {:.3}{}", m.width, m.height, m.size.div_ceil(1024),
-                                m.taken.as_deref().map(|t| format!(" · {}", t.replace('T', " "))).unwrap_or_default(), m.similarity,
-                                match m.copies { 0 => String::new(), 1 => " · 1 exact copy".into(), n => format!(" · {n} exact copies") })}</span>
-                            <a class="like" href=format!("/?like={}", m.id)>"More like this"</a>
+                            <span class="facts">{t_string!(i18n, member_facts, size = format!("{}×{}", m.width, m.height), kb = m.size.div_ceil(1024),
+                                taken = m.taken.as_deref().map(|t| format!(" · {}", t.replace('T', " "))).unwrap_or_default(),
+                                similarity = format!("{:.3}", m.similarity),
+                                copies = match m.copies { 0 => String::new(), 1 => t_string!(i18n, exact_copy_one).to_string(), n => t_string!(i18n, exact_copy_many, n = n) })}</span>
+                            <a class="like" href=format!("/?like={}", m.id)>{t!(i18n, more_like_this)}</a>
                         </li>
                     }).collect_view()}
                 </ul>

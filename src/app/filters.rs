@@ -5,6 +5,7 @@
 use leptos::prelude::*;
 
 use super::types::Narrow;
+use crate::i18n::*;
 
 /// Which field of [`Narrow`] a control edits.
 type Field = fn(&mut Narrow) -> &mut Option<String>;
@@ -24,6 +25,7 @@ pub fn FilterControls(narrow: Signal<Narrow>, set: impl Fn(Narrow) + Clone + Sen
         }
     };
     let clear = move |_| set.run(Narrow::default());
+    let i18n = use_i18n();
     let text = move |name: &'static str, label: &'static str, placeholder: &'static str, field: Field| {
         view! {
             <label>{label}" "
@@ -39,31 +41,38 @@ pub fn FilterControls(narrow: Signal<Narrow>, set: impl Fn(Narrow) + Clone + Sen
             </label>
         }
     };
-    let choice = move |name: &'static str, label: &'static str, options: &'static [(&'static str, &'static str)], field: Field| {
+    let choice = move |name: &'static str, label: &'static str, options: Vec<(&'static str, &'static str)>, field: Field| {
         view! {
             <label>{label}" "
                 <select name=name on:change=edit(field)>
-                    {options.iter().map(|(v, shown)| view! {
-                        <option value=*v selected=move || value(field)() == *v>{*shown}</option>
+                    {options.into_iter().map(|(v, shown)| view! {
+                        <option value=v selected=move || value(field)() == v>{shown}</option>
                     }).collect_view()}
                 </select>
             </label>
         }
     };
     let any_set = move || !narrow.get().pairs().is_empty();
+    // The controls are rebuilt in the new language when it changes.
+    let controls = move || {
+        let l = i18n.get_locale();
+        view! {
+            {text("folder", td_string!(l, folder), td_string!(l, folder_example), |n| &mut n.folder)}
+            {date("after", td_string!(l, taken_from), |n| &mut n.after)}
+            {date("before", td_string!(l, taken_before), |n| &mut n.before)}
+            {text("camera", td_string!(l, camera), "iphone", |n| &mut n.camera)}
+            {choice("media", td_string!(l, media_type), vec![("", td_string!(l, any)), ("image", td_string!(l, photos)), ("video", td_string!(l, videos))], |n| &mut n.media)}
+            {choice("orientation", td_string!(l, orientation), vec![("", td_string!(l, any)), ("landscape", td_string!(l, landscape)), ("portrait", td_string!(l, portrait)), ("square", td_string!(l, square))], |n| &mut n.orientation)}
+            {choice("located", td_string!(l, location), vec![("", td_string!(l, any)), ("1", td_string!(l, has_location)), ("0", td_string!(l, no_location))], |n| &mut n.located)}
+            {choice("sort", td_string!(l, order), vec![("", td_string!(l, most_similar)), ("newest", td_string!(l, newest_first)), ("oldest", td_string!(l, oldest_first))], |n| &mut n.sort)}
+        }
+    };
     view! {
         <details class="filters" open=any_set>
-            <summary>"Filters and order"</summary>
+            <summary>{t!(i18n, filters_and_order)}</summary>
             <div class="filter-grid">
-                {text("folder", "Folder", "2023/holidays", |n| &mut n.folder)}
-                {date("after", "Taken from", |n| &mut n.after)}
-                {date("before", "Taken before", |n| &mut n.before)}
-                {text("camera", "Camera", "iphone", |n| &mut n.camera)}
-                {choice("media", "Type", &[("", "any"), ("image", "photos"), ("video", "videos")], |n| &mut n.media)}
-                {choice("orientation", "Orientation", &[("", "any"), ("landscape", "landscape"), ("portrait", "portrait"), ("square", "square")], |n| &mut n.orientation)}
-                {choice("located", "Location", &[("", "any"), ("1", "has a location"), ("0", "no location")], |n| &mut n.located)}
-                {choice("sort", "Order", &[("", "most similar"), ("newest", "newest first"), ("oldest", "oldest first")], |n| &mut n.sort)}
-                <button type="button" class="clear-filters" on:click=clear disabled=move || !any_set()>"Clear filters"</button>
+                {controls}
+                <button type="button" class="clear-filters" on:click=clear disabled=move || !any_set()>{t!(i18n, clear_filters)}</button>
             </div>
         </details>
     }

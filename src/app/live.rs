@@ -5,6 +5,7 @@
 use leptos::prelude::*;
 
 use super::{search::load_status, types::*};
+use crate::i18n::*;
 
 /// What the server last said, and a counter that moves each time the searched index changed
 /// after the page loaded (results keyed on it are fetched again).
@@ -61,9 +62,10 @@ pub fn IndexingProgress(live: Live) -> impl IntoView {
             }
         }
     });
+    let i18n = use_i18n();
     move || {
         let indexing = live.status.get().indexing?;
-        let line = describe(&indexing);
+        let line = describe(&indexing, i18n.get_locale());
         let count = indexing.skipped;
         Some(view! {
             <section id="indexing" class="indexing" role="status" aria-live="polite">
@@ -71,7 +73,7 @@ pub fn IndexingProgress(live: Live) -> impl IntoView {
                 <span class="indexing-line">{line}</span>
                 {(count > 0).then(|| view! {
                     <button type="button" class="link skipped-toggle" on:click=move |_| show_skipped.update(|s| *s = !*s)>
-                        {format!("{count} skipped")}
+                        {td_string!(i18n.get_locale(), skipped, count = count)}
                     </button>
                 })}
                 {move || show_skipped.get().then(|| view! {
@@ -87,31 +89,31 @@ pub fn IndexingProgress(live: Live) -> impl IntoView {
 }
 
 /// "Indexing 120 of 500 images · 9.3 images/s · about 41 s left · in 2023/holidays".
-fn describe(i: &Indexing) -> String {
+fn describe(i: &Indexing, l: Locale) -> String {
     match i.phase.as_str() {
         "embedding" => {
-            let mut parts = vec![format!("Indexing {} of {} images", i.done, i.total)];
+            let mut parts = vec![td_string!(l, indexing_progress, done = i.done, total = i.total)];
             if i.per_second > 0.0 {
-                parts.push(format!("{:.1} images/s", i.per_second));
+                parts.push(td_string!(l, images_per_second, rate = format!("{:.1}", i.per_second)));
             }
             if let Some(left) = i.seconds_left {
-                parts.push(format!("about {} left", duration(left)));
+                parts.push(td_string!(l, time_left, left = duration(left, l)));
             }
             if !i.folder.is_empty() {
-                parts.push(format!("in {}", i.folder));
+                parts.push(td_string!(l, in_folder, folder = &i.folder));
             }
             parts.join(" · ")
         }
-        "scanning" => "Indexing: looking for new and changed photos…".into(),
-        _ => "Indexing: updating the search index…".into(),
+        "scanning" => td_string!(l, indexing_scanning).to_string(),
+        _ => td_string!(l, indexing_updating).to_string(),
     }
 }
 
-fn duration(seconds: f64) -> String {
+fn duration(seconds: f64, l: Locale) -> String {
     match seconds.round() as u64 {
-        s @ 0..=89 => format!("{s} s"),
-        s @ 90..=5399 => format!("{} min", (s + 30) / 60),
-        s => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+        s @ 0..=89 => td_string!(l, seconds, n = s),
+        s @ 90..=5399 => td_string!(l, minutes, n = (s + 30) / 60),
+        s => td_string!(l, hours_minutes, h = s / 3600, m = (s % 3600) / 60),
     }
 }
 
@@ -131,9 +133,10 @@ mod tests {
             skipped: 0,
             skipped_files: Vec::new(),
         };
-        assert_eq!(describe(&i), "Indexing 120 of 500 images · 9.3 images/s · about 41 s left · in 2023/holidays");
-        assert_eq!(duration(3725.0), "62 min");
-        assert_eq!(duration(7325.0), "2 h 2 min");
-        assert_eq!(describe(&Indexing { phase: "scanning".into(), ..i }), "Indexing: looking for new and changed photos…");
+        assert_eq!(describe(&i, Locale::en), "Indexing 120 of 500 images · 9.3 images/s · about 41 s left · in 2023/holidays");
+        assert_eq!(describe(&i, Locale::zh), "正在索引 500 张图片中的第 120 张 · 每秒 9.3 张 · 约剩 41 秒 · 位于 2023/holidays");
+        assert_eq!(duration(3725.0, Locale::en), "62 min");
+        assert_eq!(duration(7325.0, Locale::en), "2 h 2 min");
+        assert_eq!(describe(&Indexing { phase: "scanning".into(), ..i }, Locale::en), "Indexing: looking for new and changed photos…");
     }
 }

@@ -18,13 +18,15 @@ use leptos_router::{
     SsrMode, StaticSegment,
 };
 
+use crate::i18n::*;
 use duplicates::DuplicatesPage;
 use search::SearchPage;
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
         <!DOCTYPE html>
-        <html lang="en">
+        // `lang` is the chosen language's, set by the i18n provider below.
+        <html>
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
@@ -45,15 +47,41 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
 
+    // English or Chinese: the cookie of an earlier choice, else the browser's Accept-Language
+    // (read on the server, so the first paint is already in that language), else English.
     view! {
-        <Stylesheet id="leptos" href="/pkg/clipfind.css"/>
-        <Title text="clipfind"/>
-        <Router>
-            <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
-                // Async: the server waits for the results, so `/?q=...` renders them without JavaScript.
-                <Route path=StaticSegment("") view=SearchPage ssr=SsrMode::Async/>
-                <Route path=StaticSegment("duplicates") view=DuplicatesPage ssr=SsrMode::Async/>
-            </Routes>
-        </Router>
+        <I18nContextProvider>
+            <Stylesheet id="leptos" href="/pkg/clipfind.css"/>
+            <Title text="clipfind"/>
+            <Router>
+                <Routes fallback=|| view! { <NotFound/> }>
+                    // Async: the server waits for the results, so `/?q=...` renders them without JavaScript.
+                    <Route path=StaticSegment("") view=SearchPage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("duplicates") view=DuplicatesPage ssr=SsrMode::Async/>
+                </Routes>
+            </Router>
+        </I18nContextProvider>
+    }
+}
+
+#[component]
+fn NotFound() -> impl IntoView {
+    let i18n = use_i18n();
+    view! { <p class="not-found">{t!(i18n, page_not_found)}</p> }
+}
+
+/// The switch to the other language; the choice is kept in a cookie for later visits.
+#[component]
+pub fn LanguageSwitch() -> impl IntoView {
+    let i18n = use_i18n();
+    let other = move || match i18n.get_locale() {
+        Locale::en => Locale::zh,
+        Locale::zh => Locale::en,
+    };
+    view! {
+        <button type="button" id="language" class="language" title=move || t_string!(i18n, switch_language_title)
+            on:click=move |_| i18n.set_locale(other())>
+            {t!(i18n, switch_language)}
+        </button>
     }
 }

@@ -3,29 +3,34 @@
 use leptos::{ev, prelude::*};
 
 use super::types::{ApiError, Hit, IndexStatus, SearchReply};
+use crate::i18n::*;
 
-/// The honest one-line state of the search, as (CSS class, text).
-pub fn status_line(answer: &Option<Result<SearchReply, ApiError>>) -> (&'static str, String) {
+/// The honest one-line state of the search, as (CSS class, text in `locale`).
+pub fn status_line(answer: &Option<Result<SearchReply, ApiError>>, locale: Locale) -> (&'static str, String) {
     match answer {
-        None => ("status idle", "Type to search your images, or drop an image here.".into()),
+        None => ("status idle", td_string!(locale, status_idle).to_string()),
         Some(Err(e)) => ("status error", e.error.clone()),
         Some(Ok(SearchReply { query, index: IndexStatus::NotLoaded { .. }, .. })) => {
-            ("status warning", format!("No index loaded, so “{query}” was not searched."))
+            ("status warning", td_string!(locale, status_not_loaded, query = query))
         }
-        Some(Ok(r)) if r.hits.is_empty() => (
-            "status empty",
-            format!("Nothing similar enough to “{}”. Try other words or a lower minimum similarity.", r.query),
-        ),
-        Some(Ok(r)) => (
-            "status ok",
-            format!("{} {} for “{}” in {:.0} ms", r.hits.len(), if r.hits.len() == 1 { "image" } else { "images" }, r.query, r.took_ms),
-        ),
+        Some(Ok(r)) if r.hits.is_empty() => ("status empty", td_string!(locale, status_empty, query = &r.query)),
+        Some(Ok(r)) => {
+            let ms = format!("{:.0}", r.took_ms);
+            let text = match r.hits.len() {
+                1 => td_string!(locale, status_ok_one, query = &r.query, ms = ms),
+                count => td_string!(locale, status_ok_many, count = count, query = &r.query, ms = ms),
+            };
+            ("status ok", text)
+        }
     }
 }
 
 #[component]
 pub fn Results(answer: Option<Result<SearchReply, ApiError>>, busy: Signal<bool>) -> impl IntoView {
-    let (class, text) = status_line(&answer);
+    let i18n = use_i18n();
+    let class = status_line(&answer, Locale::en).0;
+    let status = StoredValue::new(answer.clone());
+    let text = move || status.with_value(|answer| status_line(answer, i18n.get_locale()).1);
     let hits = answer.and_then(Result::ok).map(|r| r.hits).unwrap_or_default();
     let open = RwSignal::new(None::<usize>);
     let count = hits.len();
@@ -42,18 +47,18 @@ pub fn Results(answer: Option<Result<SearchReply, ApiError>>, busy: Signal<bool>
             };
             view! {
                 <li class="card">
-                    <a class="thumb" href=hit.image.clone() on:click=open_here aria-label=format!("View {}", hit.label())>
+                    <a class="thumb" href=hit.image.clone() on:click=open_here aria-label={ let name = hit.label(); move || td_string!(i18n.get_locale(), view_image, name = &name) }>
                         <img src=hit.thumb.clone() alt=hit.label() loading="lazy"
                             width=hit.width.to_string() height=hit.height.to_string()/>
                     </a>
                     <div class="meta">
                         <span class="path" title=hit.label()>{hit.label()}</span>
-                        <span class="score" title="cosine similarity">{format!("{:.3}", hit.score)}</span>
+                        <span class="score" title=move || t_string!(i18n, cosine_similarity)>{format!("{:.3}", hit.score)}</span>
                     </div>
                     {hit.day().map(str::to_string).map(|day| view! {
                         <time class="taken" datetime=hit.taken.clone().unwrap_or_default() title=hit.taken_title()>{day}</time>
                     })}
-                    <a class="like" href=format!("/?like={}", hit.id)>"More like this"</a>
+                    <a class="like" href=format!("/?like={}", hit.id)>{t!(i18n, more_like_this)}</a>
                 </li>
             }
         })
@@ -69,6 +74,7 @@ pub fn Results(answer: Option<Result<SearchReply, ApiError>>, busy: Signal<bool>
 #[component]
 fn Lightbox(hits: Vec<Hit>, open: RwSignal<Option<usize>>) -> impl IntoView {
     let n = hits.len();
+    let i18n = use_i18n();
     let step = move |delta: isize| {
         open.update(|o| {
             if let Some(i) = o {
@@ -103,6 +109,10 @@ fn Lightbox(hits: Vec<Hit>, open: RwSignal<Option<usize>>) -> impl IntoView {
             {move || {
                 let i = open.get().unwrap_or(0);
                 let hit = hits.with_value(|h| h[i].clone());
+                let extra = format!("{}{}", hit.day().map(|d| format!(" · {d}")).unwrap_or_default(),
+                    hit.camera.as_ref().map(|c| format!(" · {c}")).unwrap_or_default());
+                let details = td_string!(i18n.get_locale(), lightbox_details, id = hit.id, score = format!("{:.3}", hit.score),
+                    size = format!("{}×{}", hit.width, hit.height), extra = extra, position = i + 1, total = n);
                 view! {
                     <div class="lightbox" role="dialog" aria-modal="true" aria-label=hit.label()
                         on:click=move |_| open.set(None)>
@@ -110,13 +120,11 @@ fn Lightbox(hits: Vec<Hit>, open: RwSignal<Option<usize>>) -> impl IntoView {
                             <img src=hit.image.clone() alt=hit.label()/>
                             <figcaption>
                                 <span class="path">{hit.label()}</span>
-                                <span class="score" title="#ID names this image in a query: #ID + \"at night\"">{format!("#{} · similarity {:.3} · {}×{}{}{} · {} of {n}", hit.id, hit.score, hit.width, hit.height,
-                                    hit.day().map(|d| format!(" · {d}")).unwrap_or_default(),
-                                    hit.camera.as_ref().map(|c| format!(" · {c}")).unwrap_or_default(), i + 1)}</span>
+                                <span class="score" title=move || t_string!(i18n, id_title)>{details}</span>
                             </figcaption>
-                            <button class="nav prev" aria-label="Previous" on:click=move |_| step(-1)>"‹"</button>
-                            <button class="nav next" aria-label="Next" on:click=move |_| step(1)>"›"</button>
-                            <button class="close" aria-label="Close" node_ref=close_button on:click=move |_| open.set(None)>"×"</button>
+                            <button class="nav prev" aria-label=move || t_string!(i18n, previous) on:click=move |_| step(-1)>"‹"</button>
+                            <button class="nav next" aria-label=move || t_string!(i18n, next) on:click=move |_| step(1)>"›"</button>
+                            <button class="close" aria-label=move || t_string!(i18n, close) node_ref=close_button on:click=move |_| open.set(None)>"×"</button>
                         </figure>
                     </div>
                 }
@@ -155,8 +163,10 @@ mod tests {
 
     #[test]
     fn the_status_line_never_pretends() {
+        let status_line = |answer: &Option<Result<SearchReply, ApiError>>| super::status_line(answer, Locale::en);
         assert_eq!(status_line(&Some(Ok(reply(2)))), ("status ok", "2 images for “a dog” in 12 ms".to_string()));
         assert_eq!(status_line(&Some(Ok(reply(1)))).1, "1 image for “a dog” in 12 ms");
+        assert_eq!(super::status_line(&Some(Ok(reply(2))), Locale::zh).1, "“a dog”找到 2 张图片，用时 12 毫秒");
         assert_eq!(status_line(&Some(Ok(reply(0)))).0, "status empty");
         let not_loaded = SearchReply { index: IndexStatus::NotLoaded { reason: "x".into(), command: None }, ..reply(0) };
         assert!(status_line(&Some(Ok(not_loaded))).1.contains("“a dog” was not searched"));

@@ -9,6 +9,8 @@ use futures::{
 };
 
 use leptos::{prelude::*, server_fn::codec::GetUrl};
+
+use crate::i18n::*;
 use leptos_router::{
     hooks::{use_navigate, use_query_map},
     NavigateOptions,
@@ -260,23 +262,24 @@ pub fn SearchPage() -> impl IntoView {
     let (draft, pushed) = use_draft(ask);
     let go = use_go(pushed, uploaded);
     let (on_input, on_submit) = use_typing(ask, draft, go.clone());
+    let i18n = use_i18n();
 
     view! {
         <main class="page" data-hydrated=move || hydrated.get().then_some("true")
             on:dragover=|ev| ev.prevent_default()>
             <header class="masthead">
                 <h1><a href="/">"clipfind"</a></h1>
-                <p class="tagline">"Describe a photo, see it."</p>
-                <nav class="nav"><a href="/duplicates">"Duplicates"</a></nav>
+                <p class="tagline">{t!(i18n, tagline)}</p>
+                <nav class="nav"><a href="/duplicates">{t!(i18n, nav_duplicates)}</a><super::LanguageSwitch/></nav>
             </header>
             <Suspense fallback=|| ()>
                 {move || status.get().and_then(Result::ok).map(|s| view! { <IndexBanner status=s.index/> })}
             </Suspense>
             <IndexingProgress live=live/>
             <form class="search" method="get" action="/" role="search" on:submit=on_submit>
-                <label for="q" class="visually-hidden">"Search your images"</label>
+                <label for="q" class="visually-hidden">{t!(i18n, search_label)}</label>
                 <input id="q" name="q" type="search" autofocus autocomplete="off" spellcheck="false"
-                    placeholder="a dog sitting on a bench"
+                    placeholder=move || t_string!(i18n, placeholder)
                     maxlength=MAX_QUERY_CHARS.to_string()
                     value=ask.get_untracked().q
                     prop:value=move || draft.get()
@@ -285,7 +288,7 @@ pub fn SearchPage() -> impl IntoView {
                 <FilterControls narrow=Signal::derive(move || ask.get().narrow)
                     set=move |narrow| go(Ask { narrow, ..ask.get_untracked() }, false)/>
             </form>
-            <Transition fallback=|| view! { <p id="status" role="status" class="status">"Searching…"</p> } set_pending=pending.write_only()>
+            <Transition fallback=move || view! { <p id="status" role="status" class="status">{t!(i18n, searching)}</p> } set_pending=pending.write_only()>
                 {move || {
                     let page_answer = answer.get()?;
                     Some(view! { <Results answer=uploaded.get().or(page_answer) busy=pending.into()/> })
@@ -304,22 +307,23 @@ fn SearchControls(ask: Memo<Ask>, go: impl Fn(Ask, bool) + Clone + Send + Sync +
     };
     let set_min = move |ev: leptos::ev::Event| go(Ask { min: event_target_value(&ev), ..ask.get_untracked() }, true);
     let min_shown = move |a: &Ask| parse_min_score(Some(&a.min)).unwrap_or(DEFAULT_MIN_SCORE).to_string();
+    let i18n = use_i18n();
     view! {
         <div class="controls">
-            <label>"Results per page "
+            <label>{t!(i18n, results_per_page)}
                 <select name="k" on:change=set_k>
                     {[10usize, 30, 60, 100, 200].into_iter().map(|k| view! {
                         <option value=k.to_string() selected=move || parse_k(Some(&ask.get().k)).unwrap_or(DEFAULT_K) == k>{k}</option>
                     }).collect_view()}
                 </select>
             </label>
-            <label title="results less similar than this are not shown">"Similarity cutoff "
+            <label title=move || t_string!(i18n, cutoff_title)>{t!(i18n, cutoff)}
                 <input name="min" type="number" step="0.01" min="-1" max="1"
                     value=min_shown(&ask.get_untracked())
                     prop:value=move || min_shown(&ask.get())
                     on:change=set_min/>
             </label>
-            <button type="submit" class="go">"Go"</button>
+            <button type="submit" class="go">{t!(i18n, go)}</button>
             <UploadSearch uploaded=uploaded k=Signal::derive(move || ask.get().k) min=Signal::derive(move || ask.get().min)
                 narrow=Signal::derive(move || ask.get().narrow)/>
         </div>
@@ -329,23 +333,22 @@ fn SearchControls(ask: Memo<Ask>, go: impl Fn(Ask, bool) + Clone + Send + Sync +
 /// What the loaded index is, or why there is none and how to build it.
 #[component]
 fn IndexBanner(status: IndexStatus) -> impl IntoView {
+    let i18n = use_i18n();
     match status {
         IndexStatus::Ready(info) => view! {
-            <p class="index-info">{format!("{} images · model {}", info.images, info.model)}</p>
+            <p class="index-info">{t!(i18n, index_info, images = info.images, model = info.model.clone())}</p>
             {info.demo_model.then(|| view! {
                 <p class="banner demo" role="note">
-                    "Demo model: it was trained here on generated shapes and colours, so it understands "
-                    "queries like “a red circle”, not real photos. Run "<code>"clipfind models fetch"</code>
-                    " for OpenAI CLIP."
+                    {t!(i18n, demo_banner, <code> = |children: ChildrenFn| view! { <code>{children()}</code> })}
                 </p>
             })}
         }
         .into_any(),
         IndexStatus::NotLoaded { reason, command } => view! {
             <section class="banner setup" role="alert">
-                <h2>"No index loaded"</h2>
+                <h2>{t!(i18n, no_index)}</h2>
                 <p>{reason}</p>
-                {command.map(|c| view! { <p>"Build it with: "<code class="command">{c}</code></p> })}
+                {command.map(|c| view! { <p>{t!(i18n, build_it)}<code class="command">{c}</code></p> })}
             </section>
         }
         .into_any(),

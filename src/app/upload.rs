@@ -76,9 +76,10 @@ pub fn UploadSearch(
         send(ev.data_transfer().and_then(|d| d.files()));
     });
     on_cleanup(move || drop.remove());
+    let i18n = crate::i18n::use_i18n();
     view! {
         <label class="upload">
-            "Search by image"
+            {crate::i18n::t!(i18n, search_by_image)}
             <input id="image-search" type="file" accept="image/*" on:change=on_change/>
         </label>
     }

@@ -106,3 +106,15 @@ fn xlm_roberta_reads_non_latin_text_as_open_clip_does() {
     assert!(non_latin.iter().all(|t| reference.texts.iter().any(|r| r.text == *t)), "the fixtures cover non-Latin scripts");
     assert_parity("xlmr");
 }
+
+#[test]
+fn chinese_clip_tokenizes_and_squashes_as_cn_clip_does() {
+    let spec = ModelSpec::read(&fixtures().join("families/cnclip")).unwrap();
+    assert_eq!((spec.family.as_str(), spec.text.clean, spec.text.padding, spec.context_length), ("chinese-clip", Clean::None, Padding::Fixed, 52));
+    assert_eq!(spec.vision.resize, ResizeMode::Squash);
+    let reference = reference("cnclip");
+    for hard in ["蓝色的圆", "一只dog在bench上", "你好，世界！", "臺灣的風景", "🐶狗狗🎉", "ＡＢＣ１２３", "café naïve résumé"] {
+        assert!(reference.texts.iter().any(|r| r.text == hard), "the fixtures cover {hard:?}");
+    }
+    assert_parity("cnclip");
+}
