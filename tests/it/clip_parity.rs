@@ -6,25 +6,12 @@ use std::path::{Path, PathBuf};
 use clipfind_engine::clip::{Clip, ClipOptions};
 use serde::Deserialize;
 
+use super::references::{cosine, ImageRef, TextRef};
+
 #[derive(Deserialize)]
 struct Reference {
     texts: Vec<TextRef>,
     images: Vec<ImageRef>,
-}
-
-#[derive(Deserialize)]
-struct TextRef {
-    text: String,
-    ids: Vec<i64>,
-    embedding: Vec<f32>,
-}
-
-#[derive(Deserialize)]
-struct ImageRef {
-    file: String,
-    width: u32,
-    height: u32,
-    embedding: Vec<f32>,
 }
 
 fn root() -> &'static Path {
@@ -43,13 +30,6 @@ fn clip() -> Clip {
     // Parity is with open_clip's full-size decode.
     let options = ClipOptions { device: "cpu".parse().unwrap(), threads: 2, exact_decode: true, ..Default::default() };
     Clip::load(&root().join("models/test-tiny"), options).expect("models/test-tiny loads")
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    dot / (norm(a) * norm(b))
 }
 
 #[test]

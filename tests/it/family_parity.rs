@@ -1,7 +1,7 @@
 //! Every supported model family against its reference code: tiny random-weight models of each
-//! family in Immich's layout (tests/fixtures/families/<family>/, read without a
-//! clipfind-model.json), with open_clip's token ids and PyTorch's embeddings
-//! (models/tools/make_family_models.py).
+//! family (tests/fixtures/families/<family>/: open_clip's families in Immich's layout, read
+//! without a clipfind-model.json; Chinese-CLIP in clipfind's), with the reference tokenizer's ids
+//! and PyTorch's embeddings (models/tools/make_family_models.py, make_cn_clip.py).
 
 use std::path::{Path, PathBuf};
 
@@ -12,25 +12,14 @@ use clipfind_engine::clip::{
 };
 use serde::Deserialize;
 
+use super::references::{cosine, ImageRef, TextRef};
+
 #[derive(Deserialize)]
 struct Reference {
     context_length: usize,
     pad_id: i64,
     texts: Vec<TextRef>,
     images: Vec<ImageRef>,
-}
-
-#[derive(Deserialize)]
-struct TextRef {
-    text: String,
-    ids: Vec<i64>,
-    embedding: Vec<f32>,
-}
-
-#[derive(Deserialize)]
-struct ImageRef {
-    file: String,
-    embedding: Vec<f32>,
 }
 
 fn fixtures() -> PathBuf {
@@ -46,13 +35,6 @@ fn load(family: &str) -> Clip {
     // Parity is with open_clip's full-size decode.
     let options = ClipOptions { device: "cpu".parse().unwrap(), threads: 2, exact_decode: true, ..Default::default() };
     Clip::load(&fixtures().join("families").join(family), options).unwrap_or_else(|e| panic!("{family} loads: {e}"))
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    dot / (norm(a) * norm(b))
 }
 
 /// Token ids identical, text cosine >= 0.99999, image cosine >= 0.9999, for every fixture.

@@ -14,3 +14,4 @@ mod indexing;
 mod live;
 mod models_fetch;
 mod photo_filters;
+mod references;
