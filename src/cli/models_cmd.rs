@@ -22,7 +22,8 @@ pub enum ModelsAction {
     /// Download a model into the models folder (default: vit-b32, OpenAI CLIP ViT-B/32; see
     /// `models list --available`).
     Fetch {
-        /// Model to download.
+        /// A curated model, or any Hub repository OWNER/NAME laid out as a clipfind model folder
+        /// (a converted Chinese-CLIP, say) or as Immich's models are.
         #[arg(default_value = models::DEFAULT_FETCH, value_parser = known_model)]
         name: String,
         /// Repository revision (commit hash or branch) [default: the commit clipfind pins].
@@ -41,9 +42,9 @@ pub enum ModelsAction {
 }
 
 fn known_model(name: &str) -> Result<String, String> {
-    models::downloadable(name).map(|m| m.name.to_string()).ok_or_else(|| {
+    models::Source::named(name).map(|_| name.to_string()).ok_or_else(|| {
         let names: Vec<&str> = models::DOWNLOADABLE.iter().map(|m| m.name).collect();
-        format!("unknown model `{name}`; downloadable: {}", names.join(", "))
+        format!("unknown model `{name}`; downloadable: {}, or a Hub repository OWNER/NAME", names.join(", "))
     })
 }
 
@@ -84,7 +85,7 @@ pub fn run(settings: &super::Settings, action: ModelsAction) -> anyhow::Result<(
             Ok(())
         }
         ModelsAction::Fetch { name, revision, endpoint, force, quiet } => {
-            let model = models::downloadable(&name).expect("validated by clap");
+            let model = &models::Source::named(&name).expect("validated by clap");
             let request = fetch::FetchRequest { model, root: &root, endpoint: &endpoint, revision: revision.as_deref(), force };
             let progress: Box<dyn Progress> = if !quiet && std::io::stderr().is_terminal() { Box::new(Bar::bytes()) } else { Box::new(Silent) };
             eprintln!("fetching {} ({} at {}) from {endpoint}", model.name, model.repo, request.revision());

@@ -37,8 +37,8 @@ const FILES: [(&str, &str); 4] = [
     ("onnx/text_model_quantized.onnx", "text-int8.onnx"),
 ];
 
-/// The commit Immich's repositories' `main` resolves to in the stand-in.
-const IMMICH_COMMIT: &str = "1111111111111111111111111111111111111111";
+/// The commit `main` of every repository but Xenova's resolves to in the stand-in.
+const MAIN_COMMIT: &str = "1111111111111111111111111111111111111111";
 /// Each curated Immich model: (clipfind name, repository, tiny model of its family).
 const IMMICH_REPOS: [(&str, &str, &str); 4] = [
     ("ViT-B-32__laion2b-s34b-b79k", "immich-app/ViT-B-32__laion2b-s34b-b79k", "laion"),
@@ -56,6 +56,12 @@ const IMMICH_FILES: [&str; 6] = [
     "visual/preprocess_cfg.json",
 ];
 
+/// A repository in clipfind's own layout (a converted Chinese-CLIP, published by someone).
+const CLIPFIND_REPO: &str = "someone/chinese-clip-tiny";
+const CLIPFIND_FILES: [&str; 4] = ["clipfind-model.json", "text.onnx", "vision.onnx", "tokenizer.json"];
+/// A repository that holds no model.
+const EMPTY_REPO: &str = "someone/not-a-model";
+
 /// A repository the stand-in serves: each path in it, and the committed file served for it.
 struct Repo {
     name: &'static str,
@@ -72,7 +78,7 @@ impl Repo {
         match (self.name == REPO, revision) {
             (true, "main" | PINNED) => Some(PINNED),
             (true, OTHER) => Some(OTHER),
-            (false, "main" | IMMICH_COMMIT) => Some(IMMICH_COMMIT),
+            (false, "main" | MAIN_COMMIT) => Some(MAIN_COMMIT),
             _ => None,
         }
     }
@@ -86,6 +92,9 @@ fn repositories() -> Vec<Repo> {
         let files = IMMICH_FILES.iter().map(|f| (*f, root.join("tests/fixtures/families").join(family).join(f))).collect();
         repos.push(Repo { name: repo, files });
     }
+    let cnclip = CLIPFIND_FILES.iter().map(|f| (*f, root.join("tests/fixtures/families/cnclip").join(f))).collect();
+    repos.push(Repo { name: CLIPFIND_REPO, files: cnclip });
+    repos.push(Repo { name: EMPTY_REPO, files: vec![("README.md", root.join("README.md"))] });
     repos
 }
 
@@ -516,6 +525,7 @@ fn unknown_models_are_a_usage_error() {
     let out = clipfind(models.path(), "http://127.0.0.1:9", &["models", "fetch", "vit-h14"]);
     assert!(!out.status.success());
     assert!(text(&out).contains("unknown model `vit-h14`; downloadable: vit-b32, ViT-B-32__laion2b-s34b-b79k"), "{}", text(&out));
+    assert!(text(&out).contains("or a Hub repository OWNER/NAME"), "{}", text(&out));
 }
 
 #[test]
@@ -543,10 +553,13 @@ fn every_curated_model_installs_from_its_repository_layout_then_indexes_and_sear
             assert_eq!(std::fs::read(dir.join(file)).unwrap(), want, "{name}: {file} kept at its path in the repository");
         }
         let installed = spec(&dir);
-        assert_eq!(installed["revision"], IMMICH_COMMIT, "{name}: main resolved to the commit the hub served");
+        assert_eq!(installed["revision"], MAIN_COMMIT, "{name}: main resolved to the commit the hub served");
         assert_eq!(installed["source"], format!("{endpoint}/{repo}"));
         assert_eq!(installed["format"], 2);
         assert!(hub.log().iter().any(|l| l.starts_with(&format!("GET cdn/{repo}/visual/model.onnx"))), "{:#?}", hub.log());
+        // Following `main`, an intact install is kept as it is (`--force` updates it).
+        let again = clipfind(models.path(), &endpoint, &["models", "fetch", name]);
+        assert!(text(&again).contains("already installed and intact"), "{name}: {}", text(&again));
 
         // Switching the library to this model re-embeds it; search then follows the index's model.
         let index = clipfind(models.path(), &endpoint, &["index", "--data", data, "--model", name, "--rebuild-on-model-change", "--json"]);
@@ -566,4 +579,45 @@ fn every_curated_model_installs_from_its_repository_layout_then_indexes_and_sear
     }
     let list = clipfind(models.path(), &endpoint, &["models", "list"]);
     assert!(IMMICH_REPOS.iter().all(|(name, ..)| text(&list).contains(name)), "{}", text(&list));
+}
+
+#[test]
+fn a_repository_in_clipfinds_layout_installs_verified_and_answers_chinese_queries() {
+    let hub = Hub::new(Behaviour::Today);
+    let endpoint = start_hub(hub.clone());
+    let models = tempfile::tempdir().unwrap();
+    let out = clipfind(models.path(), &endpoint, &["models", "fetch", CLIPFIND_REPO]);
+    assert!(out.status.success(), "{}\n{:#?}", text(&out), hub.log());
+    let dir = models.path().join("chinese-clip-tiny");
+    let published = spec(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/families/cnclip"));
+    for file in &CLIPFIND_FILES[1..] {
+        let bytes = std::fs::read(dir.join(file)).unwrap();
+        assert_eq!(sha256(&bytes), published["sha256"][*file], "{file}");
+    }
+    let installed = spec(&dir);
+    assert_eq!((installed["revision"].as_str(), installed["family"].as_str()), (Some(MAIN_COMMIT), Some("chinese-clip")));
+    assert_eq!(installed["source"], format!("{endpoint}/{CLIPFIND_REPO}"));
+    assert_eq!(installed["text"]["padding"], "fixed", "the publisher's description is kept");
+
+    // Installed and intact: nothing is downloaded again.
+    let downloads = hub.downloads();
+    let again = clipfind(models.path(), &endpoint, &["models", "fetch", CLIPFIND_REPO]);
+    assert!(text(&again).contains("already installed and intact"), "{}", text(&again));
+    assert_eq!(hub.downloads(), downloads);
+
+    let photos = tempfile::tempdir().unwrap();
+    for file in ["photo.jpg", "wide.png"] {
+        copy_fixture(file, &photos.path().join(file));
+    }
+    let data = photos.path().to_str().unwrap();
+    let index = clipfind(models.path(), &endpoint, &["index", "--data", data, "--model", "chinese-clip-tiny", "--json"]);
+    assert!(index.status.success(), "{}", text(&index));
+    let search = clipfind(models.path(), &endpoint, &["search", "--data", data, "蓝色的圆", "--min-score", "-1", "--json"]);
+    assert!(search.status.success(), "{}", text(&search));
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&search.stdout).unwrap().as_array().unwrap().len(), 2);
+
+    let empty = clipfind(models.path(), &endpoint, &["models", "fetch", EMPTY_REPO]);
+    assert!(!empty.status.success());
+    assert!(text(&empty).contains("holds no model clipfind can read"), "{}", text(&empty));
+    assert!(!models.path().join("not-a-model").exists() && !models.path().join(".not-a-model.partial").exists());
 }

@@ -11,11 +11,11 @@ use std::{
     time::Duration,
 };
 
-use super::{Downloadable, Layout};
+use super::{Layout, Source, IMMICH_FILES};
 use crate::{
     clip::{
         immich,
-        spec::{ModelSpec, TextSpec, VisionSpec, OPENAI_MEAN, OPENAI_STD, SPEC_FORMAT},
+        spec::{ModelSpec, TextSpec, VisionSpec, OPENAI_MEAN, OPENAI_STD, SPEC_FILE, SPEC_FORMAT},
     },
     digest::{git_blob_sha1_file, sha256_file},
     progress::Progress,
@@ -31,7 +31,7 @@ const MAX_REDIRECTS: usize = 10;
 #[derive(Debug, Clone)]
 pub struct FetchRequest<'a> {
     /// The model to download.
-    pub model: &'a Downloadable,
+    pub model: &'a Source,
     /// The models folder; the model is installed in `root/NAME`.
     pub root: &'a Path,
     /// Base URL of the Hub or a mirror (a trailing `/` is ignored).
@@ -45,7 +45,7 @@ pub struct FetchRequest<'a> {
 impl FetchRequest<'_> {
     /// The revision to download: the one asked for, else the model's pinned commit.
     pub fn revision(&self) -> &str {
-        self.revision.unwrap_or(self.model.revision)
+        self.revision.unwrap_or(&self.model.revision)
     }
 }
 
@@ -60,20 +60,20 @@ pub enum Fetched {
 
 /// Installs `request.model` into `root/NAME`, resuming an earlier partial download.
 pub fn fetch(request: &FetchRequest, progress: &dyn Progress) -> Result<Fetched> {
-    let model = request.model;
-    let dest = request.root.join(model.name);
-    if !request.force && is_installed_intact(&dest, model, request.revision())? {
+    let dest = request.root.join(&request.model.name);
+    if !request.force && is_installed_intact(&dest, request.model, request.revision())? {
         return Ok(Fetched::AlreadyInstalled(dest));
     }
     let hub = Hub::new(request.endpoint);
+    let partial = request.root.join(format!(".{}.partial", request.model.name));
+    let model = &discover(&hub, request.model, request.revision(), &partial, progress)?;
     let remotes = model
         .files
         .iter()
-        .map(|(remote, _)| hub.metadata(&hub.resolve_url(model.repo, request.revision(), remote)))
+        .map(|(remote, _)| hub.metadata(&hub.resolve_url(&model.repo, request.revision(), remote)))
         .collect::<Result<Vec<_>>>()?;
     let commit = agreed_commit(&remotes, request.revision())?;
 
-    let partial = request.root.join(format!(".{}.partial", model.name));
     fs::create_dir_all(&partial).map_err(|source| EngineError::Io { path: partial.clone(), source })?;
     let downloaded = download_all(&hub, model, &remotes, &partial, progress);
     let sha256 = match downloaded {
@@ -90,20 +90,58 @@ pub fn fetch(request: &FetchRequest, progress: &dyn Progress) -> Result<Fetched>
 }
 
 /// Whether `dest` holds this model at `revision` with every file matching its recorded sha256.
-/// A folder from before revisions were recorded counts when its files are intact.
-pub fn is_installed_intact(dest: &Path, model: &Downloadable, revision: &str) -> Result<bool> {
-    let Ok(spec) = ModelSpec::read(dest) else { return Ok(false) };
-    if spec.revision.as_deref().is_some_and(|installed| installed != revision) {
+/// A folder from before revisions were recorded counts when its files are intact. A branch
+/// (not a commit) counts as installed at whichever commit it was fetched (`--force` updates it).
+pub fn is_installed_intact(dest: &Path, model: &Source, revision: &str) -> Result<bool> {
+    let Ok(spec) = ModelSpec::read_file(dest) else { return Ok(false) };
+    let same_revision = match spec.revision.as_deref() {
+        Some(installed) if is_commit_hash(revision) => installed.eq_ignore_ascii_case(revision),
+        Some(_) => spec.source.ends_with(&format!("/{}", model.repo)),
+        None => true,
+    };
+    let listed = model.files.iter().filter(|(_, local)| local != SPEC_FILE).all(|(_, local)| spec.sha256.contains_key(local));
+    if !same_revision || !listed || spec.sha256.is_empty() {
         return Ok(false);
     }
-    for (_, local) in model.files {
+    for (local, want) in &spec.sha256 {
         let path = dest.join(local);
-        let Some(want) = spec.sha256.get(*local) else { return Ok(false) };
         if !path.is_file() || sha256_file(&path)? != *want {
             return Ok(false);
         }
     }
     Ok(true)
+}
+
+/// `model` with its layout and files known. A repository named by the user is looked at first:
+/// a `clipfind-model.json` at its root (downloaded into `partial`, it names the files), else
+/// Immich's `config.json`.
+fn discover(hub: &Hub, model: &Source, revision: &str, partial: &Path, progress: &dyn Progress) -> Result<Source> {
+    if model.layout.is_some() {
+        return Ok(model.clone());
+    }
+    let url = |file: &str| hub.resolve_url(&model.repo, revision, file);
+    if let Some(remote) = hub.metadata_if_present(&url(SPEC_FILE))? {
+        fs::create_dir_all(partial).map_err(|source| EngineError::Io { path: partial.to_path_buf(), source })?;
+        hub.download(&remote, &partial.join(SPEC_FILE), SPEC_FILE, progress)?;
+        let spec = ModelSpec::read_file(partial)?;
+        let mut files = vec![SPEC_FILE.to_string(), spec.text.file.clone(), spec.vision.file.clone(), spec.tokenizer.clone()];
+        files.extend(spec.text.int8_file.clone());
+        return Ok(Source {
+            layout: Some(Layout::Clipfind),
+            files: files.into_iter().map(|f| (f.clone(), f)).collect(),
+            description: spec.description,
+            license: spec.license,
+            ..model.clone()
+        });
+    }
+    if hub.metadata_if_present(&url(immich::CONFIG))?.is_some() {
+        let files = IMMICH_FILES.iter().map(|(remote, local)| (remote.to_string(), local.to_string())).collect();
+        return Ok(Source { layout: Some(Layout::Immich), files, ..model.clone() });
+    }
+    Err(fetch_error(format!(
+        "{} at {revision} holds no model clipfind can read: neither a {SPEC_FILE} (clipfind's layout) nor a config.json (Immich's)",
+        model.repo
+    )))
 }
 
 /// The commit the hub says it served: one for every file, and the pinned one when a commit was asked for.
@@ -126,7 +164,7 @@ fn is_commit_hash(revision: &str) -> bool {
 /// Downloads and verifies each file into `partial`; returns the sha256 of each, by local name.
 fn download_all(
     hub: &Hub,
-    model: &Downloadable,
+    model: &Source,
     remotes: &[RemoteFile],
     partial: &Path,
     progress: &dyn Progress,
@@ -134,11 +172,15 @@ fn download_all(
     let mut sha256 = std::collections::BTreeMap::new();
     for ((_, local), remote) in model.files.iter().zip(remotes) {
         let path = partial.join(local);
+        if local == SPEC_FILE && path.is_file() {
+            // Read while discovering the layout; the description written at the end replaces it.
+            continue;
+        }
         if let Some(folder) = path.parent() {
             fs::create_dir_all(folder).map_err(|source| EngineError::Io { path: folder.to_path_buf(), source })?;
         }
         let digest = hub.download(remote, &path, local, progress)?;
-        sha256.insert(local.to_string(), digest);
+        sha256.insert(local.clone(), digest);
     }
     Ok(sha256)
 }
@@ -146,33 +188,45 @@ fn download_all(
 /// The description written beside the downloaded files: derived from an Immich repository's own
 /// config files, or OpenAI CLIP's for Xenova's export; plus where the files came from.
 fn model_spec(
-    model: &Downloadable,
+    model: &Source,
     hub: &Hub,
     folder: &Path,
     commit: String,
     sha256: std::collections::BTreeMap<String, String>,
 ) -> Result<ModelSpec> {
-    let derived = match model.layout {
+    let derived = match model.layout.expect("discovered before downloading") {
         Layout::Immich => immich::derive_spec(folder)?,
         Layout::Xenova => openai_clip_spec(model),
+        Layout::Clipfind => published_spec(folder, &sha256)?,
     };
     Ok(ModelSpec {
-        name: model.name.into(),
-        description: model.description.into(),
+        name: model.name.clone(),
+        description: model.description.clone(),
         source: format!("{}/{}", hub.endpoint, model.repo),
         revision: Some(commit),
-        license: model.license.into(),
+        license: model.license.clone(),
         sha256,
         ..derived
     })
 }
 
+/// The repository's own description, refused when its files are not the ones it lists.
+fn published_spec(folder: &Path, downloaded: &std::collections::BTreeMap<String, String>) -> Result<ModelSpec> {
+    let spec = ModelSpec::read_file(folder)?;
+    for (file, listed) in &spec.sha256 {
+        if downloaded.get(file).is_some_and(|got| !got.eq_ignore_ascii_case(listed)) {
+            return Err(fetch_error(format!("{file} is not the file the repository's {SPEC_FILE} lists (sha256 {listed})")));
+        }
+    }
+    Ok(spec)
+}
+
 /// OpenAI CLIP ViT-B/32 as Xenova exports it.
-fn openai_clip_spec(model: &Downloadable) -> ModelSpec {
+fn openai_clip_spec(model: &Source) -> ModelSpec {
     ModelSpec {
         format: SPEC_FORMAT,
         family: "openai-clip".into(),
-        name: model.name.into(),
+        name: model.name.clone(),
         description: String::new(),
         source: String::new(),
         revision: None,
@@ -187,7 +241,7 @@ fn openai_clip_spec(model: &Downloadable) -> ModelSpec {
             input_ids: "input_ids".into(),
             attention_mask: None,
             output: "text_embeds".into(),
-            int8_file: model.files.iter().any(|(_, local)| *local == super::INT8_TEXT_FILE).then(|| super::INT8_TEXT_FILE.into()),
+            int8_file: model.files.iter().any(|(_, local)| local == super::INT8_TEXT_FILE).then(|| super::INT8_TEXT_FILE.into()),
             ..Default::default()
         },
         vision: VisionSpec { file: "vision.onnx".into(), input: "pixel_values".into(), output: "image_embeds".into(), ..Default::default() },
@@ -270,6 +324,15 @@ impl Hub {
             current = current.join(location).map_err(|e| fetch_error(format!("{current}: bad Location `{location}`: {e}")))?;
         }
         Err(fetch_error(format!("{url}: more than {MAX_REDIRECTS} redirects")))
+    }
+
+    /// [`Hub::metadata`], or `None` when the hub has no such file (404).
+    fn metadata_if_present(&self, url: &str) -> Result<Option<RemoteFile>> {
+        match self.probe.head(url).set("Accept-Encoding", "identity").call() {
+            Err(ureq::Error::Status(404, _)) => Ok(None),
+            Err(ureq::Error::Transport(t)) => Err(offline(url, &t)),
+            _ => self.metadata(url).map(Some),
+        }
     }
 
     fn head(&self, url: &str) -> Result<ureq::Response> {

@@ -24,6 +24,63 @@ pub enum Layout {
     /// Immich's (`config.json`, `textual/`, `visual/`): the description is derived from the
     /// repository's own config files, for any open_clip family.
     Immich,
+    /// clipfind's own: a `clipfind-model.json` beside the files it names (a model converted
+    /// with `models/tools/`, such as Chinese-CLIP, published in a repository or a mirror).
+    Clipfind,
+}
+
+/// Where `clipfind models fetch` installs a model from: a curated model, or any Hub repository
+/// `owner/name` whose layout is found when fetching (clipfind's, else Immich's).
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// Name of the model folder.
+    pub name: String,
+    /// Hub repository (`owner/name`).
+    pub repo: String,
+    /// Commit or branch installed by default.
+    pub revision: String,
+    /// What the model is, for people.
+    pub description: String,
+    /// The weights' license.
+    pub license: String,
+    /// The layout, when known before fetching.
+    pub layout: Option<Layout>,
+    /// (path in the repository, file name in the model folder); empty until the layout is known.
+    pub files: Vec<(String, String)>,
+}
+
+impl From<&Downloadable> for Source {
+    fn from(model: &Downloadable) -> Source {
+        Source {
+            name: model.name.into(),
+            repo: model.repo.into(),
+            revision: model.revision.into(),
+            description: model.description.into(),
+            license: model.license.into(),
+            layout: Some(model.layout),
+            files: model.files.iter().map(|(remote, local)| (remote.to_string(), local.to_string())).collect(),
+        }
+    }
+}
+
+impl Source {
+    /// A curated model by name, or any repository `owner/name` (installed as `name`).
+    pub fn named(name: &str) -> Option<Source> {
+        if let Some(curated) = downloadable(name) {
+            return Some(curated.into());
+        }
+        let (owner, repo) = name.split_once('/')?;
+        let valid = |part: &str| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        (valid(owner) && valid(repo) && !repo.starts_with('.')).then(|| Source {
+            name: repo.to_string(),
+            repo: name.to_string(),
+            revision: "main".into(),
+            description: String::new(),
+            license: "see the repository's model card".into(),
+            layout: None,
+            files: Vec::new(),
+        })
+    }
 }
 
 /// A model that can be downloaded.
@@ -53,7 +110,7 @@ pub struct Downloadable {
 }
 
 /// Immich's files, kept at the same paths in the model folder.
-const IMMICH_FILES: &[(&str, &str)] = &[
+pub const IMMICH_FILES: &[(&str, &str)] = &[
     (immich::CONFIG, immich::CONFIG),
     (immich::TEXT_MODEL, immich::TEXT_MODEL),
     (immich::TOKENIZER, immich::TOKENIZER),
@@ -244,6 +301,16 @@ mod tests {
         assert_eq!(names.len(), DOWNLOADABLE.len());
         assert!(DOWNLOADABLE.iter().all(|m| !m.license.is_empty() && !m.languages.is_empty() && !m.quality.is_empty() && m.size_mb > 0));
         assert!(downloadable(DEFAULT_FETCH).is_some());
+    }
+
+    #[test]
+    fn any_repository_can_be_named_but_not_a_path() {
+        let source = Source::named("someone/chinese-clip-vit-b16").unwrap();
+        assert_eq!((source.name.as_str(), source.layout), ("chinese-clip-vit-b16", None));
+        assert_eq!(Source::named("vit-b32").unwrap().layout, Some(Layout::Xenova));
+        for bad in ["no-such-model", "a/../b", "a/.hidden", "/abs", "a/b/c", "a/b c"] {
+            assert!(Source::named(bad).is_none(), "{bad}");
+        }
     }
 
     #[test]
