@@ -5,7 +5,13 @@ at a size and position, on a coloured, lightly textured background; captions des
 varied natural phrasing ("two red circles on a blue background", "a small green star in the top
 left"). Seeded: the same seed gives the same images and captions.
 
+Chinese captions ("粉色背景上的红色圆形", "三颗黄色的星", "左上角有两个绿色的三角形") come from the
+same scene attributes through with_chinese(), which draws its phrasing from its own RNG (derived
+from the seed), so the images and English captions of a seed are the same with or without them.
+
     python synth_world.py OUT_DIR --count 400 --seed 2     # images + eval.json (captions, expected matches)
+                                                           # + eval-zh.json (the same, in Chinese)
+    python synth_world.py samples/shapes --zh-only --seed 2   # eval-zh.json from an existing eval.json
 """
 
 import argparse
@@ -139,12 +145,135 @@ def eval_manifest(items):
     }
 
 
+# --- Chinese -------------------------------------------------------------------------------------
+
+ZH_COLORS = {"red": "红色", "green": "绿色", "blue": "蓝色", "yellow": "黄色", "purple": "紫色", "orange": "橙色",
+             "white": "白色", "black": "黑色", "gray": "灰色", "pink": "粉色"}  # shape colours and backgrounds
+# the first word is the canonical one (the eval queries); sized forms avoid 心形 (小心形 reads as 小心 "careful")
+ZH_SHAPES = {"circle": ["圆", "圆形", "圆圈"], "square": ["正方形", "方块"], "triangle": ["三角形"],
+             "star": ["星星", "星", "五角星"], "heart": ["心形", "爱心"]}
+ZH_SIZED_SHAPES = {"circle": ["圆", "圆形"], "square": ["正方形", "方块"], "triangle": ["三角形"],
+                   "star": ["星星", "星", "五角星"], "heart": ["爱心"]}
+ZH_MEASURE = {"circle": "个", "square": "个", "triangle": "个", "star": "颗", "heart": "个"}
+ZH_NUMBERS = {1: "一", 2: "两", 3: "三"}
+ZH_SIZES = {"small": "小", "large": "大"}
+ZH_POSITIONS = {"top left": ["左上角"], "top right": ["右上角"], "bottom left": ["左下角"], "bottom right": ["右下角"],
+                "center": ["中间", "中央", "正中间"], "left": ["左边", "左侧"], "right": ["右边", "右侧"],
+                "top": ["上方", "顶部"], "bottom": ["下方", "底部"]}
+
+
+def canonical_zh(color, shape):
+    """The Chinese colour + shape query: 蓝色的圆, 红色的正方形, 黄色的星星."""
+    return f"{ZH_COLORS[color]}的{ZH_SHAPES[shape][0]}"
+
+
+def captions_zh(s, rng):
+    """Chinese renderings of the English caption templates (same order, same attributes named),
+    the first the most complete; word choice (圆/圆形, 星星/星, 左边/左侧, with or without 的) varies.
+    A phrase without a numeral (粉色背景上的红色圆形) does not name the count."""
+    n, shape, color, bg = s["count"], s["shape"], ZH_COLORS[s["color"]], ZH_COLORS[s["background"]]
+    pick = rng.choice
+    num = f"{ZH_NUMBERS[n]}{ZH_MEASURE[shape]}"
+    size = ZH_SIZES[s["size"]]
+    where = pick(ZH_POSITIONS[s["position"]])
+    noun = pick(ZH_SHAPES[shape])
+    sized = pick(ZH_SIZED_SHAPES[shape])
+    # the object with its count: 三颗黄色的星 / 两个蓝色三角形
+    counted = f"{num}{color}的{noun}" if len(noun) == 1 or rng.random() < 0.6 else f"{num}{color}{noun}"
+    # the object, count left out for a single one half the time: 红色的圆形 / 一个红色的圆形
+    if n == 1 and rng.random() < 0.5:
+        obj, obj_names = (f"{color}{noun}" if len(noun) > 1 and rng.random() < 0.5 else f"{color}的{noun}"), ["color", "shape"]
+    else:
+        obj, obj_names = counted, ["count", "color", "shape"]
+    full = pick([
+        f"{bg}背景上，{where}有{num}{color}的{size}{sized}",
+        f"{where}有{num}{size}的{color}{sized}，背景是{bg}",
+        f"{bg}背景的{where}有{num}{color}的{size}{sized}",
+        f"{num}{color}的{size}{sized}在{where}，{bg}背景",
+    ])
+    options = [
+        (full, ["count", "color", "shape", "size", "position", "background"]),
+        (pick([f"{bg}背景上的{obj}", f"{obj}，{bg}背景", f"在{bg}背景上的{obj}"]), obj_names + ["background"]),
+        (pick([f"{where}的{obj}", f"{where}有{obj}", f"{obj}在{where}"]), obj_names + ["position"]),
+        (pick([f"一张{obj}的图片", f"{obj}的图片", f"画着{obj}的图片", f"一幅画，上面有{obj}"]), obj_names),
+        (pick([f"{color}的{noun}", f"{color}{noun}" if len(noun) > 1 else f"{color}的{noun}"]), ["color", "shape"]),
+        (counted, ["count", "color", "shape"]),
+        (pick([f"{bg}背景，上面有{obj}", f"有{obj}的{bg}背景", f"{bg}的背景上有{obj}"]), obj_names + ["background"]),
+        (f"{num}{noun}", ["count", "shape"]),
+        (pick([f"{color}的东西", f"{color}的图形", f"{color}的形状"]), ["color"]),
+    ]
+    return [options[0]] + rng.sample(options[1:], 4)
+
+
+def zh_rng(seed):
+    """The Chinese captions' own RNG: derived from the seed, apart from the English stream."""
+    return random.Random(f"synth_world zh {seed}")
+
+
+def with_chinese(items, seed):
+    """Copies of generate()'s items (or eval.json's) with Chinese captions as "captions_zh" and
+    "names_zh", deterministic per seed; the English captions and the images are untouched."""
+    rng = zh_rng(seed)
+    out = []
+    for it in items:
+        phrased = captions_zh(it, rng)
+        out.append({**it, "captions_zh": [t for t, _ in phrased], "names_zh": [k for _, k in phrased]})
+    return out
+
+
+def eval_manifest_zh(items, seed):
+    """eval.json's structure in Chinese. images: the same items, their captions and names in Chinese.
+    text_queries: Chinese queries of five kinds, each with "kind" and the images it is relevant to
+    (those with every attribute it names): colour (红色的东西), shape (圆形), colour+shape (蓝色的圆),
+    count+shape (两个圆, 三颗星星), background (粉色背景上的图形). colour_shape_queries: the
+    colour+shape ones alone, one per colour and shape present, in eval.json's order, each with its
+    English twin ("en": eval.json's "a blue circle"). image_groups: as eval.json."""
+    zh = with_chinese(items, seed)
+    images = [{k: v for k, v in it.items() if k not in ("captions", "names", "captions_zh", "names_zh")}
+              | {"captions": it["captions_zh"], "names": it["names_zh"]} for it in zh]
+
+    def query(kind, text, keep):
+        return {"text": text, "kind": kind, "relevant": [it["file"] for it in items if keep(it)]}
+
+    en = eval_manifest(items)
+    groups = sorted({(it["color"], it["shape"]) for it in items})
+    colour_shape = [
+        query("colour+shape", canonical_zh(c, sh), lambda it, c=c, sh=sh: (it["color"], it["shape"]) == (c, sh))
+        | {"en": f"a {c} {sh}"} for c, sh in groups
+    ]
+    assert [q["relevant"] for q in colour_shape] == [q["relevant"] for q in en["text_queries"]]
+    present = lambda key: sorted({it[key] for it in items}, key=lambda v: list(ZH_COLORS).index(v) if v in ZH_COLORS else v)
+    queries = [{k: v for k, v in q.items() if k != "en"} for q in colour_shape]
+    queries += [query("colour", f"{ZH_COLORS[c]}的东西", lambda it, c=c: it["color"] == c) for c in present("color")]
+    queries += [query("shape", ZH_SHAPES[sh][0] if len(ZH_SHAPES[sh][0]) > 1 else ZH_SHAPES[sh][0] + "形",
+                      lambda it, sh=sh: it["shape"] == sh) for sh in SHAPES if any(it["shape"] == sh for it in items)]
+    queries += [query("count+shape", f"{ZH_NUMBERS[n]}{ZH_MEASURE[sh]}{ZH_SHAPES[sh][0]}",
+                      lambda it, n=n, sh=sh: (it["count"], it["shape"]) == (n, sh))
+                for sh in SHAPES for n in NUMBERS if any((it["count"], it["shape"]) == (n, sh) for it in items)]
+    queries += [query("background", f"{ZH_COLORS[bg]}背景上的图形", lambda it, bg=bg: it["background"] == bg)
+                for bg in present("background")]
+    return {"language": "zh", "images": images, "text_queries": queries, "colour_shape_queries": colour_shape,
+            "image_groups": en["image_groups"]}
+
+
+def write_zh(out_dir, items, seed):
+    path = Path(out_dir) / "eval-zh.json"
+    path.write_text(json.dumps(eval_manifest_zh(items, seed), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out_dir")
     ap.add_argument("--count", type=int, default=400)
     ap.add_argument("--seed", type=int, default=2)
+    ap.add_argument("--zh-only", action="store_true", help="only write eval-zh.json, from OUT_DIR/eval.json (seed: its seed)")
     a = ap.parse_args()
-    items = generate(a.out_dir, a.count, a.seed)
-    (Path(a.out_dir) / "eval.json").write_text(json.dumps(eval_manifest(items), indent=1) + "\n")
-    print(f"wrote {len(items)} images and eval.json to {a.out_dir}")
+    if a.zh_only:
+        items = json.loads((Path(a.out_dir) / "eval.json").read_text())["images"]
+        print(f"wrote {write_zh(a.out_dir, items, a.seed)} ({len(items)} images)")
+    else:
+        items = generate(a.out_dir, a.count, a.seed)
+        (Path(a.out_dir) / "eval.json").write_text(json.dumps(eval_manifest(items), indent=1) + "\n")
+        write_zh(a.out_dir, items, a.seed)
+        print(f"wrote {len(items)} images, eval.json and eval-zh.json to {a.out_dir}")

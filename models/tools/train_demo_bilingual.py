@@ -1,0 +1,518 @@
+"""Train the bilingual (Chinese + English) demo CLIP on the generated shapes world and export it as
+models/clipfind-demo-bilingual.
+
+Chinese-CLIP's own model class (cn_clip.clip.model.CLIP: a BERT text tower over the 21,128-token
+Chinese vocabulary, [CLS] pooling and a projection; a ViT at 224 px, patch 32), Chinese-CLIP's
+tokenizer for both languages (English goes through the same lower-cased WordPiece vocabulary) and
+its preprocessing (squash to 224x224 without crop, bicubic, OpenAI mean/std; the generated images
+are 4:3, 3:4 and square, so most are squashed, in training as in search). Each training pair's
+caption is English or Chinese with equal probability (synth_world's captions and with_chinese());
+loss and schedule as train_demo.py. Exported by make_cn_clip.py into clipfind's layout (family
+"chinese-clip"); evaluated on samples/shapes (eval.json, eval-zh.json) with the PyTorch model and
+again with onnxruntime on the exported files. Seeded, CPU only.
+
+    python train_demo_bilingual.py OUT_DIR [--steps 2000] [--seed 0] [--train 10000]
+    python train_demo_bilingual.py OUT_DIR --steps auto [--minutes 35]   # as many steps as fit (probed)
+    python train_demo_bilingual.py OUT_DIR --from-checkpoint WORK/clipfind-demo-bilingual.pt   # export + eval only
+"""
+
+import argparse
+import functools
+import json
+import math
+import os
+import random
+import time
+from pathlib import Path
+
+# OpenMP threads that sleep rather than spin while they wait: on 2 cores shared with other work,
+# spinning made a training step 2.8x slower (measured: 3.65 s vs 1.32 s with a Rust build running).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+import eval_demo
+import export_onnx
+import synth_world
+import train_demo
+
+# text width, layers, heads; vision width, layers, heads; embedding size (patch 32, 224 px)
+WIDTHS = (64, 4, 4, 128, 4, 4)
+EMBED_DIM = 512
+CONTEXT = 52  # Chinese-CLIP's context length
+PEAK_LR = 2e-3
+# BERT's text tower is post-LN with [CLS] pooling: at BERT's initializer_range (0.02) every text's
+# [CLS] comes out the same (cosine 1.00 between captions at init) and at 2e-3 the two towers
+# collapse and never leave (loss flat at the chance level for 200+ steps). A wider init (captions
+# at cosine 0.8 at init) and a lower peak lr for the text tower train (measured on 1500 images,
+# 120 steps: loss 3.53, as transformers' CLIP text tower gets 3.57 at 2e-3).
+TEXT_LR = 5e-4
+BATCH = 128
+ZH_SHARE = 0.5  # share of training captions in Chinese
+TEXT_INIT = 0.2  # BERT's initializer_range (cn_clip's configs: 0.02)
+NAME = "clipfind-demo"
+DESCRIPTION = (
+    "Bilingual demo CLIP (Chinese-CLIP architecture) trained on a generated world of coloured shapes; "
+    "knows colours, shapes, counts, sizes, positions, backgrounds in English and Chinese "
+    "(\"a red square\", \"红色的正方形\", \"三颗黄色的星\"); nothing else. "
+    "双语演示模型：只认识生成的彩色图形（颜色、形状、数量、大小、位置、背景），中英文均可搜索。"
+)
+
+
+def build_model(seed):
+    """cn_clip's CLIP at the demo's sizes: BERT text tower (21128 vocab, 512 positions as Chinese-CLIP's
+    configs, no dropout: a tiny model trained briefly underfits, it does not overfit), ViT-32 at 224 px."""
+    from cn_clip.clip.model import CLIP
+
+    torch.manual_seed(seed)
+    tw, tl, th, vw, vl, vh = WIDTHS
+    return CLIP(
+        embed_dim=EMBED_DIM, image_resolution=224, vision_layers=vl, vision_width=vw, vision_patch_size=32,
+        vision_head_width=vw // vh, vocab_size=21128, text_attention_probs_dropout_prob=0.0,
+        text_hidden_act="gelu", text_hidden_dropout_prob=0.0, text_hidden_size=tw, text_initializer_range=TEXT_INIT,
+        text_intermediate_size=4 * tw, text_max_position_embeddings=512, text_num_attention_heads=th,
+        text_num_hidden_layers=tl, text_type_vocab_size=2,
+    ).float()
+
+
+@functools.cache
+def _preprocess():
+    from cn_clip.clip import image_transform
+
+    return image_transform(224)
+
+
+def pixels(images):
+    """Image files through Chinese-CLIP's Resize((224, 224), bicubic) + RGB as uint8 (normalised per batch)."""
+    steps = [t for t in _preprocess().transforms if not type(t).__name__ in ("ToTensor", "Normalize")]
+    out = np.empty((len(images), 224, 224, 3), dtype=np.uint8)
+    for i, path in enumerate(images):
+        img = Image.open(path)
+        for t in steps:
+            img = t(img)
+        out[i] = np.asarray(img)
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def _ids(text):
+    from cn_clip.clip import tokenize as cn_tokenize
+
+    row = cn_tokenize([text], context_length=CONTEXT)[0]
+    return tuple(row[: int((row != 0).sum())].tolist())
+
+
+def tokenize(texts):
+    """Chinese-CLIP's ids ([CLS] ... [SEP], pad 0), trimmed to the longest text (padding is masked anyway)."""
+    rows = [_ids(t) for t in texts]
+    out = torch.zeros(len(rows), max(map(len, rows)), dtype=torch.long)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = torch.tensor(r)
+    return out
+
+
+def bilingual(items, seed):
+    """Items whose "captions"/"names" hold the English ones, then the Chinese ones (train_demo.matches reads them)."""
+    return [
+        {**it, "captions": it["captions"] + it["captions_zh"], "names": it["names"] + it["names_zh"],
+         "n_en": len(it["captions"])}
+        for it in synth_world.with_chinese(items, seed)
+    ]
+
+
+def optimizer(model):
+    """AdamW as train_demo.py, the text tower (BERT and its projection) at TEXT_LR."""
+    text = list(model.bert.parameters()) + [model.text_projection]
+    ids = {id(p) for p in text}
+    rest = [p for p in model.parameters() if id(p) not in ids]
+    return torch.optim.AdamW([{"params": text, "peak": TEXT_LR}, {"params": rest, "peak": PEAK_LR}],
+                             lr=PEAK_LR, weight_decay=0.05)
+
+
+def training_data(work, count, seed):
+    """synth_world's items and their pixels; kept in WORK (train-data.json, train-pixels.npy) so a
+    second run with the same count and seed skips the rendering (minutes on 2 cores)."""
+    meta, cache = work / "train-data.json", work / "train-pixels.npy"
+    if meta.exists() and cache.exists():
+        saved = json.loads(meta.read_text())
+        if (saved["count"], saved["seed"]) == (count, seed):
+            print(f"reusing the {count} training images in {work}", flush=True)
+            return saved["items"], np.load(cache)
+    items = synth_world.generate(work / "train", count, seed)
+    images = pixels([work / "train" / it["file"] for it in items])
+    np.save(cache, images)
+    meta.write_text(json.dumps({"count": count, "seed": seed, "items": items}))
+    return items, images
+
+
+def step_seconds(items, images, repeats=3):
+    """Seconds per training step, measured on a throwaway model (the real run's RNGs are untouched)."""
+    model = build_model(12345).train()
+    opt = optimizer(model)
+    idx = list(range(BATCH))
+    chosen = [0] * BATCH
+    texts = [items[i]["captions"][0] for i in idx]
+    times = []
+    for _ in range(repeats + 1):
+        t0 = time.time()
+        img = F.normalize(model.encode_image(train_demo.normalise(images[idx])), dim=-1)
+        txt = F.normalize(model.encode_text(tokenize(texts)), dim=-1)
+        logits = model.logit_scale.exp() * img @ txt.T
+        target = train_demo.matches(items, idx, chosen)
+        loss = train_demo.soft_cross_entropy(logits, target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        times.append(time.time() - t0)
+    return float(np.median(times[1:]))
+
+
+def train(n_train, steps, seed, work, minutes_budget):
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    torch.set_num_threads(2)
+    started = time.time()
+    data_seed = seed + 100  # the same training world as train_demo.py
+    items, images = training_data(Path(work), n_train, data_seed)
+    items = bilingual(items, data_seed)
+    print(f"{n_train} images ready in {time.time() - started:.0f}s", flush=True)
+    if steps == "auto":
+        per = step_seconds(items, images)
+        left = minutes_budget * 60 - (time.time() - started)
+        steps = max(100, int(left / (per * 1.1)) // 50 * 50)
+        print(f"probe: {per:.2f} s/step, {left / 60:.1f} min left of {minutes_budget}: {steps} steps", flush=True)
+    steps = int(steps)
+    torch.manual_seed(seed)
+    model = build_model(seed).train()
+    opt = optimizer(model)
+    warmup, step, zh_seen = steps // 25, 0, 0
+    t_loop = time.time()
+    while step < steps:
+        order = torch.randperm(len(items))
+        for start in range(0, len(order) - BATCH + 1, BATCH):
+            idx = order[start:start + BATCH].tolist()
+            chosen = []
+            for i in idx:
+                n_en, n_all = items[i]["n_en"], len(items[i]["captions"])
+                zh = rng.random() < ZH_SHARE
+                chosen.append(rng.randrange(n_en, n_all) if zh else rng.randrange(n_en))
+                zh_seen += zh
+            texts = [items[i]["captions"][c] for i, c in zip(idx, chosen)]
+            lr = PEAK_LR * (step / warmup if step < warmup else 0.5 * (1 + math.cos(math.pi * (step - warmup) / (steps - warmup))))
+            for g in opt.param_groups:
+                g["lr"] = lr * g["peak"] / PEAK_LR
+            img = F.normalize(model.encode_image(train_demo.normalise(images[idx])), dim=-1)
+            txt = F.normalize(model.encode_text(tokenize(texts)), dim=-1)
+            logits = model.logit_scale.exp().clamp(max=100) * img @ txt.T
+            target = train_demo.matches(items, idx, chosen)
+            loss = (train_demo.soft_cross_entropy(logits, target) + train_demo.soft_cross_entropy(logits.T, target.T)) / 2
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            step += 1
+            if step == 20:
+                per = (time.time() - t_loop) / 20
+                print(f"{per:.2f} s/step: {steps} steps take about {per * steps / 60:.0f} min more", flush=True)
+            if step % 50 == 0:
+                print(f"step {step}/{steps}  loss {loss.item():.3f}  lr {lr:.5f}  {time.time() - started:.0f}s", flush=True)
+            if step >= steps:
+                break
+    model.eval()
+    minutes = (time.time() - started) / 60
+    print(f"trained in {minutes:.1f} min ({zh_seen / (steps * BATCH):.3f} of captions Chinese)", flush=True)
+    return model, minutes, steps
+
+
+# --- evaluation ---------------------------------------------------------------------------------
+
+def evaluate(set_dir, embed_texts, embed_images):
+    """eval_demo.evaluate's metrics with Chinese-CLIP's preprocessing, in both languages.
+    text_to_image: eval.json's English colour + shape queries ("a blue circle").
+    text_to_image_zh: every query of eval-zh.json (colour, shape, colour+shape, count+shape,
+    background), text_to_image_zh_by_kind: per kind; colour_shape_zh: eval-zh.json's
+    colour_shape_queries ("蓝色的圆"), the twins of the English ones. image_to_image: as eval_demo."""
+    set_dir = Path(set_dir)
+    manifest = json.loads((set_dir / "eval.json").read_text())
+    zh = json.loads((set_dir / "eval-zh.json").read_text(encoding="utf-8"))
+    files = [it["file"] for it in manifest["images"]]
+    assert files == [it["file"] for it in zh["images"]]
+    pre = _preprocess()
+    img = eval_demo.normalised(np.concatenate([
+        embed_images(np.stack([pre(Image.open(set_dir / f)).numpy() for f in files[i:i + 32]]))
+        for i in range(0, len(files), 32)
+    ]))
+    position = {f: i for i, f in enumerate(files)}
+
+    def mask(names):
+        m = np.zeros(len(files), dtype=bool)
+        m[[position[n] for n in names]] = True
+        return m
+
+    def text_metrics(queries):
+        txt = eval_demo.normalised(np.concatenate([embed_texts([q["text"]]) for q in queries]))
+        return eval_demo.ranking_metrics(txt @ img.T, [mask(q["relevant"]) for q in queries])
+
+    out = {"images": len(files), "text_to_image": text_metrics(manifest["text_queries"])}
+    out["text_to_image_zh"] = text_metrics(zh["text_queries"])
+    kinds = list(dict.fromkeys(q["kind"] for q in zh["text_queries"]))
+    out["text_to_image_zh_by_kind"] = {k: text_metrics([q for q in zh["text_queries"] if q["kind"] == k]) for k in kinds}
+    out["colour_shape_zh"] = text_metrics(zh["colour_shape_queries"])
+    out["colour_shape_zh_recall@5"] = out["colour_shape_zh"]["recall@5"]
+    rows, relevant = [], []
+    for group in manifest["image_groups"]:
+        for f in group:
+            scores = img @ img[position[f]]
+            scores[position[f]] = -np.inf  # an image is not its own neighbour
+            rows.append(scores)
+            relevant.append(mask([g for g in group if g != f]))
+    out["image_to_image"] = eval_demo.ranking_metrics(np.array(rows), relevant)
+    return out
+
+
+def torch_encoders(model):
+    def texts(t):
+        with torch.no_grad():
+            return model.encode_text(tokenize(t)).numpy()
+
+    def images(p):
+        with torch.no_grad():
+            return model.encode_image(torch.from_numpy(p)).numpy()
+
+    return texts, images
+
+
+def onnx_encoders(model_dir, text_file=None):
+    """The exported files as clipfind runs them: tokenizer.json (tokenizers) padded to the context
+    length, text.onnx (or text_file), vision.onnx, by onnxruntime."""
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
+
+    model_dir = Path(model_dir)
+    spec = json.loads((model_dir / "clipfind-model.json").read_text())
+    tok = Tokenizer.from_file(str(model_dir / spec["tokenizer"]))
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 2
+    text = ort.InferenceSession(str(model_dir / (text_file or spec["text"]["file"])), opts)
+    vision = ort.InferenceSession(str(model_dir / spec["vision"]["file"]), opts)
+    ctx = spec["context_length"]
+    text_inputs = {i.name for i in text.get_inputs()}
+
+    def ids_of(texts):
+        rows = [e.ids[:ctx] for e in tok.encode_batch(texts)]
+        ids = np.zeros((len(rows), ctx), dtype=np.int64)
+        for i, r in enumerate(rows):
+            ids[i, : len(r)] = r
+        return ids
+
+    one = spec.get("batch") == "one"
+
+    def texts(t):
+        ids = ids_of(t)
+        rows = [ids[i:i + 1] for i in range(len(ids))] if one else [ids]
+        feeds = [{spec["text"]["input_ids"]: r} for r in rows]
+        mask_name = spec["text"].get("attention_mask")
+        if mask_name and mask_name in text_inputs:
+            for f, r in zip(feeds, rows):
+                f[mask_name] = (r != 0).astype(np.int64)
+        return np.concatenate([text.run([spec["text"]["output"]], f)[0] for f in feeds])
+
+    def images(p):
+        p = p.astype(np.float32)
+        rows = [p[i:i + 1] for i in range(len(p))] if one else [p]
+        return np.concatenate([vision.run([spec["vision"]["output"]], {spec["vision"]["input"]: r})[0] for r in rows])
+
+    return texts, images, ids_of
+
+
+def all_texts(set_dir):
+    set_dir = Path(set_dir)
+    en = json.loads((set_dir / "eval.json").read_text())
+    zh = json.loads((set_dir / "eval-zh.json").read_text(encoding="utf-8"))
+    out = [q["text"] for m in (en, zh) for q in m["text_queries"]]
+    out += [c for m in (en, zh) for it in m["images"] for c in it["captions"]]
+    return list(dict.fromkeys(out))
+
+
+def compare(model, model_dir, set_dir):
+    """Exported files against PyTorch: tokenizer ids, embedding cosines (texts and the 400 images)."""
+    t_texts, t_images = torch_encoders(model)
+    o_texts, o_images, ids_of = onnx_encoders(model_dir)
+    texts = all_texts(set_dir)
+    ids = ids_of(texts)
+    ref = np.stack([np.pad(np.array(_ids(t)), (0, CONTEXT - len(_ids(t)))) for t in texts])
+    bad_ids = int((ids != ref).any(1).sum())
+
+    def cos(a, b):
+        return np.sum(eval_demo.normalised(a) * eval_demo.normalised(b), 1)
+
+    ct = np.concatenate([cos(t_texts(texts[i:i + 64]), o_texts(texts[i:i + 64])) for i in range(0, len(texts), 64)])
+    files = sorted(p for p in Path(set_dir).iterdir() if p.suffix in (".png", ".jpg"))
+    pre = _preprocess()
+    ci = np.concatenate([
+        cos(t_images(b), o_images(b))
+        for b in (np.stack([pre(Image.open(f)).numpy() for f in files[i:i + 32]]) for i in range(0, len(files), 32))
+    ])
+    return {"texts": len(texts), "tokenizer_mismatches": bad_ids, "text_cosine_min": float(ct.min()),
+            "images": len(files), "image_cosine_min": float(ci.min())}
+
+
+def max_difference(a, b):
+    """Largest absolute difference between two evaluation results' numbers."""
+    if isinstance(a, dict):
+        return max((max_difference(a[k], b[k]) for k in a if k in b), default=0.0)
+    return abs(a - b) if isinstance(a, float) else 0.0
+
+
+# --- export -------------------------------------------------------------------------------------
+
+def export(model, out_dir, source, set_dir, train_texts=()):
+    """make_cn_clip's layout and checks (text.onnx, vision.onnx with a dynamic batch axis, its
+    tokenizer.json, clipfind-model.json format 2, family chinese-clip), the int8 text tower
+    (quantize_text.py), reference-eval.json from the PyTorch model, and the exported files
+    evaluated again by onnxruntime (metrics and embeddings against PyTorch)."""
+    import make_cn_clip
+    import quantize_text
+
+    out_dir = Path(out_dir)
+    torch.backends.mha.set_fastpath_enabled(False)  # as make_cn_clip exports
+    meta = {"name": NAME, "description": DESCRIPTION, "source": source, "license": "MIT"}
+    spec, opsets, pp = make_cn_clip.write_model(model, _preprocess(), 224, out_dir, meta, dynamic_batch=True)
+    n = make_cn_clip.check_tokenizer(out_dir / "tokenizer.json", list(dict.fromkeys(list(train_texts) + all_texts(set_dir))))
+    print(f"tokenizer.json matches cn_clip.clip.tokenize on all {n} training and evaluation captions", flush=True)
+    quantize_text.main(out_dir)
+    spec = json.loads((out_dir / "clipfind-model.json").read_text())
+    (out_dir / "clipfind-model.json").write_text(json.dumps(spec, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"opsets {opsets}, preprocessing {pp}")
+    for f in ("text.onnx", "vision.onnx"):
+        print(f"  {f}: {json.dumps(make_cn_clip.onnx_io(out_dir / f))}")
+
+    reference = evaluate(set_dir, *torch_encoders(model))
+    reference["evaluated_by"] = ("models/tools/train_demo_bilingual.py: the PyTorch model (cn_clip.clip.model.CLIP), "
+                                 "cn_clip.clip.tokenize and cn_clip.clip.image_transform(224) (squash, bicubic)")
+    (out_dir / "reference-eval.json").write_text(json.dumps(reference, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(json.dumps(reference, indent=1, ensure_ascii=False), flush=True)
+    o_texts, o_images, _ = onnx_encoders(out_dir)
+    onnx_eval = evaluate(set_dir, o_texts, o_images)
+    i_texts, _, _ = onnx_encoders(out_dir, spec["text"]["int8_file"])
+    int8_eval = evaluate(set_dir, i_texts, o_images)
+    checks = compare(model, out_dir, set_dir)
+    checks["onnx_vs_pytorch_max_metric_difference"] = max_difference(reference, onnx_eval)
+    checks["int8_text_vs_pytorch_max_metric_difference"] = max_difference(reference, int8_eval)
+    checks["int8_eval"] = {k: int8_eval[k] for k in ("text_to_image", "text_to_image_zh", "colour_shape_zh")}
+    checks["sizes_mb"] = {f.name: round(f.stat().st_size / 1e6, 2) for f in sorted(out_dir.iterdir())}
+    print("checks:", json.dumps(checks, indent=1), flush=True)
+    (out_dir / "README.md").write_text(model_card(spec, reference, checks), encoding="utf-8")
+    if checks["tokenizer_mismatches"] or min(checks["text_cosine_min"], checks["image_cosine_min"]) <= 0.9999 \
+            or checks["onnx_vs_pytorch_max_metric_difference"] > 0.01:
+        raise SystemExit("the exported model differs from PyTorch")
+    return reference, checks
+
+
+def model_card(spec, ref, checks):
+    """README.md for the model folder, with this run's numbers."""
+    tw, tl, th, vw, vl, vh = WIDTHS
+    mb = checks["sizes_mb"]
+
+    def row(name, m):
+        return (f"| {name} | {m['queries']} | {m['recall@1']:.3f} | {m['recall@5']:.3f} | {m['recall@10']:.3f} "
+                f"| {m['mrr']:.3f} | {m['precision@5']:.3f} |")
+
+    kinds = ref["text_to_image_zh_by_kind"]
+    examples = {"colour+shape": "蓝色的圆, 红色的正方形", "colour": "红色的东西", "shape": "圆形, 星星",
+                "count+shape": "两个圆, 三颗星星", "background": "粉色背景上的图形"}
+    i8 = checks["int8_eval"]
+    return f"""# clipfind-demo (bilingual): a small Chinese-CLIP trained on a generated world of shapes
+
+The demo model in Chinese and English: the same generated world of coloured shapes as
+`models/clipfind-demo`, with every caption also in Chinese ("蓝色的圆", "三颗黄色的星",
+"粉色背景上的红色圆形"), in Chinese-CLIP's architecture, tokenizer and preprocessing, so the
+Chinese-CLIP family path of clipfind (`"family": "chinese-clip"`) can be tested for retrieval
+quality offline. 双语演示模型：只认识生成的彩色图形，中英文查询均可。
+
+**Use it for:** the demo, tests of the Chinese-CLIP path. **Not for:** real photos. It has never seen one.
+
+## What it is
+
+| | |
+|---|---|
+| Architecture | `cn_clip.clip.model.CLIP` (Chinese-CLIP's own class): BERT text tower width {tw}, {tl} layers, {th} heads, 21,128-token vocabulary, [CLS] pooling and projection, no dropout; ViT width {vw}, {vl} layers, {vh} heads, patch 32, 224 px input; {EMBED_DIM}-d embeddings |
+| Tokenizer | Chinese-CLIP's BERT WordPiece (`cn_clip.clip.tokenize`: lower-cased, Chinese per character, [CLS] … [SEP], padded with 0 to 52) for both languages, as `tokenizer.json` from `models/tools/make_cn_clip.py` (checked id for id against cn_clip on every training and evaluation caption) |
+| Preprocessing | Chinese-CLIP's: both sides to 224 (squash, no crop), bicubic, OpenAI mean/std. The generated images are 640x480, 480x640, 800x600 and 512x512, so most are squashed, in training as in search |
+| Files | `text.onnx` ({mb.get('text.onnx', 0):.1f} MB), `text-int8.onnx` ({mb.get('text-int8.onnx', 0):.1f} MB), `vision.onnx` ({mb.get('vision.onnx', 0):.1f} MB), `tokenizer.json` ({mb.get('tokenizer.json', 0):.1f} MB), `clipfind-model.json` (format 2, family `chinese-clip`, with sha256s), exported by `make_cn_clip.write_model` with a dynamic batch axis: text `{spec['text']['input_ids']}` int64 [batch, 52] -> `{spec['text']['output']}`, vision `{spec['vision']['input']}` float32 [batch, 3, 224, 224] -> `{spec['vision']['output']}` (unnormalised) |
+| Training data | 10,000 images from `models/tools/synth_world.py`, seed 100 (the images and English captions `models/clipfind-demo` was trained on), with Chinese captions from `synth_world.with_chinese` (the same nine templates in Chinese, varied wording: 圆/圆形/圆圈, 星星/星/五角星, measure words 个/颗, 左上角, 中间, 背景); each training pair's caption English or Chinese with equal probability |
+| Training | `models/tools/train_demo_bilingual.py`: {spec['source'].split('(', 1)[1].rstrip(')')}; batches of {BATCH}, AdamW, peak lr {PEAK_LR} ({TEXT_LR} for the text tower, whose BERT weights start at std {TEXT_INIT}: at cn_clip's 0.02 and 2e-3 both towers collapse and stay collapsed), 4% warm-up then cosine; the contrastive loss of `train_demo.py` (every image with all the attributes a caption names is a match) |
+| License | MIT |
+
+Reproduce: `python models/tools/train_demo_bilingual.py models/clipfind-demo-bilingual --steps {spec['source'].split(' steps')[0].rsplit(' ', 1)[1]}`
+(CPU, seeded). It writes this folder, `reference-eval.json` and this card.
+
+## Evaluation
+
+Held-out set: `samples/shapes/` (400 images, seed 2, never trained on). English: `eval.json`'s 40
+queries "a {{colour}} {{shape}}". Chinese: `eval-zh.json` (`synth_world.py --zh-only`): its 40
+colour + shape queries ("蓝色的圆", the twins of the English ones) and {ref['text_to_image_zh']['queries']}
+queries of five kinds in all. Image to image: each image asks for the others of its colour and shape.
+PyTorch numbers (`reference-eval.json`); the exported ONNX files under onnxruntime give the same
+within {checks['onnx_vs_pytorch_max_metric_difference']:.3f} (embedding cosine >= {min(checks['text_cosine_min'], checks['image_cosine_min']):.6f}).
+
+| | queries | recall@1 | recall@5 | recall@10 | MRR | precision@5 |
+|---|---|---|---|---|---|---|
+{row("English colour + shape (text_to_image)", ref["text_to_image"])}
+{row("Chinese colour + shape (colour_shape_zh)", ref["colour_shape_zh"])}
+{row("Chinese, all kinds (text_to_image_zh)", ref["text_to_image_zh"])}
+{chr(10).join(row(f"Chinese {k} ({examples.get(k, '')})", m) for k, m in kinds.items())}
+{row("image to image", ref["image_to_image"])}
+
+int8 text tower (`text-int8.onnx`, vision fp32): English recall@1/5 {i8['text_to_image']['recall@1']:.3f} / {i8['text_to_image']['recall@5']:.3f},
+Chinese colour + shape {i8['colour_shape_zh']['recall@1']:.3f} / {i8['colour_shape_zh']['recall@5']:.3f}, all Chinese {i8['text_to_image_zh']['recall@1']:.3f} / {i8['text_to_image_zh']['recall@5']:.3f}.
+
+Like the English demo it knows colours best, then shapes; counts, sizes, backgrounds and positions
+little or not at all; any other word matches whatever its tokens happen to sit near.
+
+## For clipfind
+
+`clipfind-model.json` format 2, `"family": "chinese-clip"`, `"batch": "dynamic"`: text input
+`{spec['text']['input_ids']}` int64 [batch, {spec['context_length']}] (the tokenizer's [CLS] … [SEP]
+ids, truncated so both fit, padded with {spec['text']['pad_id']} to {spec['context_length']}: `"padding": "fixed"`; no
+attention-mask input, the graph masks id 0 itself), output `{spec['text']['output']}` [batch, {spec['embedding_dim']}];
+vision input `{spec['vision']['input']}` float32 [batch, 3, 224, 224] (squash resize, bicubic, RGB,
+OpenAI mean/std), output `{spec['vision']['output']}` [batch, {spec['embedding_dim']}]; both unnormalised.
+`samples/shapes/eval-zh.json` has eval.json's keys (`images` with Chinese `captions`/`names`,
+`text_queries` {{text, relevant}} plus `kind`, `image_groups`) and `colour_shape_queries`
+{{text, kind, relevant, en}}. engine/src/evaluate.rs's `Manifest` parses it as it is (the extra keys
+are ignored); evaluated like eval.json its `text_queries` give `text_to_image_zh`, its
+`colour_shape_queries` `colour_shape_zh` (`clipfind eval` reads `eval.json` only, today).
+"""
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("out_dir")
+    ap.add_argument("--train", type=int, default=10000)
+    ap.add_argument("--steps", default="2000", help="a number, or auto: as many as --minutes allows (probed)")
+    ap.add_argument("--minutes", type=float, default=35, help="budget for --steps auto, image generation included")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--work", default="/tmp/clipfind-demo-bilingual-work")
+    ap.add_argument("--eval-set", default=str(Path(__file__).resolve().parents[2] / "samples" / "shapes"))
+    ap.add_argument("--from-checkpoint", help="skip training: export and evaluate this state dict (its source line is kept)")
+    a = ap.parse_args()
+    work = Path(a.work)
+    work.mkdir(parents=True, exist_ok=True)
+    if a.from_checkpoint:
+        saved = torch.load(a.from_checkpoint)
+        model = build_model(a.seed)
+        model.load_state_dict(saved["state_dict"])
+        model.eval()
+        source = saved["source"]
+    else:
+        model, minutes, steps = train(a.train, a.steps, a.seed, work, a.minutes)
+        source = (f"trained by models/tools/train_demo_bilingual.py (seed {a.seed}, {a.train} generated images with "
+                  f"English and Chinese captions, {steps} steps, {minutes:.0f} min on 2 CPU cores)")
+        torch.save({"state_dict": model.state_dict(), "source": source}, work / "clipfind-demo-bilingual.pt")
+        print(f"saved {work / 'clipfind-demo-bilingual.pt'}", flush=True)
+    data = work / "train-data.json"
+    train = synth_world.with_chinese(json.loads(data.read_text())["items"], a.seed + 100) if data.exists() else []
+    export(model, a.out_dir, source, a.eval_set, [c for it in train for c in it["captions"] + it["captions_zh"]])
