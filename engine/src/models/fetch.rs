@@ -126,6 +126,10 @@ fn discover(hub: &Hub, model: &Source, revision: &str, partial: &Path, progress:
         let spec = ModelSpec::read_file(partial)?;
         let mut files = vec![SPEC_FILE.to_string(), spec.text.file.clone(), spec.vision.file.clone(), spec.tokenizer.clone()];
         files.extend(spec.text.int8_file.clone());
+        // The names come from the repository: none may point outside the model folder.
+        if let Some(outside) = files.iter().find(|f| !is_inside_folder(f)) {
+            return Err(fetch_error(format!("{}'s {SPEC_FILE} names the file {outside:?}, which is not inside a model folder", model.repo)));
+        }
         return Ok(Source {
             layout: Some(Layout::Clipfind),
             files: files.into_iter().map(|f| (f.clone(), f)).collect(),
@@ -142,6 +146,11 @@ fn discover(hub: &Hub, model: &Source, revision: &str, partial: &Path, progress:
         "{} at {revision} holds no model clipfind can read: neither a {SPEC_FILE} (clipfind's layout) nor a config.json (Immich's)",
         model.repo
     )))
+}
+
+/// Whether `file` is a plain relative path (`a.onnx`, `textual/model.onnx`): no `..`, no root.
+fn is_inside_folder(file: &str) -> bool {
+    !file.is_empty() && Path::new(file).components().all(|c| matches!(c, std::path::Component::Normal(_)))
 }
 
 /// The commit the hub says it served: one for every file, and the pinned one when a commit was asked for.
@@ -497,6 +506,14 @@ mod tests {
         assert_eq!(hex_digest(&format!("W/\"{sha}\""), 64), Some(sha.clone()));
         assert_eq!(hex_digest(&format!("\"{}\"", "B".repeat(40)), 40), Some("b".repeat(40)));
         assert_eq!(hex_digest("\"d41d8cd98f00b204e9800998ecf8427e-3\"", 40), None);
+    }
+
+    #[test]
+    fn files_named_by_a_repository_stay_inside_the_model_folder() {
+        assert!(is_inside_folder("text.onnx") && is_inside_folder("textual/model.onnx"));
+        for outside in ["", "../x.onnx", "a/../../x", "/etc/passwd", "./x/../../y"] {
+            assert!(!is_inside_folder(outside), "{outside}");
+        }
     }
 
     #[test]
