@@ -17,11 +17,19 @@ pub async fn search_image(data: MultipartData) -> Result<SearchReply, ApiError> 
         match field.name() {
             Some("image") => {
                 name = field.file_name().unwrap_or("the upload").to_string();
+                // Past the limit the rest is read and dropped (up to 4x the limit), so that a
+                // client still sending gets the 413 rather than a broken connection.
+                let mut received = 0;
                 while let Some(chunk) = field.chunk().await.map_err(|e| bad(e.to_string()))? {
-                    bytes.extend_from_slice(&chunk);
-                    if bytes.len() > MAX_UPLOAD_BYTES {
-                        return Err(ApiError::new(413, format!("The image is larger than {} MB.", MAX_UPLOAD_BYTES >> 20)));
+                    received += chunk.len();
+                    if received <= MAX_UPLOAD_BYTES {
+                        bytes.extend_from_slice(&chunk);
+                    } else if received > 4 * MAX_UPLOAD_BYTES {
+                        break;
                     }
+                }
+                if received > MAX_UPLOAD_BYTES {
+                    return Err(ApiError::new(413, format!("The image is larger than {} MB.", MAX_UPLOAD_BYTES >> 20)));
                 }
             }
             Some(other) => {
