@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds what the browser tests search: a folder of test images (target/e2e/photos) indexed with
-# the committed test-tiny model, and the bundled samples indexed with the demo model.
+# the committed test-tiny model, and the bundled samples indexed with the bilingual demo model.
 # Rebuilt from scratch each time: tests never see stale results.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,8 +22,29 @@ echo "e2e: indexed $(find "$DATA" -type f -not -path '*/.clipfind/*' | wc -l) im
 # The default demo data (what `make run` serves), indexed apart from samples/.clipfind so the
 # test never depends on, or changes, a developer's own sample index.
 cargo run -q --release --no-default-features --features ssr -- index --data "$ROOT/samples" \
-  --index "$ROOT/target/e2e/samples-index" --model "$ROOT/models/clipfind-demo" --quiet
-echo "e2e: indexed the samples folder with the demo model"
+  --index "$ROOT/target/e2e/samples-index" --model "$ROOT/models/clipfind-demo-bilingual" --quiet
+echo "e2e: indexed the samples folder with the bilingual demo model"
+# The video test: a 30 s WebM (a red square, a blue circle, a yellow star, 10 s each: images of
+# the demo world, chosen by their labels) beside one photo, indexed with the bilingual demo model.
+VIDEOS="$ROOT/target/e2e/videos"
+mkdir -p "$VIDEOS"
+mapfile -t SCENES < <(python3 - "$ROOT/samples/shapes/eval.json" <<'PY'
+import json, sys
+images = json.load(open(sys.argv[1]))["images"]
+for color, shape in (("red", "square"), ("blue", "circle"), ("yellow", "star"), ("green", "triangle")):
+    print(next(i["file"] for i in images if (i["color"], i["shape"], i["count"], i["size"]) == (color, shape, 1, "large")))
+PY
+)
+cp "$ROOT/samples/shapes/${SCENES[3]}" "$VIDEOS/photo.${SCENES[3]##*.}"
+ffmpeg -v error -y \
+  -loop 1 -framerate 5 -t 10 -i "$ROOT/samples/shapes/${SCENES[0]}" \
+  -loop 1 -framerate 5 -t 10 -i "$ROOT/samples/shapes/${SCENES[1]}" \
+  -loop 1 -framerate 5 -t 10 -i "$ROOT/samples/shapes/${SCENES[2]}" \
+  -filter_complex "[0]scale=320:240,setsar=1[a];[1]scale=320:240,setsar=1[b];[2]scale=320:240,setsar=1[c];[a][b][c]concat=n=3:v=1:a=0,format=yuv420p[v]" \
+  -map "[v]" -r 5 -c:v libvpx-vp9 -deadline realtime -cpu-used 8 "$VIDEOS/shapes.webm"
+cargo run -q --release --no-default-features --features ssr -- index --data "$VIDEOS" \
+  --index "$ROOT/target/e2e/videos-index" --model "$ROOT/models/clipfind-demo-bilingual" --quiet
+echo "e2e: made and indexed the video folder"
 # The live-library test: a watched folder that starts with the test photos, and 300 distinct
 # generated photos (640x480 PNGs) for the test to copy in while the page is open.
 LIVE="$ROOT/target/e2e/live"

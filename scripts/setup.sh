@@ -9,6 +9,9 @@ SASS_VERSION=1.108.2
 BINARYEN_VERSION=132.0.0       # npm binaryen; Debian's wasm-opt 108 breaks hydration
 ORT_VERSION=1.31.1             # must match ort's api-31 feature and runtime::PINNED_VERSION
 APT_PACKAGES=(cmake g++ make pkg-config libopenblas-openmp-dev nasm chromium unzip python3-pip)
+# Videos are sampled by Debian's ffmpeg binary (5.1); its recommends (VA/Vulkan drivers, sound
+# servers) are not needed to decode files.
+APT_LEAN_PACKAGES=(ffmpeg)
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ORT_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/clipfind/onnxruntime"
@@ -22,10 +25,19 @@ missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
-if [ ${#missing[@]} -gt 0 ]; then
-  say "installing Debian packages: ${missing[*]}"
+lean_missing=()
+for pkg in "${APT_LEAN_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || lean_missing+=("$pkg")
+done
+if [ $((${#missing[@]} + ${#lean_missing[@]})) -gt 0 ]; then
+  say "installing Debian packages: ${missing[*]} ${lean_missing[*]}"
   sudo_if_needed apt-get update -qq
-  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+  if [ ${#missing[@]} -gt 0 ]; then
+    sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+  fi
+  if [ ${#lean_missing[@]} -gt 0 ]; then
+    sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${lean_missing[@]}"
+  fi
 fi
 
 # --- Rust: the browser target and the Leptos build tools ---

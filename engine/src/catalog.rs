@@ -31,7 +31,11 @@ const UPSERT_META: &str =
     "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value";
 
 /// Bumped when the schema changes; older formats are upgraded in place when opened for writing.
-const FORMAT: &str = "3";
+const FORMAT: &str = "4";
+
+/// Vector ids of video frames beyond a video's first are this plus their `frames` row id: one id
+/// space for the vector store, and never an image id (SQLite would need 2^40 inserts to get here).
+pub const FRAME_IDS: i64 = 1 << 40;
 
 const META: &str = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);";
 
@@ -55,7 +59,11 @@ CREATE TABLE IF NOT EXISTS images (
     camera_make TEXT,
     camera_model TEXT,
     lat REAL,
-    lon REAL
+    lon REAL,
+    -- Videos (format 4): the length, and the moment of the frame whose vector the row holds
+    -- (the first kept one); NULL for photos. The video's other frames are in `frames`.
+    duration_ms INTEGER,
+    frame_ms INTEGER
 );
 CREATE INDEX IF NOT EXISTS images_by_hash ON images (hash);
 CREATE INDEX IF NOT EXISTS images_by_taken ON images (taken);
@@ -63,6 +71,15 @@ CREATE INDEX IF NOT EXISTS images_by_taken ON images (taken);
 CREATE INDEX IF NOT EXISTS images_without_meta ON images (id) WHERE taken_source IS NULL;
 -- (slot, id) pairs without reading the rows: what a search process loads at start.
 CREATE INDEX IF NOT EXISTS images_by_slot ON images (slot);
+-- A video's kept frames after its first (video.rs samples them): each its own vector, with id
+-- FRAME_IDS + id in the vector store. Removed with their video.
+CREATE TABLE IF NOT EXISTS frames (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    video INTEGER NOT NULL,
+    ms INTEGER NOT NULL,
+    slot INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS frames_by_video ON frames (video);
 -- Folder modification times at the last complete scan (see scan.rs).
 CREATE TABLE IF NOT EXISTS folders (path TEXT PRIMARY KEY, mtime_ns INTEGER NOT NULL);
 -- Ids whose vector was added, replaced or removed, in commit order.
@@ -100,6 +117,30 @@ pub struct ImageRow {
     /// Capture time, camera and location; `taken` is `None` only while an upgraded catalog's
     /// row waits for its file to be read.
     pub meta: PhotoMeta,
+    /// Set for a video: its length and the moment of the frame this row's vector shows.
+    pub video: Option<VideoSpan>,
+}
+
+/// What a video's row adds to a photo's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VideoSpan {
+    /// The video's length, in milliseconds.
+    pub duration_ms: i64,
+    /// The moment of the frame whose vector the row holds (the first kept frame), in milliseconds.
+    pub frame_ms: i64,
+}
+
+/// One kept frame of a video: the moment and the frame's vector id (see [`FRAME_IDS`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameRow {
+    /// Its id in the vector store.
+    pub vector_id: i64,
+    /// The video's image id.
+    pub video: i64,
+    /// The moment, in milliseconds from the start.
+    pub ms: i64,
+    /// Where its vector is in the vector file.
+    pub slot: u64,
 }
 
 /// A file that could not be indexed, remembered so that it is not retried until it changes.
@@ -166,8 +207,13 @@ impl Catalog {
             Some("1") => {
                 upgrade::from_format_1(&mut catalog, index_dir)?;
                 upgrade::from_format_2(&mut catalog)?;
+                upgrade::from_format_3(&mut catalog)?;
             }
-            Some("2") => upgrade::from_format_2(&mut catalog)?,
+            Some("2") => {
+                upgrade::from_format_2(&mut catalog)?;
+                upgrade::from_format_3(&mut catalog)?;
+            }
+            Some("3") => upgrade::from_format_3(&mut catalog)?,
             Some(f) => {
                 return Err(EngineError::Catalog {
                     path: catalog.path.clone(),
@@ -196,7 +242,7 @@ impl Catalog {
         let catalog = Catalog { conn, path };
         match catalog.meta("format")?.as_deref() {
             Some(FORMAT) => Ok(catalog),
-            Some(old @ ("1" | "2")) => Err(EngineError::Catalog {
+            Some(old @ ("1" | "2" | "3")) => Err(EngineError::Catalog {
                 path: catalog.path.clone(),
                 reason: format!("this index was made by an older clipfind (catalog format {old}): run `clipfind index` once to upgrade it in place (nothing is re-embedded)"),
             }),
@@ -208,7 +254,7 @@ impl Catalog {
     pub fn needs_upgrade(index_dir: &Path) -> bool {
         let path = index_dir.join(CATALOG_FILE);
         let format = |conn: Connection| conn.query_row("SELECT value FROM meta WHERE key = 'format'", [], |r| r.get::<_, String>(0));
-        path.is_file() && open_shared_read_only(&path).and_then(format).is_ok_and(|f| f == "1" || f == "2")
+        path.is_file() && open_shared_read_only(&path).and_then(format).is_ok_and(|f| matches!(f.as_str(), "1" | "2" | "3"))
     }
 
     /// Path of the catalog's SQLite file.
@@ -303,6 +349,18 @@ impl Catalog {
         self.image_where("id", id)
     }
 
+    /// The frame with vector id `vector_id` (at least [`FRAME_IDS`]), if there is one.
+    pub fn frame(&self, vector_id: i64) -> Result<Option<FrameRow>> {
+        let err = db_error(&self.path);
+        let mut stmt = self.conn.prepare_cached("SELECT id, video, ms, slot FROM frames WHERE id = ?1").map_err(&err)?;
+        stmt.query_row([vector_id - FRAME_IDS], row_to_frame).optional().map_err(&err)
+    }
+
+    /// The frames of video `video` after its first, in time order.
+    pub fn frames_of(&self, video: i64) -> Result<Vec<FrameRow>> {
+        frames_of(&self.conn, &self.path, video)
+    }
+
     /// The image at `path` (relative to the data folder, `/`-separated), if it is indexed.
     pub fn image_at(&self, path: &str) -> Result<Option<ImageRow>> {
         self.image_where("path", path)
@@ -314,11 +372,15 @@ impl Catalog {
         stmt.query_row([value], row_to_image).optional().map_err(&err)
     }
 
-    /// The ids of the images `filter` keeps, in id order.
+    /// The vector ids of the images `filter` keeps (a kept video's frames with it), in id order.
     pub fn ids_matching(&self, filter: &Filter) -> Result<Vec<i64>> {
         let err = db_error(&self.path);
         let (condition, values) = filter.sql();
-        let mut stmt = self.conn.prepare_cached(&format!("SELECT id FROM images WHERE {condition} ORDER BY id")).map_err(&err)?;
+        let sql = format!(
+            "WITH kept AS (SELECT id FROM images WHERE {condition})
+             SELECT id FROM kept UNION ALL SELECT id + {FRAME_IDS} FROM frames WHERE video IN (SELECT id FROM kept) ORDER BY 1"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(&err)?;
         let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| r.get(0)).map_err(&err)?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(&err)
     }
@@ -332,10 +394,20 @@ impl Catalog {
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(&err)
     }
 
-    /// Every (id, slot) pair, in slot order, read from an index rather than the rows.
+    /// Number of vectors: one per image, plus each video's frames after its first.
+    pub fn vector_count(&self) -> Result<u64> {
+        self.conn
+            .query_row("SELECT (SELECT COUNT(*) FROM images) + (SELECT COUNT(*) FROM frames)", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(db_error(&self.path))
+    }
+
+    /// Every (vector id, slot) pair, images' and frames', in slot order, read from indexes rather
+    /// than the rows.
     pub fn slots(&self) -> Result<Vec<(i64, u64)>> {
         let err = db_error(&self.path);
-        let mut stmt = self.conn.prepare("SELECT id, slot FROM images ORDER BY slot").map_err(&err)?;
+        let sql = format!("SELECT id, slot FROM images UNION ALL SELECT id + {FRAME_IDS}, slot FROM frames ORDER BY 2");
+        let mut stmt = self.conn.prepare(&sql).map_err(&err)?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))).map_err(&err)?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(&err)
     }
@@ -412,7 +484,18 @@ impl StoredFile<'_> {
 }
 
 const IMAGE_COLUMNS: &str =
-    "id, path, size, mtime_ns, hash, width, height, indexed_at, slot, taken, taken_offset, taken_source, camera_make, camera_model, lat, lon";
+    "id, path, size, mtime_ns, hash, width, height, indexed_at, slot, taken, taken_offset, taken_source, camera_make, camera_model, lat, lon, duration_ms, frame_ms";
+
+fn row_to_frame(r: &rusqlite::Row<'_>) -> rusqlite::Result<FrameRow> {
+    Ok(FrameRow { vector_id: r.get::<_, i64>(0)? + FRAME_IDS, video: r.get(1)?, ms: r.get(2)?, slot: r.get::<_, i64>(3)? as u64 })
+}
+
+fn frames_of(conn: &Connection, path: &Path, video: i64) -> Result<Vec<FrameRow>> {
+    let err = db_error(path);
+    let mut stmt = conn.prepare_cached("SELECT id, video, ms, slot FROM frames WHERE video = ?1 ORDER BY ms").map_err(&err)?;
+    let rows = stmt.query_map([video], row_to_frame).map_err(&err)?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(&err)
+}
 
 fn row_to_image(r: &rusqlite::Row<'_>) -> rusqlite::Result<ImageRow> {
     Ok(ImageRow {
@@ -426,6 +509,10 @@ fn row_to_image(r: &rusqlite::Row<'_>) -> rusqlite::Result<ImageRow> {
         indexed_at: r.get(7)?,
         slot: r.get::<_, i64>(8)? as u64,
         meta: row_to_meta(r, 9)?,
+        video: match (r.get::<_, Option<i64>>(16)?, r.get::<_, Option<i64>>(17)?) {
+            (Some(duration_ms), Some(frame_ms)) => Some(VideoSpan { duration_ms, frame_ms }),
+            _ => None,
+        },
     })
 }
 
@@ -465,6 +552,8 @@ pub struct NewImage<'a> {
     pub height: u32,
     /// Capture time (EXIF or the file's time), camera and location.
     pub meta: &'a PhotoMeta,
+    /// Set for a video (its vector is then its first kept frame's).
+    pub video: Option<VideoSpan>,
 }
 
 impl Writer<'_> {
@@ -474,17 +563,19 @@ impl Writer<'_> {
 
     /// Inserts or replaces the image at `img.path` with `vector` appended to the vector file;
     /// returns its id (kept when replacing). The id goes into the vector log: its vector is new.
+    /// Frames an earlier content of the path had are removed (a video adds its own after).
     pub fn upsert(&self, img: &NewImage<'_>, vector: &[f32], vectors: &mut VectorAppender, now: i64) -> Result<i64> {
+        let (duration_ms, frame_ms) = img.video.map(|v| (v.duration_ms, v.frame_ms)).unzip();
         let id: i64 = self
             .tx
             .query_row(
-                "INSERT INTO images (path, size, mtime_ns, hash, width, height, indexed_at, slot)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, -1)
+                "INSERT INTO images (path, size, mtime_ns, hash, width, height, indexed_at, slot, duration_ms, frame_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, -1, ?8, ?9)
                  ON CONFLICT(path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,
                    hash = excluded.hash, width = excluded.width, height = excluded.height,
-                   indexed_at = excluded.indexed_at
+                   indexed_at = excluded.indexed_at, duration_ms = excluded.duration_ms, frame_ms = excluded.frame_ms
                  RETURNING id",
-                params![img.path, img.size as i64, img.mtime_ns, img.hash, img.width, img.height, now],
+                params![img.path, img.size as i64, img.mtime_ns, img.hash, img.width, img.height, now, duration_ms, frame_ms],
                 |r| r.get(0),
             )
             .map_err(self.err())?;
@@ -492,9 +583,35 @@ impl Writer<'_> {
         // The record names its image, so the id comes first and the slot after.
         let slot = vectors.append(id, vector)?;
         self.set_slot(id, slot)?;
+        self.remove_frames(id)?;
         self.set_meta(SLOTS_KEY, &vectors.slots().to_string())?;
         self.log(id)?;
         Ok(id)
+    }
+
+    /// Stores the frames of video `video` after its first: (moment in ms, embedding) each, with
+    /// its vector appended and logged.
+    pub fn add_frames(&self, video: i64, frames: &[(i64, &[f32])], vectors: &mut VectorAppender) -> Result<()> {
+        let mut insert = self.tx.prepare_cached("INSERT INTO frames (video, ms, slot) VALUES (?1, ?2, -1) RETURNING id").map_err(self.err())?;
+        for (ms, vector) in frames {
+            let vector_id = insert.query_row(params![video, ms], |r| r.get::<_, i64>(0)).map_err(self.err())? + FRAME_IDS;
+            let slot = vectors.append(vector_id, vector)?;
+            self.set_slot(vector_id, slot)?;
+            self.log(vector_id)?;
+        }
+        self.set_meta(SLOTS_KEY, &vectors.slots().to_string())
+    }
+
+    /// The frames of video `video` after its first, in time order.
+    pub fn frames_of(&self, video: i64) -> Result<Vec<FrameRow>> {
+        frames_of(self.tx, self.path, video)
+    }
+
+    /// Removes the frames of video `video` (none for a photo), logging each.
+    fn remove_frames(&self, video: i64) -> Result<()> {
+        let mut remove = self.tx.prepare_cached("DELETE FROM frames WHERE video = ?1 RETURNING id").map_err(self.err())?;
+        let removed = remove.query_map([video], |r| r.get::<_, i64>(0)).map_err(self.err())?.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())?;
+        removed.into_iter().try_for_each(|id| self.log(id + FRAME_IDS))
     }
 
     fn log(&self, id: i64) -> Result<()> {
@@ -542,9 +659,10 @@ impl Writer<'_> {
             .map_err(self.err())
     }
 
-    /// Removes image `id` (its id is never given to another image), logging it.
+    /// Removes image `id` (its id is never given to another image) and a video's frames, logging them.
     pub fn delete(&self, id: i64) -> Result<()> {
         self.tx.execute("DELETE FROM images WHERE id = ?1", [id]).map(drop).map_err(self.err())?;
+        self.remove_frames(id)?;
         self.log(id)
     }
 
@@ -552,7 +670,7 @@ impl Writer<'_> {
     /// index built on them; the rest of the meta table is kept.
     pub fn delete_all(&self) -> Result<()> {
         self.tx
-            .execute_batch("DELETE FROM images; DELETE FROM skipped; DELETE FROM vector_log; DELETE FROM folders; DELETE FROM meta WHERE key LIKE 'ann_%';")
+            .execute_batch("DELETE FROM images; DELETE FROM frames; DELETE FROM skipped; DELETE FROM vector_log; DELETE FROM folders; DELETE FROM meta WHERE key LIKE 'ann_%';")
             .map_err(self.err())
     }
 
@@ -589,20 +707,21 @@ impl Writer<'_> {
         self.tx.execute("DELETE FROM vector_log WHERE seq <= ?1", [seq.unwrap_or(i64::MAX)]).map(drop).map_err(self.err())
     }
 
-    /// Moves image `id`'s vector to `slot` (a compaction); the vector itself is unchanged.
+    /// Moves vector `id`'s vector (an image's, or a frame's: see [`FRAME_IDS`]) to `slot` (a
+    /// compaction); the vector itself is unchanged.
     pub fn set_slot(&self, id: i64, slot: u64) -> Result<()> {
-        let mut stmt = self.tx.prepare_cached("UPDATE images SET slot = ?2 WHERE id = ?1").map_err(self.err())?;
-        stmt.execute(params![id, slot as i64]).map(drop).map_err(self.err())
+        let (sql, row) = match id >= FRAME_IDS {
+            true => ("UPDATE frames SET slot = ?2 WHERE id = ?1", id - FRAME_IDS),
+            false => ("UPDATE images SET slot = ?2 WHERE id = ?1", id),
+        };
+        let mut stmt = self.tx.prepare_cached(sql).map_err(self.err())?;
+        stmt.execute(params![row, slot as i64]).map(drop).map_err(self.err())
     }
 
-    /// An indexed image whose content hash is `hash`: its id, slot, width and height.
-    pub fn image_of_hash(&self, hash: &str) -> Result<Option<(i64, u64, u32, u32)>> {
-        self.tx
-            .query_row("SELECT id, slot, width, height FROM images WHERE hash = ?1 LIMIT 1", [hash], |r| {
-                Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get(2)?, r.get(3)?))
-            })
-            .optional()
-            .map_err(self.err())
+    /// An indexed image whose content hash is `hash`.
+    pub fn image_of_hash(&self, hash: &str) -> Result<Option<ImageRow>> {
+        let mut stmt = self.tx.prepare_cached(&format!("SELECT {IMAGE_COLUMNS} FROM images WHERE hash = ?1 LIMIT 1")).map_err(self.err())?;
+        stmt.query_row([hash], row_to_image).optional().map_err(self.err())
     }
 
     /// Records `path` as unreadable for `reason` at this size (bytes) and mtime (nanoseconds since the Unix epoch).
@@ -654,7 +773,7 @@ mod tests {
 
     fn image<'a>(path: &'a str, hash: &'a str) -> NewImage<'a> {
         static NONE: PhotoMeta = PhotoMeta { taken: None, camera_make: None, camera_model: None, location: None };
-        NewImage { path, size: 10, mtime_ns: 1, hash, width: 4, height: 3, meta: &NONE }
+        NewImage { path, size: 10, mtime_ns: 1, hash, width: 4, height: 3, meta: &NONE, video: None }
     }
 
     fn open(d: &Path) -> (Catalog, VectorAppender) {

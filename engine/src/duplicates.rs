@@ -373,6 +373,7 @@ mod tests {
             indexed_at: 0,
             slot: id as u64,
             meta: PhotoMeta { taken, ..PhotoMeta::default() },
+            video: None,
         }
     }
 

@@ -4,9 +4,12 @@
 //! should match them, and groups of images that show the same thing. The whole pipeline runs as
 //! it does for a user (scan, decode, preprocess, encode, index, search); the metrics are the
 //! ones `models/tools/eval_demo.py` computes in Python, so the two can be compared number by number.
+//!
+//! Queries in other languages sit beside it in `eval-LANG.json` (`eval-zh.json`: the same images,
+//! Chinese queries, each with a `kind` such as `colour+shape`); each is reported on its own.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{BTreeMap, HashMap, HashSet},
     path::{Path, PathBuf},
 };
 
@@ -51,6 +54,16 @@ pub struct TextQuery {
     pub text: String,
     /// Files that should match, relative to the set's folder, `/`-separated.
     pub relevant: Vec<String>,
+    /// What the query names (`colour+shape`, `count+shape`, ...), reported per kind when given.
+    #[serde(default)]
+    pub kind: Option<String>,
+}
+
+/// The queries of one `eval-LANG.json` (its images and groups are the set's own and are not read).
+#[derive(Debug, Clone, Deserialize)]
+pub struct LanguageQueries {
+    /// Text queries in that language, each with the images it should find.
+    pub text_queries: Vec<TextQuery>,
 }
 
 /// A labelled folder of images.
@@ -60,6 +73,8 @@ pub struct EvalSet {
     pub root: PathBuf,
     /// Its parsed `eval.json`.
     pub manifest: Manifest,
+    /// The queries of each `eval-LANG.json` beside it, by language code.
+    pub languages: BTreeMap<String, LanguageQueries>,
 }
 
 /// Ranking quality over a list of queries.
@@ -84,7 +99,7 @@ pub struct Metrics {
 }
 
 /// What [`evaluate`] measured: ranking quality of text and image queries.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     /// Number of images in the set.
     pub images: usize,
@@ -92,6 +107,19 @@ pub struct Report {
     pub text_to_image: Metrics,
     /// Each image of a group as the query, the rest of its group relevant.
     pub image_to_image: Metrics,
+    /// The queries of each `eval-LANG.json`, by language code (absent when the set has none).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub languages: BTreeMap<String, LanguageReport>,
+}
+
+/// Ranking quality of one language's text queries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LanguageReport {
+    /// Every query of the language.
+    pub text_to_image: Metrics,
+    /// The queries of each kind, for those that name one.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_kind: BTreeMap<String, Metrics>,
 }
 
 impl EvalSet {
@@ -106,7 +134,7 @@ impl EvalSet {
         if manifest.text_queries.is_empty() {
             return Err(EngineError::Usage(format!("{} lists no text queries", file.display())));
         }
-        Ok(EvalSet { root: dir.to_path_buf(), manifest })
+        Ok(EvalSet { root: dir.to_path_buf(), manifest, languages: language_queries(dir)? })
     }
 
     /// Indexes the set's folder into `index_dir` with `clip` and opens it for searching.
@@ -124,14 +152,30 @@ impl EvalSet {
     }
 }
 
+/// The `eval-LANG.json` files in `dir`, by language code (a file that is not a valid one is an error).
+fn language_queries(dir: &Path) -> Result<BTreeMap<String, LanguageQueries>> {
+    let mut languages = BTreeMap::new();
+    let entries = std::fs::read_dir(dir).map_err(|e| EngineError::Usage(format!("cannot list {}: {e}", dir.display())))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(language) = name.strip_prefix("eval-").and_then(|n| n.strip_suffix(".json")) else { continue };
+        let file = entry.path();
+        let text = std::fs::read_to_string(&file).map_err(|e| EngineError::Usage(format!("cannot read {}: {e}", file.display())))?;
+        let queries: LanguageQueries = serde_json::from_str(&text)
+            .map_err(|e| EngineError::Usage(format!("{} is not a valid list of queries: {e}", file.display())))?;
+        languages.insert(language.to_string(), queries);
+    }
+    Ok(languages)
+}
+
 /// Runs every query of `set` against `searcher` (which must hold the set's images).
 pub fn evaluate(searcher: &Searcher, set: &EvalSet) -> Result<Report> {
     let images = set.manifest.images.len();
     let everything = SearchParams { k: images.max(1), min_score: f32::NEG_INFINITY, ..Default::default() };
-    let mut text = Vec::new();
-    for q in &set.manifest.text_queries {
-        let hits = searcher.search_text(&q.text, everything)?;
-        text.push(ranked(&hits, q.relevant.iter().map(String::as_str).collect()));
+    let text = text_results(searcher, &set.manifest.text_queries, everything)?;
+    let mut languages = BTreeMap::new();
+    for (language, queries) in &set.languages {
+        languages.insert(language.clone(), language_report(searcher, &queries.text_queries, everything)?);
     }
     let mut image = Vec::new();
     for group in set.manifest.image_groups.iter().filter(|g| g.len() > 1) {
@@ -143,11 +187,31 @@ pub fn evaluate(searcher: &Searcher, set: &EvalSet) -> Result<Report> {
             image.push(ranked(&hits, group.iter().filter(|g| *g != file).map(String::as_str).collect()));
         }
     }
-    Ok(Report { images, text_to_image: metrics(&text), image_to_image: metrics(&image) })
+    Ok(Report { images, text_to_image: metrics(&text), image_to_image: metrics(&image), languages })
+}
+
+fn text_results(searcher: &Searcher, queries: &[TextQuery], everything: SearchParams) -> Result<Vec<Ranked>> {
+    queries
+        .iter()
+        .map(|q| Ok(ranked(&searcher.search_text(&q.text, everything)?, q.relevant.iter().map(String::as_str).collect())))
+        .collect()
+}
+
+/// All of a language's queries, then those of each kind.
+fn language_report(searcher: &Searcher, queries: &[TextQuery], everything: SearchParams) -> Result<LanguageReport> {
+    let results = text_results(searcher, queries, everything)?;
+    let mut kinds: BTreeMap<String, Vec<Ranked>> = BTreeMap::new();
+    for (query, result) in queries.iter().zip(results.iter()) {
+        if let Some(kind) = &query.kind {
+            kinds.entry(kind.clone()).or_default().push(result.clone());
+        }
+    }
+    Ok(LanguageReport { text_to_image: metrics(&results), by_kind: kinds.iter().map(|(k, r)| (k.clone(), metrics(r))).collect() })
 }
 
 /// One query's result: the rank of the first relevant hit (None: not found at all) and how many
 /// of the top 5 are relevant.
+#[derive(Clone)]
 struct Ranked {
     first_relevant: Option<usize>,
     relevant_in_top5: usize,
@@ -179,7 +243,7 @@ mod tests {
     use super::*;
 
     fn hits(paths: &[&str]) -> Vec<Hit> {
-        paths.iter().enumerate().map(|(i, p)| Hit { id: i as i64, path: p.to_string(), folder: None, score: 0.0, width: 1, height: 1, taken: None, taken_source: None, camera: None, location: None }).collect()
+        paths.iter().enumerate().map(|(i, p)| Hit { id: i as i64, path: p.to_string(), folder: None, score: 0.0, width: 1, height: 1, taken: None, taken_source: None, camera: None, location: None, kind: "image", timestamp: None, duration: None, moments: Vec::new() }).collect()
     }
 
     #[test]
@@ -206,6 +270,26 @@ mod tests {
         let json = r#"{"recall@1": 0.5, "recall@5": 0.9, "recall@10": 1.0, "mrr": 0.7, "precision@5": 0.4, "queries": 40}"#;
         let m: Metrics = serde_json::from_str(json).expect("parses");
         assert_eq!((m.recall_at_5, m.queries), (0.9, 40));
+    }
+
+    #[test]
+    fn queries_in_other_languages_load_beside_eval_json() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).expect("write");
+        write(EVAL_FILE, r#"{"images": [{"file": "a.png", "color": "blue"}], "text_queries": [{"text": "a blue circle", "relevant": ["a.png"]}]}"#);
+        write("eval-zh.json", r#"{"language": "zh", "images": [], "text_queries": [{"text": "蓝色的圆", "kind": "colour+shape", "relevant": ["a.png"]}, {"text": "圆", "relevant": ["a.png"]}]}"#);
+        write("notes.json", "not a query file");
+        let set = EvalSet::load(dir.path()).expect("loads");
+        assert_eq!(set.languages.keys().collect::<Vec<_>>(), ["zh"]);
+        let zh = &set.languages["zh"].text_queries;
+        assert_eq!((zh[0].kind.as_deref(), zh[1].kind.as_deref()), (Some("colour+shape"), None));
+
+        let ranked_by_kind = [ranked(&hits(&["a.png"]), ["a.png"].into()), ranked(&hits(&["b.png"]), ["a.png"].into())];
+        assert_eq!(metrics(&ranked_by_kind).recall_at_1, 0.5);
+
+        write("eval-ja.json", "{");
+        let err = EvalSet::load(dir.path()).expect_err("bad language file").to_string();
+        assert!(err.contains("eval-ja.json") && err.contains("not a valid list of queries"), "{err}");
     }
 
     #[test]

@@ -23,7 +23,7 @@ use image::DynamicImage;
 use serde::Serialize;
 
 use super::{
-    catalog::{Catalog, ImageRow, NewImage, SkippedRow, Writer},
+    catalog::{Catalog, ImageRow, NewImage, SkippedRow, VideoSpan, Writer},
     clip::{
         pipeline::{self, PipelineOptions, Read, Triage},
         Clip,
@@ -41,6 +41,7 @@ use super::{
     identity::{self, Recorded},
     photo_meta::{self, PhotoMeta, Taken},
     thumbs,
+    video::SamplingOptions,
     writer_lock::{self, WriterLock},
     EngineError, Result,
 };
@@ -77,6 +78,8 @@ pub struct IndexOptions {
     pub max_file_bytes: u64,
     /// Whether to write a thumbnail of each decoded image into the index folder.
     pub thumbnails: bool,
+    /// Which frames of a video are embedded.
+    pub video: SamplingOptions,
     /// Told how many images are embedded as it happens.
     pub progress: Arc<dyn Progress>,
 }
@@ -99,6 +102,7 @@ impl IndexOptions {
             settle: std::time::Duration::ZERO,
             max_file_bytes: pipeline::MAX_FILE_BYTES,
             thumbnails: true,
+            video: SamplingOptions::default(),
             progress: Arc::new(Silent),
         }
     }
@@ -130,8 +134,13 @@ pub struct Summary {
     pub removed: usize,
     /// New files whose content was already indexed under another path: embedding reused.
     pub duplicates: usize,
-    /// Images that went through the vision encoder.
+    /// Images that went through the vision encoder (a video counts once).
     pub embedded: usize,
+    /// Video frames that went through the vision encoder.
+    pub video_frames: usize,
+    /// Why videos were left for a later run (`ffmpeg` missing), and how many; images index as usual.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub videos_waiting: Option<(usize, String)>,
     /// Files modified too recently (see `IndexOptions::settle`), left for a later run.
     pub unsettled: usize,
     /// Files that could not be indexed, and why.
@@ -209,9 +218,11 @@ pub fn run(clip: &Clip, options: &IndexOptions) -> Result<Summary> {
     tracing::debug!("scanned {} files in {:.2} s (full: {full_scan})", scan.files.len(), started.elapsed().as_secs_f64());
     let mut plan = plan(&catalog, &roots, &catalog.skipped()?, scan.files)?;
     let unsettled = plan.leave_unsettled(options.settle);
+    let videos_waiting = plan.leave_videos_without_ffmpeg();
     tracing::debug!("compared with the catalog at {:.2} s: {} to read", started.elapsed().as_secs_f64(), plan.candidates.len());
     let mut summary = Summary {
         unsettled,
+        videos_waiting,
         unchanged: plan.unchanged,
         skipped: plan.known_skipped.clone(),
         scan_problems: scan.problems.iter().map(|(p, r)| Skipped { path: p.clone(), reason: r.clone() }).collect(),
@@ -361,6 +372,21 @@ impl Plan {
         before - self.candidates.len()
     }
 
+    /// Without a working `ffmpeg`, takes the videos out of the candidates (not recorded as
+    /// broken: they are read once `ffmpeg` is there); returns how many, and why.
+    fn leave_videos_without_ffmpeg(&mut self) -> Option<(usize, String)> {
+        let is_video = |file: &FoundFile| crate::scan::is_video_name(&file.rel);
+        if !self.candidates.iter().any(|(file, _)| is_video(file)) {
+            return None;
+        }
+        let missing = crate::video::ffmpeg_version().err()?;
+        let before = self.candidates.len();
+        self.candidates.retain(|(file, _)| !is_video(file));
+        let waiting = before - self.candidates.len();
+        tracing::warn!("{waiting} videos left for a later run: {missing}");
+        Some((waiting, missing.to_string()))
+    }
+
     /// A path the catalog does not have: read it, unless it failed before unchanged.
     fn add_new(&mut self, mut file: FoundFile, roots: &Roots, skipped: &HashMap<String, SkippedRow>) {
         if file.trusted {
@@ -467,8 +493,18 @@ impl Triage for Sorter<'_> {
     }
 
     fn decoded(&self, i: usize, hash: &str, image: &DynamicImage) {
+        self.thumbnail(i, hash, image);
+    }
+
+    fn decoded_frame(&self, i: usize, hash: &str, ms: i64, image: &DynamicImage) {
+        self.thumbnail(i, &thumbs::frame_key(hash, ms), image);
+    }
+}
+
+impl Sorter<'_> {
+    fn thumbnail(&self, i: usize, key: &str, image: &DynamicImage) {
         if self.thumbnails {
-            if let Err(e) = thumbs::ensure(self.index_dir, hash, image) {
+            if let Err(e) = thumbs::ensure(self.index_dir, key, image) {
                 self.thumbnail_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::warn!("thumbnail for {}: {e}", self.plan.candidates[i].0.rel);
             }
@@ -493,7 +529,8 @@ fn read_and_embed(
     options.progress.begin("embedding", Some(paths.len() as u64), 0);
     let mut pending: Vec<(usize, Result<Read>)> = Vec::new();
     let mut failure = None;
-    let piped = pipeline::embed_files_with(clip, &paths, PipelineOptions { batch: options.batch.max(1), decoders: 0, max_file_bytes: options.max_file_bytes }, sorter, |i, outcome| {
+    let pipeline_options = PipelineOptions { batch: options.batch.max(1), decoders: 0, max_file_bytes: options.max_file_bytes, video: options.video.clone() };
+    let piped = pipeline::embed_files_with(clip, &paths, pipeline_options, sorter, |i, outcome| {
         options.progress.advance(1);
         status.advance(&plan.candidates[i].0.rel, outcome.as_ref().err().map(skip_reason));
         pending.push((i, outcome));
@@ -523,6 +560,7 @@ fn commit(
     }
     let now = now_secs();
     let done = std::mem::take(pending);
+    let mut frames = 0;
     let counted = catalog.write_vectors(vectors, |w, vectors| {
         let mut counted = Vec::with_capacity(done.len());
         for (i, outcome) in &done {
@@ -533,7 +571,10 @@ fn commit(
                     w.skip(&file.rel, file.size, file.mtime_ns, &reason)?;
                     Counted::Skipped(reason)
                 }
-                (Ok(read), Some((decision, _))) => apply(w, vectors, file, read, decision, now)?,
+                (Ok(read), Some((decision, _))) => {
+                    frames += read.video.as_ref().map_or(0, |v| v.frames.len() + 1);
+                    apply(w, vectors, file, read, decision, now)?
+                }
                 (Ok(_), None) => unreachable!("the pipeline asks the sorter about every file it reads"),
             });
         }
@@ -545,6 +586,7 @@ fn commit(
         }
         Ok(counted)
     })?;
+    summary.video_frames += frames;
     for ((i, outcome), counted) in done.into_iter().zip(counted) {
         if let (Counted::DuplicateLater, Ok(read)) = (&counted, outcome) {
             sorter.state().deferred.push((i, read.meta));
@@ -606,8 +648,13 @@ fn apply(w: &Writer<'_>, vectors: &mut VectorAppender, file: &FoundFile, read: &
                 width: e.width,
                 height: e.height,
                 meta: &meta,
+                video: read.video.as_ref().map(|v| VideoSpan { duration_ms: v.duration_ms, frame_ms: v.first_ms }),
             };
-            w.upsert(&image, &e.embedding, vectors, now)?;
+            let id = w.upsert(&image, &e.embedding, vectors, now)?;
+            if let Some(video) = &read.video {
+                let frames: Vec<(i64, &[f32])> = video.frames.iter().map(|(ms, v)| (*ms, v.as_slice())).collect();
+                w.add_frames(id, &frames, vectors)?;
+            }
             w.unskip(&file.rel)?;
             if new { Counted::New } else { Counted::Changed }
         }
@@ -634,13 +681,20 @@ fn with_file_time(meta: &PhotoMeta, mtime_ns: i64) -> PhotoMeta {
     PhotoMeta { taken: meta.taken.or(Some(Taken::from_file_time(mtime_ns))), ..meta.clone() }
 }
 
-/// Stores a duplicate with the embedding of the indexed file of the same content; false when
-/// that content has no embedding (yet).
+/// Stores a duplicate with the embeddings (a video's frames too) of the indexed file of the
+/// same content; false when that content has no embedding (yet).
 fn add_duplicate(w: &Writer<'_>, vectors: &mut VectorAppender, file: &FoundFile, hash: &str, meta: &PhotoMeta, now: i64) -> Result<bool> {
-    let Some((id, slot, width, height)) = w.image_of_hash(hash)? else { return Ok(false) };
-    let embedding = vectors.read(slot, id)?;
-    let image = NewImage { path: &file.rel, size: file.size, mtime_ns: file.mtime_ns, hash, width, height, meta };
-    w.upsert(&image, &embedding, vectors, now)?;
+    let Some(original) = w.image_of_hash(hash)? else { return Ok(false) };
+    let embedding = vectors.read(original.slot, original.id)?;
+    let (width, height, video) = (original.width, original.height, original.video);
+    let image = NewImage { path: &file.rel, size: file.size, mtime_ns: file.mtime_ns, hash, width, height, meta, video };
+    let id = w.upsert(&image, &embedding, vectors, now)?;
+    let frames = (w.frames_of(original.id)?.into_iter())
+        .map(|f| Ok((f.ms, vectors.read(f.slot, f.vector_id)?)))
+        .collect::<Result<Vec<_>>>()?;
+    if !frames.is_empty() {
+        w.add_frames(id, &frames.iter().map(|(ms, v)| (*ms, v.as_slice())).collect::<Vec<_>>(), vectors)?;
+    }
     w.unskip(&file.rel)?;
     Ok(true)
 }

@@ -44,6 +44,7 @@ pub(crate) mod scan;
 pub mod searcher;
 pub(crate) mod thumbs;
 pub mod store;
+pub mod video;
 pub mod text_batcher;
 pub mod writer_lock;
 

@@ -104,7 +104,7 @@ impl Library {
     /// Whether the model is the bundled demo (trained on generated shapes, not real photos),
     /// however it was chosen: the page and the log say so.
     pub fn is_demo_model(&self) -> bool {
-        self.clip.spec().name == models::DEMO_MODEL
+        models::DEMO_MODELS.contains(&self.clip.spec().name.as_str())
     }
 
     /// The loaded model.

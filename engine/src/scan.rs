@@ -21,6 +21,8 @@ use super::{roots::Roots, EngineError, Result};
 
 /// Extensions clipfind reads (lower case; matched case-insensitively).
 pub const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"];
+/// Videos the index samples frames of (through `ffmpeg`, see [`crate::video`]).
+pub use crate::filter::VIDEO_EXTENSIONS;
 
 #[derive(Debug, Clone, Default)]
 pub struct ScanOptions {
@@ -61,8 +63,16 @@ pub struct Scan {
 const RACY_NS: i64 = 2_000_000_000;
 
 pub fn is_image_name(name: &str) -> bool {
-    name.rsplit_once('.')
-        .is_some_and(|(stem, ext)| !stem.is_empty() && IMAGE_EXTENSIONS.iter().any(|e| e.eq_ignore_ascii_case(ext)))
+    has_extension(name, IMAGE_EXTENSIONS)
+}
+
+pub fn is_video_name(name: &str) -> bool {
+    has_extension(name, VIDEO_EXTENSIONS)
+}
+
+/// `name` has a stem and one of `extensions`, in any case.
+fn has_extension(name: &str, extensions: &[&str]) -> bool {
+    name.rsplit_once('.').is_some_and(|(stem, ext)| !stem.is_empty() && extensions.iter().any(|e| e.eq_ignore_ascii_case(ext)))
 }
 
 pub fn scan(root: &Path, options: &ScanOptions) -> Result<Scan> {
@@ -119,7 +129,7 @@ pub fn scan(root: &Path, options: &ScanOptions) -> Result<Scan> {
         let name = entry.file_name().to_string_lossy();
         // An empty set still builds a candidate per match: skip it for the common no-exclusions case.
         let is_excluded = !excluded.is_empty() && (excluded.is_match(&rel) || excluded.is_match(name.as_ref()));
-        if !is_image_name(&name) || is_excluded {
+        if !(is_image_name(&name) || is_video_name(&name)) || is_excluded {
             continue;
         }
         let folder = rel.rsplit_once('/').map_or("", |(folder, _)| folder);
@@ -215,11 +225,11 @@ mod tests {
     #[test]
     fn finds_images_recursively_with_any_case_extension() {
         let d = tempfile::tempdir().unwrap();
-        for f in ["a.JPG", "b/c.png", "b/d/e.WebP", "f.tiff", "g.txt", "noext", ".jpg", "b/x.jpeg.bak"] {
+        for f in ["a.JPG", "b/c.png", "b/d/e.WebP", "f.tiff", "g.txt", "noext", ".jpg", "b/x.jpeg.bak", "v/clip.MP4", "v/x.mkv.part"] {
             touch(d.path(), f);
         }
         let s = scan(d.path(), &ScanOptions::default()).unwrap();
-        assert_eq!(rels(&s), ["a.JPG", "b/c.png", "b/d/e.WebP", "f.tiff"]);
+        assert_eq!(rels(&s), ["a.JPG", "b/c.png", "b/d/e.WebP", "f.tiff", "v/clip.MP4"]);
         assert_eq!(s.files[0].size, 5);
     }
 

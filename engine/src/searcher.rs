@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use super::{
     batcher::Batcher,
-    catalog::{Catalog, ImageRow},
+    catalog::{Catalog, ImageRow, FRAME_IDS},
     clip::Clip,
     duplicates::{self, Group, NearPairs},
     filter::Filter,
@@ -108,7 +108,31 @@ pub struct Hit {
     /// Latitude and longitude in degrees, when the file has a GPS position.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub location: Option<(f64, f64)>,
+    /// `image` or `video`.
+    pub kind: &'static str,
+    /// A video's best-matching moment, in seconds from its start (its frame ranks the video).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<f64>,
+    /// A video's length, in seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration: Option<f64>,
+    /// A video's other matching moments (above the cutoff, among the candidates the search
+    /// looked at), best first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub moments: Vec<Moment>,
 }
+
+/// A moment of a video and how well its frame matches.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Moment {
+    /// Seconds from the start.
+    pub timestamp: f64,
+    /// Cosine similarity of that frame to the query.
+    pub score: f32,
+}
+
+/// Most other moments a video hit lists.
+const MOMENTS: usize = 5;
 
 /// About a loaded index, for status lines and logs.
 #[derive(Debug, Clone, Serialize)]
@@ -215,7 +239,8 @@ impl Searcher {
         identity::require_same(&catalog, &clip, index_dir)?;
         let vectors = Arc::new(IndexedVectors::open(&catalog, index_dir, clip.dim())?);
         let stats = IndexStats {
-            images: vectors.len(),
+            // Files, not vectors: a video has one vector per kept frame.
+            images: catalog.count()?,
             model: clip.spec().name.clone(),
             factory: vectors.factory().to_string(),
             recall: vectors.recall(),
@@ -357,20 +382,59 @@ impl Searcher {
         if ticket.as_ref().is_some_and(Ticket::is_superseded) {
             return Err(EngineError::Superseded);
         }
-        let found = self.candidates(v, params.k + exclude.len(), filter, ticket)?;
-        let catalog = self.catalog();
-        let mut rows = Vec::with_capacity(params.k);
-        for (id, score) in found.into_iter().filter(|(id, score)| !exclude.contains(id) && *score >= params.min_score) {
-            // An image removed since this index was opened is left out.
-            if let Some(row) = catalog.image(id)? {
-                rows.push((row, score));
+        // A video's frames collapse into one hit: ask for more candidates while too few files
+        // came out of them and more are there.
+        let mut wanted = params.k + exclude.len();
+        loop {
+            let found = self.candidates(v, wanted, filter, ticket.clone())?;
+            let exhausted = found.len() < wanted || wanted as u64 >= self.vectors.len();
+            let mut rows = self.files_of(&found, params, exclude)?;
+            if rows.len() >= params.k || exhausted {
+                rows.truncate(params.k);
+                sort_rows(&mut rows, params.sort);
+                return Ok(rows.into_iter().map(|(row, score, moments)| self.hit(row, score, moments)).collect());
             }
-            if rows.len() == params.k {
-                break;
+            wanted *= 4;
+        }
+    }
+
+    /// The files of ranked (vector id, score) pairs, best first, each once: a video at its best
+    /// frame, its other frames' moments kept with it. Files in `exclude` and scores under the
+    /// cutoff are left out, and so is a file removed since this index was opened.
+    fn files_of(&self, found: &[(i64, f32)], params: SearchParams, exclude: &[i64]) -> Result<Vec<(ImageRow, f32, Vec<Moment>)>> {
+        let catalog = self.catalog();
+        let mut rows: Vec<(ImageRow, f32, Vec<Moment>)> = Vec::new();
+        let mut position = std::collections::HashMap::new();
+        for &(id, score) in found.iter().filter(|(_, score)| *score >= params.min_score) {
+            let (file, ms) = match id >= FRAME_IDS {
+                true => match catalog.frame(id)? {
+                    Some(frame) => (frame.video, Some(frame.ms)),
+                    None => continue,
+                },
+                false => (id, None),
+            };
+            if exclude.contains(&file) {
+                continue;
+            }
+            match position.get(&file) {
+                Some(&at) => {
+                    let (row, _, moments): &mut (ImageRow, f32, Vec<Moment>) = &mut rows[at];
+                    let ms = ms.or(row.video.map(|v| v.frame_ms)).unwrap_or(0);
+                    if moments.len() < MOMENTS {
+                        moments.push(Moment { timestamp: ms as f64 / 1000.0, score });
+                    }
+                }
+                None => {
+                    let Some(mut row) = catalog.image(file)? else { continue };
+                    if let (Some(video), Some(ms)) = (row.video.as_mut(), ms) {
+                        video.frame_ms = ms; // the moment that matched
+                    }
+                    position.insert(file, rows.len());
+                    rows.push((row, score, Vec::new()));
+                }
             }
         }
-        sort_rows(&mut rows, params.sort);
-        Ok(rows.into_iter().map(|(row, score)| self.hit(row, score)).collect())
+        Ok(rows)
     }
 
     /// The best `wanted` (id, score) pairs among the images `filter` keeps: all of them
@@ -413,7 +477,7 @@ impl Searcher {
         Ok(ids)
     }
 
-    fn hit(&self, row: ImageRow, score: f32) -> Hit {
+    fn hit(&self, row: ImageRow, score: f32, moments: Vec<Moment>) -> Hit {
         let (folder, path) = match self.stats.roots.split(&row.path) {
             Some((root, rel)) if self.stats.roots.is_several() => (Some(root.name.clone()), rel.to_string()),
             _ => (None, row.path),
@@ -435,6 +499,10 @@ impl Searcher {
             taken_source: row.meta.taken.map(|t| t.source.as_str()),
             camera,
             location: row.meta.location,
+            kind: if row.video.is_some() { "video" } else { "image" },
+            timestamp: row.video.map(|v| v.frame_ms as f64 / 1000.0),
+            duration: row.video.map(|v| v.duration_ms as f64 / 1000.0),
+            moments,
         }
     }
 
@@ -482,21 +550,33 @@ impl Searcher {
     /// write one (thumbnails turned off, a failed write). Decoding stays within the process's
     /// decode budget however many are asked for at once.
     pub fn thumbnail(&self, id: i64, roots: &Roots) -> Result<PathBuf> {
+        Ok(self.thumbnail_at(id, None, roots)?.0)
+    }
+
+    /// As [`Searcher::thumbnail`]; for a video and a moment `ms`, the frame's thumbnail written
+    /// when it was indexed (and the moment), else the video's own.
+    pub fn thumbnail_at(&self, id: i64, ms: Option<i64>, roots: &Roots) -> Result<(PathBuf, Option<i64>)> {
         let row = self.image(id)?.ok_or_else(|| EngineError::NotFound(format!("no image with id {id} in the index")))?;
+        if let (Some(ms), Some(_)) = (ms, row.video) {
+            let frame = thumbs::path(&self.index_dir, &thumbs::frame_key(&row.hash, ms));
+            if frame.is_file() {
+                return Ok((frame, Some(ms)));
+            }
+        }
         let thumbnail = thumbs::path(&self.index_dir, &row.hash);
         if !thumbnail.is_file() {
             thumbs::make_from_file(&self.index_dir, &row.hash, &roots.file(&row.path))?;
         }
-        Ok(thumbnail)
+        Ok((thumbnail, None))
     }
 }
 
 /// Orders the chosen results: by score as found, or by capture time (undated last, ties by score).
-fn sort_rows(rows: &mut [(ImageRow, f32)], sort: Sort) {
+fn sort_rows(rows: &mut [(ImageRow, f32, Vec<Moment>)], sort: Sort) {
     let taken = |row: &ImageRow| row.meta.taken.map(|t| t.local);
     match sort {
         Sort::Relevance => {}
-        Sort::Newest => rows.sort_by_key(|(row, _)| std::cmp::Reverse(taken(row))),
-        Sort::Oldest => rows.sort_by_key(|(row, _)| (taken(row).is_none(), taken(row))),
+        Sort::Newest => rows.sort_by_key(|(row, _, _)| std::cmp::Reverse(taken(row))),
+        Sort::Oldest => rows.sort_by_key(|(row, _, _)| (taken(row).is_none(), taken(row))),
     }
 }

@@ -17,6 +17,12 @@ pub fn dir(index_dir: &Path) -> PathBuf {
     index_dir.join("thumbs")
 }
 
+/// The thumbnail name of a video's frame at `ms` milliseconds: the video's content hash and the
+/// moment, so it lives and goes with the video's own thumbnail.
+pub fn frame_key(hash: &str, ms: i64) -> String {
+    format!("{hash}-{ms}")
+}
+
 /// `thumbs/ab/abcdef….jpg`: two-letter folders keep any one folder small.
 pub fn path(index_dir: &Path, hash: &str) -> PathBuf {
     dir(index_dir).join(hash.get(..2).unwrap_or("xx")).join(format!("{hash}.jpg"))
@@ -57,9 +63,10 @@ pub fn prune(index_dir: &Path, keep: &HashSet<String>) -> usize {
     files(index_dir).filter(|p| !keep.contains(hash_of(p))).filter(|p| std::fs::remove_file(p).is_ok()).count()
 }
 
-/// The content hashes that have a finished thumbnail.
+/// The content hashes that have a finished thumbnail (a video's own, not only its frames').
 pub fn stored(index_dir: &Path) -> HashSet<String> {
-    files(index_dir).filter(|p| p.extension().is_some_and(|e| e == "jpg")).map(|p| hash_of(&p).to_string()).collect()
+    let is_own = |p: &PathBuf| p.extension().is_some_and(|e| e == "jpg") && !p.file_stem().is_some_and(|s| s.to_string_lossy().contains('-'));
+    files(index_dir).filter(is_own).map(|p| hash_of(&p).to_string()).collect()
 }
 
 /// Removes the temporary files an interrupted write (a crash, a full disk) left behind; returns
@@ -68,8 +75,14 @@ pub fn clean_temporary(index_dir: &Path) -> usize {
     files(index_dir).filter(|p| p.extension().is_some_and(|e| e == "tmp")).filter(|p| std::fs::remove_file(p).is_ok()).count()
 }
 
-/// Decodes `original` (within the process's decode budget) and writes its thumbnail as `hash`.
+/// Decodes `original` (within the process's decode budget; a video's first frame, by `ffmpeg`)
+/// and writes its thumbnail as `hash`.
 pub fn make_from_file(index_dir: &Path, hash: &str, original: &Path) -> crate::Result<()> {
+    if crate::video::is_video_path(original) {
+        let image = crate::video::first_frame(original).map_err(|e| crate::EngineError::Image { path: original.to_path_buf(), reason: e.to_string() })?;
+        return ensure(index_dir, hash, &DynamicImage::ImageRgb8(image))
+            .map_err(|reason| crate::EngineError::Image { path: original.to_path_buf(), reason: format!("cannot write its thumbnail: {reason}") });
+    }
     crate::clip::preprocess::with_decoded_file(original, |image| ensure(index_dir, hash, image))?.map_err(|reason| {
         crate::EngineError::Image { path: original.to_path_buf(), reason: format!("cannot write its thumbnail: {reason}") }
     })
@@ -103,9 +116,10 @@ fn files(index_dir: &Path) -> impl Iterator<Item = PathBuf> {
         .flat_map(|files| files.flatten().map(|f| f.path()))
 }
 
-/// `thumbs/ab/<hash>.jpg` (or `<hash>.jpg.<pid>.tmp`) -> `<hash>`.
+/// `thumbs/ab/<hash>.jpg` (or `<hash>.jpg.<pid>.tmp`, or a video frame's `<hash>-<ms>.jpg`) -> `<hash>`.
 fn hash_of(path: &Path) -> &str {
-    path.file_name().and_then(|n| n.to_str()).and_then(|n| n.split('.').next()).unwrap_or_default()
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    name.split(['.', '-']).next().unwrap_or_default()
 }
 
 #[cfg(test)]

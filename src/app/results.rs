@@ -2,7 +2,7 @@
 
 use leptos::{ev, prelude::*};
 
-use super::types::{ApiError, Hit, IndexStatus, SearchReply};
+use super::types::{clock, ApiError, Hit, IndexStatus, SearchReply};
 use crate::i18n::*;
 
 /// The honest one-line state of the search, as (CSS class, text in `locale`).
@@ -46,10 +46,11 @@ pub fn Results(answer: Option<Result<SearchReply, ApiError>>, busy: Signal<bool>
                 }
             };
             view! {
-                <li class="card">
-                    <a class="thumb" href=hit.image.clone() on:click=open_here aria-label={ let name = hit.label(); move || td_string!(i18n.get_locale(), view_image, name = &name) }>
+                <li class="card" class:video=hit.is_video()>
+                    <a class="thumb" href=media_url(hit) on:click=open_here aria-label={ let name = hit.label(); move || td_string!(i18n.get_locale(), view_image, name = &name) }>
                         <img src=hit.thumb.clone() alt=hit.label() loading="lazy"
                             width=hit.width.to_string() height=hit.height.to_string()/>
+                        {hit.timestamp.map(|t| view! { <span class="moment" title=move || t_string!(i18n, video_moment)>{clock(t)}</span> })}
                     </a>
                     <div class="meta">
                         <span class="path" title=hit.label()>{hit.label()}</span>
@@ -70,7 +71,17 @@ pub fn Results(answer: Option<Result<SearchReply, ApiError>>, busy: Signal<bool>
     }
 }
 
-/// The chosen result full size; arrows move through the results, Esc closes.
+/// The original, and for a video the moment that matched (a media fragment: the browser starts
+/// playing there, and the server answers its Range requests).
+fn media_url(hit: &Hit) -> String {
+    match hit.timestamp {
+        Some(t) => format!("{}#t={t:.3}", hit.image),
+        None => hit.image.clone(),
+    }
+}
+
+/// The chosen result full size (a video plays from its moment); arrows move through the
+/// results, Esc closes.
 #[component]
 fn Lightbox(hits: Vec<Hit>, open: RwSignal<Option<usize>>) -> impl IntoView {
     let n = hits.len();
@@ -117,7 +128,10 @@ fn Lightbox(hits: Vec<Hit>, open: RwSignal<Option<usize>>) -> impl IntoView {
                     <div class="lightbox" role="dialog" aria-modal="true" aria-label=hit.label()
                         on:click=move |_| open.set(None)>
                         <figure on:click=|e| e.stop_propagation()>
-                            <img src=hit.image.clone() alt=hit.label()/>
+                            {match hit.is_video() {
+                                true => view! { <video src=media_url(&hit) controls=true autoplay=true muted=true playsinline=true aria-label=hit.label()></video> }.into_any(),
+                                false => view! { <img src=hit.image.clone() alt=hit.label()/> }.into_any(),
+                            }}
                             <figcaption>
                                 <span class="path">{hit.label()}</span>
                                 <span class="score" title=move || t_string!(i18n, id_title)>{details}</span>
@@ -155,6 +169,10 @@ mod tests {
                     taken_source: None,
                     camera: None,
                     location: None,
+                    kind: "image".into(),
+                    timestamp: None,
+                    duration: None,
+                    moments: Vec::new(),
                 })
                 .collect(),
             took_ms: 12.4,

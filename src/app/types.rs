@@ -130,9 +130,48 @@ pub struct Hit {
     /// Latitude and longitude, when the file has a GPS position.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<(f64, f64)>,
+    /// `image` or `video`.
+    #[serde(default = "image_kind")]
+    pub kind: String,
+    /// A video's best-matching moment, in seconds from its start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<f64>,
+    /// A video's length, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<f64>,
+    /// A video's other matching moments, best first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub moments: Vec<Moment>,
+}
+
+fn image_kind() -> String {
+    "image".into()
+}
+
+/// A moment of a video and how well it matches.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Moment {
+    /// Seconds from the start.
+    pub timestamp: f64,
+    /// Cosine similarity.
+    pub score: f32,
+}
+
+/// `h:mm:ss` (or `m:ss` under an hour), as a video player shows a time.
+pub fn clock(seconds: f64) -> String {
+    let s = seconds.max(0.0).floor() as u64;
+    match s / 3600 {
+        0 => format!("{}:{:02}", s / 60, s % 60),
+        h => format!("{h}:{:02}:{:02}", s / 60 % 60, s % 60),
+    }
 }
 
 impl Hit {
+    /// Whether the hit is a moment of a video.
+    pub fn is_video(&self) -> bool {
+        self.kind == "video"
+    }
+
     /// The day it was taken (`2023-06-01`), when known.
     pub fn day(&self) -> Option<&str> {
         self.taken.as_deref().and_then(|t| t.get(..10))

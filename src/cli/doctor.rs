@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::Settings;
-use clipfind_engine::{runtime, store::faiss_store as vectors};
+use clipfind_engine::{runtime, store::faiss_store as vectors, video};
 
 #[derive(Debug, Serialize)]
 struct DoctorReport {
@@ -13,6 +13,8 @@ struct DoctorReport {
     onnxruntime: Option<OnnxRuntimeReport>,
     onnxruntime_error: Option<String>,
     faiss: FaissReport,
+    /// The ffmpeg version, or why videos cannot be indexed (not a failure: images still index).
+    ffmpeg: String,
     device: String,
     data: Vec<PathBuf>,
     index: Option<PathBuf>,
@@ -48,6 +50,7 @@ pub fn run(settings: &Settings, json: bool) -> anyhow::Result<()> {
             version: vectors::faiss_version(),
             self_check: vectors::self_check().map_or_else(|e| format!("failed: {e}"), |()| "passed".into()),
         },
+        ffmpeg: video::ffmpeg_version().unwrap_or_else(|e| format!("not usable, videos are not indexed: {e}")),
         device: settings.device.to_string(),
         data: settings.data.clone(),
         index: settings.library_config(true).index_dir(),
@@ -80,6 +83,7 @@ fn print_doctor(r: &DoctorReport) {
         (None, None) => println!("ONNX Runtime: NOT LOADED"),
     }
     println!("FAISS {} (static, self-check {})", r.faiss.version, r.faiss.self_check);
+    println!("ffmpeg {}", r.ffmpeg);
     println!("device: {}", r.device);
     let data: Vec<String> = r.data.iter().map(|d| d.display().to_string()).collect();
     println!("data:   {}", if data.is_empty() { "(not set)".to_string() } else { data.join(", ") });

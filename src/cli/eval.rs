@@ -12,8 +12,9 @@ use clipfind_engine::{
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// Folder of images with an eval.json (queries and their expected matches). It is indexed
-    /// into a temporary folder: --data and --index are not used.
+    /// Folder of images with an eval.json (queries and their expected matches), and optionally
+    /// eval-LANG.json files (queries in other languages, reported per language and kind). It is
+    /// indexed into a temporary folder: --data and --index are not used.
     #[arg(long, value_name = "DIR", default_value = "samples/shapes")]
     pub set: PathBuf,
     /// Print the report as JSON (the format of models/*/reference-eval.json).
@@ -36,6 +37,12 @@ pub fn run(settings: &Settings, args: &EvalArgs) -> anyhow::Result<()> {
     println!("model {} on {} ({} images)", searcher.stats().model, args.set.display(), report.images);
     println!("{:<16} {:>8} {:>9} {:>9} {:>10} {:>7} {:>12}", "", "queries", "recall@1", "recall@5", "recall@10", "MRR", "precision@5");
     print_row("text to image", &report.text_to_image);
+    for (language, queries) in &report.languages {
+        print_row(&format!("text ({language})"), &queries.text_to_image);
+        for (kind, metrics) in &queries.by_kind {
+            print_row(&format!("  {kind}"), metrics);
+        }
+    }
     print_row("image to image", &report.image_to_image);
     Ok(())
 }

@@ -103,8 +103,12 @@ fn print_summary(s: &Summary, data: &[std::path::PathBuf], index_dir: &std::path
     for skip in s.skipped.iter().chain(&s.scan_problems) {
         println!("  skipped {}: {}", skip.path, skip.reason);
     }
+    if let Some((count, why)) = &s.videos_waiting {
+        println!("  {count} videos not indexed: {why}");
+    }
     if s.embedded > 0 {
-        println!("  embedded {} images at {:.1} images/s; {:.1} s in all", s.embedded, s.images_per_second, s.seconds);
+        let frames = if s.video_frames > 0 { format!(" ({} video frames among them)", s.video_frames) } else { String::new() };
+        println!("  embedded {} files at {:.1} files/s{frames}; {:.1} s in all", s.embedded, s.images_per_second, s.seconds);
     } else {
         println!("  nothing to embed; {:.2} s in all", s.seconds);
     }

@@ -30,9 +30,13 @@ pub struct SearchArgs {
     /// Drop results less similar than this (cosine, -1 to 1).
     #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
     pub min_score: f32,
-    /// Print a JSON array of {path, score, width, height, taken, camera, ...}.
+    /// Print a JSON array of {path, score, width, height, taken, camera, ...}; a video's hit has
+    /// kind "video", timestamp, duration and its other matching moments.
     #[arg(long)]
     pub json: bool,
+    /// Under each video, its other matching moments too.
+    #[arg(long)]
+    pub moments: bool,
     #[command(flatten)]
     pub narrow: Narrow,
 }
@@ -70,16 +74,30 @@ pub fn run(settings: &Settings, args: &SearchArgs) -> anyhow::Result<()> {
         eprintln!("no image is similar enough (--min-score {})", args.min_score);
     } else {
         for h in &hits {
-            let name = match &h.folder {
+            let mut name = match &h.folder {
                 Some(folder) => format!("{folder}: {}", h.path),
                 None => h.path.clone(),
             };
+            if let Some(t) = h.timestamp {
+                name = format!("{name} @ {}", hms(t));
+            }
             // Sorted by date, the dates are the point.
             match (sort, &h.taken) {
                 (Sort::Relevance, _) | (_, None) => println!("{name} | similarity: {:.4}", h.score),
                 (_, Some(taken)) => println!("{name} | similarity: {:.4} | taken {}", h.score, taken.replace('T', " ")),
             }
+            if args.moments {
+                for m in &h.moments {
+                    println!("    also @ {} | similarity: {:.4}", hms(m.timestamp), m.score);
+                }
+            }
         }
     }
     Ok(())
+}
+
+/// `00:01:23`: a video's moment as the CLI prints it.
+fn hms(seconds: f64) -> String {
+    let s = seconds.max(0.0).floor() as u64;
+    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }

@@ -6,7 +6,7 @@
 
 use axum::{
     body::Body,
-    extract::{Path, Request, State},
+    extract::{Path, Query, Request, State},
     http::{header, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
     routing::get,
@@ -24,11 +24,22 @@ pub fn routes(state: AppState) -> Router {
 }
 
 async fn original(State(state): State<AppState>, Path(id): Path<String>, request: Request) -> Response {
-    serve(&state, &id, request, false).await
+    serve(&state, &id, request, None).await
 }
 
-async fn thumbnail(State(state): State<AppState>, Path(id): Path<String>, request: Request) -> Response {
-    serve(&state, &id, request, true).await
+/// `?t=MS`: a video's frame at that moment (as search results name it).
+#[derive(serde::Deserialize)]
+struct Moment {
+    t: Option<String>,
+}
+
+async fn thumbnail(State(state): State<AppState>, Path(id): Path<String>, Query(moment): Query<Moment>, request: Request) -> Response {
+    let ms = match moment.t.as_deref().map(str::parse::<i64>) {
+        None => None,
+        Some(Ok(ms)) if ms >= 0 => Some(ms),
+        Some(_) => return error(StatusCode::BAD_REQUEST, "t is a moment in milliseconds (a whole number, 0 or more)."),
+    };
+    serve(&state, &id, request, Some(ms)).await
 }
 
 /// `{"error": ..., "status": N}` with status N, as the JSON API answers.
@@ -36,7 +47,8 @@ fn error(status: StatusCode, message: &str) -> Response {
     (status, Json(ApiError { error: message.into(), status: status.as_u16() })).into_response()
 }
 
-async fn serve(state: &AppState, id: &str, request: Request, thumb: bool) -> Response {
+/// The original (`thumb` None), or the thumbnail (of the frame at `Some(Some(ms))` for a video).
+async fn serve(state: &AppState, id: &str, request: Request, thumb: Option<Option<i64>>) -> Response {
     let state = &state.current();
     let Ok(id) = id.parse::<i64>() else {
         return error(StatusCode::BAD_REQUEST, "Image ids are numbers.");
@@ -50,11 +62,15 @@ async fn serve(state: &AppState, id: &str, request: Request, thumb: bool) -> Res
         Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, &format!("The index cannot be read: {}", e.chain())),
     };
     let (hash, original) = (row.hash, state.roots().file(&row.path));
-    let (file, kind) = if thumb { thumbnail_or_original(&searcher, id, state, original).await } else { (original, "o") };
+    let is_video = row.video.is_some();
+    let (file, kind) = match thumb {
+        Some(ms) => thumbnail_or_original(&searcher, id, ms, state, original, is_video).await,
+        None => (original, "o".to_string()),
+    };
     let Ok(meta) = tokio::fs::metadata(&file).await else {
         return error(StatusCode::NOT_FOUND, "The image file is gone (re-run clipfind index).");
     };
-    let etag = served_etag(kind, &hash, &meta);
+    let etag = served_etag(&kind, &hash, &meta);
     if request.headers().get(header::IF_NONE_MATCH).is_some_and(|v| v == etag) {
         return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
     }
@@ -77,23 +93,30 @@ async fn serve(state: &AppState, id: &str, request: Request, thumb: bool) -> Res
 }
 
 /// The thumbnail (made now if missing) and its ETag kind; the original, kind "f", when no
-/// thumbnail can be made (an unwritable index folder).
+/// thumbnail can be made (an unwritable index folder). A video never stands in for its
+/// thumbnail (an `<img>` cannot show it): the missing path then answers 404.
 async fn thumbnail_or_original(
     searcher: &std::sync::Arc<clipfind_engine::searcher::Searcher>,
     id: i64,
+    ms: Option<i64>,
     state: &Loaded,
     original: std::path::PathBuf,
-) -> (std::path::PathBuf, &'static str) {
+    is_video: bool,
+) -> (std::path::PathBuf, String) {
     let (searcher, roots) = (searcher.clone(), state.roots().clone());
-    match tokio::task::spawn_blocking(move || searcher.thumbnail(id, &roots)).await {
-        Ok(Ok(thumbnail)) => (thumbnail, "t"),
+    let fallback = |original: std::path::PathBuf| match is_video {
+        true => (original.join("no-thumbnail"), "f".to_string()),
+        false => (original, "f".to_string()),
+    };
+    match tokio::task::spawn_blocking(move || searcher.thumbnail_at(id, ms, &roots)).await {
+        Ok(Ok((thumbnail, at))) => (thumbnail, at.map_or("t".to_string(), |ms| format!("t{ms}-"))),
         Ok(Err(e)) => {
             tracing::warn!("no thumbnail for image #{id}, serving the original: {}", e.chain());
-            (original, "f")
+            fallback(original)
         }
         Err(e) => {
             tracing::error!("making the thumbnail of image #{id} stopped: {e}");
-            (original, "f")
+            fallback(original)
         }
     }
 }

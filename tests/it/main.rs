@@ -15,3 +15,4 @@ mod live;
 mod models_fetch;
 mod photo_filters;
 mod references;
+mod video;

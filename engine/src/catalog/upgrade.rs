@@ -1,5 +1,7 @@
 //! Upgrading an older catalog in place, without re-embedding anything.
 //!
+//! Format 4 adds videos: two columns of `images` and the `frames` table.
+//!
 //! Format 3 adds each photo's metadata (capture time, camera, location). The upgrade adds the
 //! columns, empty, in one transaction; the next indexing run reads the files' metadata (their
 //! headers, not their pixels) and fills them in.
@@ -77,9 +79,21 @@ pub(super) fn from_format_2(catalog: &mut Catalog) -> Result<()> {
          ALTER TABLE images ADD COLUMN lon REAL;",
     )
     .map_err(&err)?;
-    tx.execute("UPDATE meta SET value = ?1 WHERE key = 'format'", [super::FORMAT]).map_err(&err)?;
+    tx.execute("UPDATE meta SET value = '3' WHERE key = 'format'", []).map_err(&err)?;
     tx.commit().map_err(&err)?;
     tracing::info!("upgraded the catalog from format 2: photo metadata is read on the next indexing run");
+    Ok(())
+}
+
+/// Adds the video columns (NULL: every row of an older catalog is a photo); the frames table is
+/// created with the rest of the schema.
+pub(super) fn from_format_3(catalog: &mut Catalog) -> Result<()> {
+    let err = db_error(&catalog.path);
+    let tx = catalog.conn.transaction().map_err(&err)?;
+    tx.execute_batch("ALTER TABLE images ADD COLUMN duration_ms INTEGER; ALTER TABLE images ADD COLUMN frame_ms INTEGER;").map_err(&err)?;
+    tx.execute("UPDATE meta SET value = ?1 WHERE key = 'format'", [super::FORMAT]).map_err(&err)?;
+    tx.commit().map_err(&err)?;
+    tracing::info!("upgraded the catalog from format 3: it can hold videos now");
     Ok(())
 }
 

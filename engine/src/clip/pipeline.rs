@@ -1,6 +1,10 @@
 //! Many image files to embeddings: each file is read once, hashed and (when its content needs
 //! the encoder) decoded and preprocessed on worker threads while the vision encoder works on the
 //! previous batch, so the encoder does not wait for JPEG decoding.
+//!
+//! A video goes through the same threads: its frames are sampled (by `ffmpeg`, see
+//! [`crate::video`]) and preprocessed on a decode thread, then embedded in batches between the
+//! images' batches, and the file comes out whole, with every kept frame's embedding.
 
 use std::{
     path::{Path, PathBuf},
@@ -13,21 +17,28 @@ use std::{
 use image::DynamicImage;
 
 use super::{
-    preprocess::{image_error, Prepared},
+    preprocess::{image_error, Prepared, Source},
     Clip,
 };
-use crate::{digest::content_hash, photo_meta::{self, PhotoMeta}, Result};
+use crate::{
+    digest::content_hash,
+    photo_meta::{self, PhotoMeta},
+    video::{self, SamplingOptions},
+    Result,
+};
 
 /// How the pipeline runs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct PipelineOptions {
     /// Images per encoder run.
     pub batch: usize,
     /// Decode threads (0: one per core).
     pub decoders: usize,
     /// Files larger than this are refused before they are read (every read file is held in
-    /// memory whole while it is decoded).
+    /// memory whole while it is decoded). Videos are streamed through `ffmpeg`, not read whole.
     pub max_file_bytes: u64,
+    /// Which frames of a video are embedded.
+    pub video: SamplingOptions,
 }
 
 /// The default file size limit: far above any camera JPEG, below what would exhaust memory.
@@ -35,7 +46,7 @@ pub const MAX_FILE_BYTES: u64 = 256 << 20;
 
 impl Default for PipelineOptions {
     fn default() -> Self {
-        PipelineOptions { batch: 8, decoders: 0, max_file_bytes: MAX_FILE_BYTES }
+        PipelineOptions { batch: 8, decoders: 0, max_file_bytes: MAX_FILE_BYTES, video: SamplingOptions::default() }
     }
 }
 
@@ -58,8 +69,22 @@ pub struct Read {
     pub hash: String,
     /// What the file's EXIF says (capture time, camera, location), read from the same bytes.
     pub meta: PhotoMeta,
-    /// `None` when the triage said the content needs no encoder run.
+    /// `None` when the triage said the content needs no encoder run. A video's is its first
+    /// kept frame's (and its size the video's).
     pub embedded: Option<Embedded>,
+    /// A video's length and the embeddings of its kept frames after the first.
+    pub video: Option<VideoRead>,
+}
+
+/// What a video adds to [`Read`].
+#[derive(Debug)]
+pub struct VideoRead {
+    /// Length in milliseconds.
+    pub duration_ms: i64,
+    /// The moment of the first kept frame (the one [`Read::embedded`] holds), in milliseconds.
+    pub first_ms: i64,
+    /// The other kept frames: moment in milliseconds and L2-normalised embedding, in time order.
+    pub frames: Vec<(i64, Vec<f32>)>,
 }
 
 /// What the pipeline asks its caller, on the decode threads.
@@ -71,6 +96,9 @@ pub trait Triage: Sync {
 
     /// File `i` was decoded (the indexer writes thumbnails here, while the image is in memory).
     fn decoded(&self, _i: usize, _hash: &str, _image: &DynamicImage) {}
+
+    /// A kept frame of video `i` at `ms` milliseconds was decoded.
+    fn decoded_frame(&self, _i: usize, _hash: &str, _ms: i64, _image: &DynamicImage) {}
 }
 
 /// Embeds every file.
@@ -106,12 +134,11 @@ pub fn embed_files_with(
     let (tx, rx) = mpsc::sync_channel::<(usize, Result<Item>)>(batch * 2);
     std::thread::scope(|scope| {
         for _ in 0..decoders.min(paths.len().max(1)) {
-            let tx = tx.clone();
-            let next = &next;
+            let (tx, next, options) = (tx.clone(), &next, &options);
             scope.spawn(move || loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(path) = paths.get(i) else { break };
-                if tx.send((i, read_one(clip, path, i, triage, options.max_file_bytes))).is_err() {
+                if tx.send((i, read_one(clip, path, i, triage, options))).is_err() {
                     break; // the encoder stopped
                 }
             });
@@ -120,13 +147,16 @@ pub fn embed_files_with(
         let mut pending = Batch::default();
         for (i, outcome) in rx {
             match outcome {
-                Ok(Item { hash, meta, prepared: Some(prepared) }) => {
+                Ok(Item { hash, meta, prepared: Some(prepared), frames: None }) => {
                     pending.push(i, hash, meta, prepared);
                     if pending.ids.len() == batch {
                         pending.encode(clip, &mut sink)?;
                     }
                 }
-                Ok(Item { hash, meta, prepared: None }) => sink(i, Ok(Read { hash, meta, embedded: None })),
+                Ok(Item { hash, meta, prepared: Some(first), frames: Some(frames) }) => {
+                    sink(i, Ok(encode_video(clip, batch, hash, meta, first, frames)?));
+                }
+                Ok(Item { hash, meta, prepared: None, .. }) => sink(i, Ok(Read { hash, meta, embedded: None, video: None })),
                 Err(e) => sink(i, Err(e)),
             }
         }
@@ -134,25 +164,85 @@ pub fn embed_files_with(
     })
 }
 
-/// A file read and, when needed, prepared for the encoder.
+/// A file read and, when needed, prepared for the encoder (a video: its first kept frame, and
+/// the others).
 struct Item {
     hash: String,
     meta: PhotoMeta,
     prepared: Option<Prepared>,
+    frames: Option<SampledVideo>,
 }
 
-fn read_one(clip: &Clip, path: &Path, i: usize, triage: &dyn Triage, max_bytes: u64) -> Result<Item> {
-    let bytes = read_limited(path, max_bytes).map_err(|reason| image_error(path, reason))?;
+/// A video's kept frames after the first, prepared.
+struct SampledVideo {
+    duration_ms: i64,
+    first_ms: i64,
+    rest: Vec<(i64, Prepared)>,
+}
+
+fn read_one(clip: &Clip, path: &Path, i: usize, triage: &dyn Triage, options: &PipelineOptions) -> Result<Item> {
+    if video::is_video_path(path) {
+        return read_video(clip, path, i, triage, &options.video);
+    }
+    let bytes = read_limited(path, options.max_file_bytes).map_err(|reason| image_error(path, reason))?;
     let hash = content_hash(&bytes);
     let meta = photo_meta::read(&bytes);
     if !triage.needs_embedding(i, &hash) {
-        return Ok(Item { hash, meta, prepared: None });
+        return Ok(Item { hash, meta, prepared: None, frames: None });
     }
     let prepared = clip
         .preprocess()
         .prepare_bytes_with(&bytes, |image| triage.decoded(i, &hash, image))
         .map_err(|reason| image_error(path, reason))?;
-    Ok(Item { hash, meta, prepared: Some(prepared) })
+    Ok(Item { hash, meta, prepared: Some(prepared), frames: None })
+}
+
+/// A video: hashed from samples of its bytes (never read whole), and, when its content needs
+/// the encoder, its kept frames decoded by `ffmpeg` and prepared.
+fn read_video(clip: &Clip, path: &Path, i: usize, triage: &dyn Triage, options: &SamplingOptions) -> Result<Item> {
+    let hash = video::sampled_content_hash(path).map_err(|e| image_error(path, e.to_string()))?;
+    // Capture times of videos come from the file's time (the indexer fills it in).
+    let meta = PhotoMeta::default();
+    if !triage.needs_embedding(i, &hash) {
+        return Ok(Item { hash, meta, prepared: None, frames: None });
+    }
+    let (info, frames) = video::sample(path, options).map_err(|e| image_error(path, e.reason()))?;
+    let (width, height) = (info.width, info.height);
+    let mut prepared = Vec::with_capacity(frames.len());
+    for frame in frames {
+        let ms = frame.time.as_millis() as i64;
+        let image = DynamicImage::ImageRgb8(frame.image);
+        if prepared.is_empty() {
+            triage.decoded(i, &hash, &image); // the video's own thumbnail
+        }
+        triage.decoded_frame(i, &hash, ms, &image);
+        let pixels = clip.preprocess().prepare(image, Source::Direct).map_err(|reason| image_error(path, reason))?;
+        prepared.push((ms, Prepared { pixels, width, height }));
+    }
+    let mut kept = prepared.into_iter();
+    let Some((first_ms, first)) = kept.next() else {
+        return Err(image_error(path, "no frame of the video could be decoded".into()));
+    };
+    let sampled = SampledVideo { duration_ms: info.duration.as_millis() as i64, first_ms, rest: kept.collect() };
+    Ok(Item { hash, meta, prepared: Some(first), frames: Some(sampled) })
+}
+
+/// Embeds a video's kept frames, `batch` at a time.
+fn encode_video(clip: &Clip, batch: usize, hash: String, meta: PhotoMeta, first: Prepared, video: SampledVideo) -> Result<Read> {
+    let (width, height) = (first.width, first.height);
+    let (moments, images): (Vec<i64>, Vec<Prepared>) = std::iter::once((video.first_ms, first)).chain(video.rest).unzip();
+    let mut embeddings = Vec::with_capacity(images.len());
+    for chunk in images.chunks(batch) {
+        embeddings.extend(clip.embed_prepared(chunk)?);
+    }
+    let mut frames = moments.into_iter().zip(embeddings);
+    let (first_ms, embedding) = frames.next().expect("a sampled video has a first frame");
+    Ok(Read {
+        hash,
+        meta,
+        embedded: Some(Embedded { embedding, width, height }),
+        video: Some(VideoRead { duration_ms: video.duration_ms, first_ms, frames: frames.collect() }),
+    })
 }
 
 /// The whole file, unless it is larger than `max_bytes` (checked as it is read, so a file that
@@ -194,7 +284,7 @@ impl Batch {
         let embeddings = clip.embed_prepared(&self.images)?;
         let done = self.ids.drain(..).zip(self.read.drain(..)).zip(self.images.drain(..)).zip(embeddings);
         for (((i, (hash, meta)), image), embedding) in done {
-            sink(i, Ok(Read { hash, meta, embedded: Some(Embedded { embedding, width: image.width, height: image.height }) }));
+            sink(i, Ok(Read { hash, meta, embedded: Some(Embedded { embedding, width: image.width, height: image.height }), video: None }));
         }
         Ok(())
     }

@@ -9,8 +9,10 @@ pub mod fetch;
 
 /// The model `clipfind models fetch` installs by default.
 pub const DEFAULT_FETCH: &str = "vit-b32";
-/// The small model trained by this project and committed with it (works offline).
-pub const DEMO_MODEL: &str = "clipfind-demo";
+/// The small models trained by this project and committed with it (they work offline), in the
+/// order one is chosen when nothing else is installed: the bilingual one (Chinese and English,
+/// as good in English as the other) first.
+pub const DEMO_MODELS: [&str; 2] = ["clipfind-demo-bilingual", "clipfind-demo"];
 
 /// The local name of a downloaded int8 text encoder, when the repository ships one.
 pub const INT8_TEXT_FILE: &str = "text-int8.onnx";
@@ -208,12 +210,13 @@ pub enum ModelChoice {
     Demo,
 }
 
-/// The model to use: the configured one, else the fetched ViT-B/32, else the bundled demo.
+/// The model to use: the configured one, else the fetched ViT-B/32, else a bundled demo.
 pub fn resolve(configured: Option<&Path>, root: &Path) -> Result<(PathBuf, ModelChoice)> {
     if let Some(dir) = configured {
         return Ok((by_name_or_path(dir, root), ModelChoice::Configured));
     }
-    for (name, choice) in [(DEFAULT_FETCH, ModelChoice::Fetched), (DEMO_MODEL, ModelChoice::Demo)] {
+    let demos = DEMO_MODELS.iter().map(|name| (*name, ModelChoice::Demo));
+    for (name, choice) in std::iter::once((DEFAULT_FETCH, ModelChoice::Fetched)).chain(demos) {
         let dir = root.join(name);
         if ModelSpec::is_model_dir(&dir) {
             return Ok((dir, choice));
@@ -317,8 +320,10 @@ mod tests {
     fn resolution_prefers_configured_then_fetched_then_demo() {
         let root = tempfile::tempdir().unwrap();
         assert!(resolve(None, root.path()).unwrap_err().to_string().contains("clipfind models fetch"));
-        fake_model(root.path(), DEMO_MODEL);
-        assert_eq!(resolve(None, root.path()).unwrap().1, ModelChoice::Demo);
+        fake_model(root.path(), DEMO_MODELS[1]);
+        assert_eq!(resolve(None, root.path()).unwrap(), (root.path().join(DEMO_MODELS[1]), ModelChoice::Demo));
+        fake_model(root.path(), DEMO_MODELS[0]);
+        assert_eq!(resolve(None, root.path()).unwrap(), (root.path().join(DEMO_MODELS[0]), ModelChoice::Demo));
         fake_model(root.path(), DEFAULT_FETCH);
         assert_eq!(resolve(None, root.path()).unwrap(), (root.path().join(DEFAULT_FETCH), ModelChoice::Fetched));
         let mine = Path::new("/my/model");

@@ -163,7 +163,7 @@ pub struct Maintenance {
 /// snapshot, folds a long log into the current one, or leaves it as it is (the common case:
 /// the few changes of a run stay in the log and are replayed when loaded).
 pub fn maintain(catalog: &mut Catalog, index_dir: &Path, dim: usize, choice: &FactoryChoice, policy: &IndexPolicy) -> Result<Maintenance> {
-    let n = catalog.count()?;
+    let n = catalog.vector_count()?;
     let current = Snapshot::read(catalog)?.filter(|s| index_dir.join(&s.file).is_file());
     // Whether the current snapshot is still what the choice asks for at this size.
     let fits = |s: &Snapshot| match choice {

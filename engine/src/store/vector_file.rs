@@ -46,7 +46,7 @@ pub fn number(name: Option<&str>) -> Option<u64> {
 pub fn compact_if_wasteful(catalog: &mut Catalog, index_dir: &Path, dim: usize) -> Result<bool> {
     let Some(old) = catalog.meta(FILE_KEY)? else { return Ok(false) };
     let slots: u64 = catalog.meta(SLOTS_KEY)?.and_then(|s| s.parse().ok()).unwrap_or(0);
-    let live = catalog.count()?;
+    let live = catalog.vector_count()?;
     if slots - live.min(slots) <= live.max(1_000) {
         return Ok(false);
     }

@@ -90,8 +90,13 @@ pub fn app_state() -> Result<AppState, ApiError> {
 }
 
 fn to_hit(h: EngineHit) -> Hit {
+    // A video's thumbnail is the frame of the moment that matched.
+    let thumb = match h.timestamp {
+        Some(t) => format!("/thumb/{}?t={}", h.id, (t * 1000.0).round() as i64),
+        None => format!("/thumb/{}", h.id),
+    };
     Hit {
-        thumb: format!("/thumb/{}", h.id),
+        thumb,
         image: format!("/image/{}", h.id),
         id: h.id,
         path: h.path,
@@ -103,6 +108,10 @@ fn to_hit(h: EngineHit) -> Hit {
         taken_source: h.taken_source.map(str::to_string),
         camera: h.camera,
         location: h.location,
+        kind: h.kind.to_string(),
+        timestamp: h.timestamp,
+        duration: h.duration,
+        moments: h.moments.into_iter().map(|m| crate::app::types::Moment { timestamp: m.timestamp, score: m.score }).collect(),
     }
 }
 

@@ -1,0 +1,168 @@
+//! Videos in a library: sampled by `ffmpeg` while indexing, one row per kept frame, found at the
+//! moment they match. The videos are made here with `ffmpeg` from the demo world's own images
+//! (samples/shapes, labelled in eval.json), so the demo model knows what each scene shows.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use clipfind_engine::catalog::Catalog;
+use serde_json::Value;
+
+use crate::{
+    indexing::{clipfind, root},
+    live::{get, serve_model},
+};
+
+fn demo() -> PathBuf {
+    root().join("models/clipfind-demo-bilingual")
+}
+
+/// The first large single `color` `shape` of the held-out set.
+fn shapes_image(color: &str, shape: &str) -> PathBuf {
+    let manifest: Value = serde_json::from_str(&std::fs::read_to_string(root().join("samples/shapes/eval.json")).unwrap()).unwrap();
+    let found = manifest["images"].as_array().unwrap().iter().find(|i| {
+        i["color"] == color && i["shape"] == shape && i["count"] == 1 && i["size"] == "large"
+    });
+    root().join("samples/shapes").join(found.unwrap_or_else(|| panic!("no large {color} {shape}"))["file"].as_str().unwrap())
+}
+
+/// A 30 s video: a red square for 10 s, a blue circle for 10 s, a yellow star for 10 s (`codec`
+/// arguments choose the format, e.g. libx264 for .mp4, libvpx-vp9 for .webm).
+pub(crate) fn three_scenes(out: &Path, codec: &[&str]) {
+    let scenes = [shapes_image("red", "square"), shapes_image("blue", "circle"), shapes_image("yellow", "star")];
+    let mut ffmpeg = Command::new("ffmpeg");
+    ffmpeg.args(["-v", "error", "-y"]);
+    for scene in &scenes {
+        ffmpeg.args(["-loop", "1", "-framerate", "5", "-t", "10", "-i"]).arg(scene);
+    }
+    let filter = "[0]scale=320:240,setsar=1[a];[1]scale=320:240,setsar=1[b];[2]scale=320:240,setsar=1[c];[a][b][c]concat=n=3:v=1:a=0,format=yuv420p[v]";
+    let status = ffmpeg.args(["-filter_complex", filter, "-map", "[v]", "-r", "5"]).args(codec).arg(out).status().expect("ffmpeg runs");
+    assert!(status.success(), "ffmpeg made {}", out.display());
+}
+
+fn index_json(data: &Path, extra_env: &[(&str, &str)]) -> Value {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_clipfind"));
+    command.args(["index", "--json"]).arg("--data").arg(data).env("CLIPFIND_MODEL", demo()).env("CLIPFIND_DEVICE", "cpu").env_remove("CLIPFIND_INDEX");
+    for (k, v) in extra_env {
+        command.env(k, v);
+    }
+    let out = command.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn catalog(data: &Path) -> Catalog {
+    Catalog::open_read_only(&data.join(".clipfind")).unwrap()
+}
+
+/// `(frames kept after the first, vectors)` of the library's catalog.
+fn frame_and_vector_counts(data: &Path) -> (usize, u64) {
+    let catalog = catalog(data);
+    let frames = catalog.images().unwrap().iter().map(|row| catalog.frames_of(row.id).unwrap().len()).sum();
+    (frames, catalog.vector_count().unwrap())
+}
+
+#[test]
+fn a_blue_circle_is_found_at_its_moment_in_the_cli_and_the_api() {
+    let d = tempfile::tempdir().unwrap();
+    three_scenes(&d.path().join("clip.mp4"), &["-c:v", "libx264", "-preset", "veryfast"]);
+    std::fs::copy(shapes_image("green", "triangle"), d.path().join("photo.jpg")).unwrap();
+    let summary = index_json(d.path(), &[]);
+    assert_eq!((summary["new"].as_u64(), summary["total"].as_u64()), (Some(2), Some(2)), "{summary}");
+    assert!(summary["video_frames"].as_u64().unwrap() >= 3, "at least one frame per scene: {summary}");
+
+    let out = clipfind(d.path(), &demo(), &["search", "a blue circle", "-k", "2", "--min-score", "-1"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let first = String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or_default().to_string();
+    let moment = first.strip_prefix("clip.mp4 @ 00:00:").and_then(|rest| rest.get(..2)).and_then(|s| s.parse::<u32>().ok());
+    assert!(moment.is_some_and(|s| (10..20).contains(&s)), "clip.mp4 @ 00:00:1x first: {first}");
+    assert!(first.contains(" | similarity: "), "{first}");
+
+    let server = serve_model(d.path(), &demo(), &[]);
+    let (status, body) = get(&format!("{}/api/search?q=a%20yellow%20star&k=2&min=-1", server.url));
+    assert_eq!(status, 200, "{body}");
+    let hit = &body["hits"][0];
+    assert_eq!((hit["path"].as_str(), hit["kind"].as_str()), (Some("clip.mp4"), Some("video")), "{body}");
+    let t = hit["timestamp"].as_f64().unwrap();
+    assert!((20.0..30.0).contains(&t), "a yellow star at {t} s");
+    assert!((hit["duration"].as_f64().unwrap() - 30.0).abs() < 0.5, "{hit}");
+    assert_eq!(body["hits"].as_array().unwrap().iter().filter(|h| h["path"] == "clip.mp4").count(), 1, "a video appears once");
+    assert_eq!(body["hits"][1]["kind"], "image", "{body}");
+    // The thumbnail is the frame of the moment; the video itself is served in ranges.
+    let thumb = hit["thumb"].as_str().unwrap();
+    assert!(thumb.contains("?t="), "{thumb}");
+    let response = ureq::get(&format!("{}{thumb}", server.url)).call().unwrap();
+    assert_eq!(response.content_type(), "image/jpeg");
+    let range = ureq::get(&format!("{}{}", server.url, hit["image"].as_str().unwrap())).set("Range", "bytes=0-99").call().unwrap();
+    assert_eq!((range.status(), range.content_type()), (206, "video/mp4"));
+    let (status, _) = get(&format!("{}{}?t=soon", server.url, thumb.split('?').next().unwrap()));
+    assert_eq!(status, 400);
+}
+
+#[test]
+fn broken_videos_are_skipped_with_a_reason_and_images_still_index() {
+    let d = tempfile::tempdir().unwrap();
+    let good = d.path().join("good.mp4");
+    three_scenes(&good, &["-c:v", "libx264", "-preset", "veryfast"]);
+    let bytes = std::fs::read(&good).unwrap();
+    std::fs::write(d.path().join("truncated.mp4"), &bytes[..bytes.len() / 3]).unwrap();
+    std::fs::write(d.path().join("empty.mp4"), b"").unwrap();
+    std::fs::write(d.path().join("notes.MOV"), b"this is a text file, not a video\n").unwrap();
+    std::fs::remove_file(&good).unwrap();
+    std::fs::copy(shapes_image("red", "square"), d.path().join("photo.jpg")).unwrap();
+    let summary = index_json(d.path(), &[]);
+    assert_eq!(summary["total"], 1, "the photo: {summary}");
+    let skipped: Vec<String> = summary["skipped"].as_array().unwrap().iter().map(|s| format!("{}: {}", s["path"].as_str().unwrap(), s["reason"].as_str().unwrap())).collect();
+    for name in ["empty.mp4", "notes.MOV", "truncated.mp4"] {
+        let line = skipped.iter().find(|s| s.starts_with(name)).unwrap_or_else(|| panic!("{name} not skipped: {skipped:?}"));
+        assert!(line.len() > name.len() + 10, "a reason: {line}");
+    }
+    // Unchanged, they are not read again.
+    let again = index_json(d.path(), &[]);
+    assert_eq!((again["embedded"].as_u64(), again["skipped"].as_array().map(Vec::len)), (Some(0), Some(3)), "{again}");
+}
+
+#[test]
+fn without_ffmpeg_videos_wait_with_one_message_and_images_index() {
+    let d = tempfile::tempdir().unwrap();
+    three_scenes(&d.path().join("clip.webm"), &["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8"]);
+    std::fs::copy(shapes_image("red", "square"), d.path().join("photo.jpg")).unwrap();
+    let summary = index_json(d.path(), &[("CLIPFIND_FFMPEG", "/nonexistent/ffmpeg")]);
+    assert_eq!(summary["total"], 1, "{summary}");
+    let waiting = &summary["videos_waiting"];
+    assert_eq!(waiting[0], 1, "{summary}");
+    assert!(waiting[1].as_str().unwrap().contains("ffmpeg"), "{waiting}");
+    assert_eq!(summary["skipped"].as_array().map(Vec::len), Some(0), "not recorded as broken: {summary}");
+    // With ffmpeg the next run indexes it.
+    let summary = index_json(d.path(), &[]);
+    assert_eq!((summary["new"].as_u64(), summary["total"].as_u64()), (Some(1), Some(2)), "{summary}");
+}
+
+#[test]
+fn a_renamed_video_re_embeds_nothing_and_a_deleted_one_leaves_no_frames() {
+    let d = tempfile::tempdir().unwrap();
+    three_scenes(&d.path().join("clip.mkv"), &["-c:v", "libx264", "-preset", "veryfast"]);
+    std::fs::copy(shapes_image("red", "square"), d.path().join("photo.jpg")).unwrap();
+    index_json(d.path(), &[]);
+    let (frames, vectors) = frame_and_vector_counts(d.path());
+    assert!(frames >= 2, "{frames} frames after the first");
+    assert_eq!(vectors, 2 + frames as u64);
+
+    std::fs::create_dir(d.path().join("moved")).unwrap();
+    std::fs::rename(d.path().join("clip.mkv"), d.path().join("moved/renamed.MKV")).unwrap();
+    let summary = index_json(d.path(), &[]);
+    assert_eq!((summary["renamed"].as_u64(), summary["embedded"].as_u64(), summary["video_frames"].as_u64()), (Some(1), Some(0), Some(0)), "{summary}");
+    assert_eq!(frame_and_vector_counts(d.path()), (frames, vectors), "the same frames, moved with their video");
+    let row = catalog(d.path()).image_at("moved/renamed.MKV").unwrap().expect("the video under its new name");
+    assert!(row.video.is_some());
+
+    std::fs::remove_file(d.path().join("moved/renamed.MKV")).unwrap();
+    let summary = index_json(d.path(), &[]);
+    assert_eq!((summary["removed"].as_u64(), summary["total"].as_u64()), (Some(1), Some(1)), "{summary}");
+    assert_eq!(frame_and_vector_counts(d.path()), (0, 1), "no frames left");
+    let out = clipfind(d.path(), &demo(), &["search", "a blue circle", "--json", "-k", "5", "--min-score", "-1"]);
+    let hits: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(hits.as_array().map(Vec::len), Some(1), "only the photo: {hits}");
+}
