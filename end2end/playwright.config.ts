@@ -2,11 +2,13 @@ import { defineConfig } from "@playwright/test";
 import path from "node:path";
 
 const repo = path.resolve(__dirname, "..");
-// The default demo data as `make run` serves it: samples/ with the bundled bilingual demo model (pinned,
+// The default demo data as `make run` serves it: samples/ with the bundled demo model (pinned,
 // so a machine with ViT-B/32 installed runs the same test), indexed by scripts/e2e-data.sh.
 const demoAddr = "127.0.0.1:3002";
 // A watch-mode server on target/e2e/live (scripts/e2e-data.sh) for the live-library test.
 const liveAddr = "127.0.0.1:3003";
+// The same samples with the bilingual demo model (Chinese and English queries).
+const bilingualAddr = "127.0.0.1:3005";
 // A video and a photo (target/e2e/videos, made by scripts/e2e-data.sh) with the bilingual demo model.
 const videoAddr = "127.0.0.1:3004";
 
@@ -44,7 +46,8 @@ export default defineConfig({
     },
   },
   projects: [
-    { name: "chromium", testIgnore: /(demo|live|video)\.spec\.ts/ },
+    { name: "chromium", testIgnore: /(demo|live|video|bilingual)\.spec\.ts/ },
+    { name: "bilingual", testMatch: /bilingual\.spec\.ts/, use: { baseURL: `http://${bilingualAddr}` } },
     { name: "video", testMatch: /video\.spec\.ts/, use: { baseURL: `http://${videoAddr}` } },
     { name: "demo", testMatch: /demo\.spec\.ts/, use: { baseURL: `http://${demoAddr}` } },
     { name: "live", testMatch: /live\.spec\.ts/, use: { baseURL: `http://${liveAddr}` } },
@@ -61,6 +64,21 @@ export default defineConfig({
       LEPTOS_SITE_ADDR: demoAddr,
       CLIPFIND_DATA: "samples",
       CLIPFIND_INDEX: "target/e2e/samples-index",
+      CLIPFIND_MODEL: "models/clipfind-demo",
+      CLIPFIND_DEVICE: "cpu",
+    },
+  }, {
+    command: "cargo run -q --release --no-default-features --features ssr -- serve",
+    cwd: repo,
+    url: `http://${bilingualAddr}/`,
+    timeout: 180_000,
+    reuseExistingServer: false,
+    env: {
+      LEPTOS_OUTPUT_NAME: "clipfind",
+      LEPTOS_SITE_ROOT: path.join(repo, "target/site"),
+      LEPTOS_SITE_ADDR: bilingualAddr,
+      CLIPFIND_DATA: "samples",
+      CLIPFIND_INDEX: "target/e2e/samples-bilingual-index",
       CLIPFIND_MODEL: "models/clipfind-demo-bilingual",
       CLIPFIND_DEVICE: "cpu",
     },

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds what the browser tests search: a folder of test images (target/e2e/photos) indexed with
-# the committed test-tiny model, and the bundled samples indexed with the bilingual demo model.
+# the committed test-tiny model, and the bundled samples indexed with each demo model.
 # Rebuilt from scratch each time: tests never see stale results.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,8 +22,10 @@ echo "e2e: indexed $(find "$DATA" -type f -not -path '*/.clipfind/*' | wc -l) im
 # The default demo data (what `make run` serves), indexed apart from samples/.clipfind so the
 # test never depends on, or changes, a developer's own sample index.
 cargo run -q --release --no-default-features --features ssr -- index --data "$ROOT/samples" \
-  --index "$ROOT/target/e2e/samples-index" --model "$ROOT/models/clipfind-demo-bilingual" --quiet
-echo "e2e: indexed the samples folder with the bilingual demo model"
+  --index "$ROOT/target/e2e/samples-index" --model "$ROOT/models/clipfind-demo" --quiet
+cargo run -q --release --no-default-features --features ssr -- index --data "$ROOT/samples" \
+  --index "$ROOT/target/e2e/samples-bilingual-index" --model "$ROOT/models/clipfind-demo-bilingual" --quiet
+echo "e2e: indexed the samples folder with the demo model and with the bilingual demo model"
 # The video test: a 30 s WebM (a red square, a blue circle, a yellow star, 10 s each: images of
 # the demo world, chosen by their labels) beside one photo, indexed with the bilingual demo model.
 VIDEOS="$ROOT/target/e2e/videos"

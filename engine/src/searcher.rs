@@ -383,8 +383,8 @@ impl Searcher {
             return Err(EngineError::Superseded);
         }
         // A video's frames collapse into one hit: ask for more candidates while too few files
-        // came out of them and more are there.
-        let mut wanted = params.k + exclude.len();
+        // came out of them and more are there (a few more from the start, for its moments).
+        let mut wanted = params.k + exclude.len() + MOMENTS;
         loop {
             let found = self.candidates(v, wanted, filter, ticket.clone())?;
             let exhausted = found.len() < wanted || wanted as u64 >= self.vectors.len();
@@ -404,7 +404,7 @@ impl Searcher {
     fn files_of(&self, found: &[(i64, f32)], params: SearchParams, exclude: &[i64]) -> Result<Vec<(ImageRow, f32, Vec<Moment>)>> {
         let catalog = self.catalog();
         let mut rows: Vec<(ImageRow, f32, Vec<Moment>)> = Vec::new();
-        let mut position = std::collections::HashMap::new();
+        let mut position: std::collections::HashMap<i64, (usize, Option<i64>)> = std::collections::HashMap::new();
         for &(id, score) in found.iter().filter(|(_, score)| *score >= params.min_score) {
             let (file, ms) = match id >= FRAME_IDS {
                 true => match catalog.frame(id)? {
@@ -417,19 +417,21 @@ impl Searcher {
                 continue;
             }
             match position.get(&file) {
-                Some(&at) => {
-                    let (row, _, moments): &mut (ImageRow, f32, Vec<Moment>) = &mut rows[at];
-                    let ms = ms.or(row.video.map(|v| v.frame_ms)).unwrap_or(0);
+                Some(&(at, first_ms)) => {
+                    // A frame, or the video's own row: its first kept frame.
+                    let ms = ms.or(first_ms).unwrap_or(0);
+                    let moments = &mut rows[at].2;
                     if moments.len() < MOMENTS {
                         moments.push(Moment { timestamp: ms as f64 / 1000.0, score });
                     }
                 }
                 None => {
                     let Some(mut row) = catalog.image(file)? else { continue };
+                    let first_ms = row.video.map(|v| v.frame_ms);
                     if let (Some(video), Some(ms)) = (row.video.as_mut(), ms) {
                         video.frame_ms = ms; // the moment that matched
                     }
-                    position.insert(file, rows.len());
+                    position.insert(file, (rows.len(), first_ms));
                     rows.push((row, score, Vec::new()));
                 }
             }

@@ -89,6 +89,12 @@ fn a_blue_circle_is_found_at_its_moment_in_the_cli_and_the_api() {
     assert!((20.0..30.0).contains(&t), "a yellow star at {t} s");
     assert!((hit["duration"].as_f64().unwrap() - 30.0).abs() < 0.5, "{hit}");
     assert_eq!(body["hits"].as_array().unwrap().iter().filter(|h| h["path"] == "clip.mp4").count(), 1, "a video appears once");
+    // Its other frames are its other moments: each once, none the best one.
+    let mut moments: Vec<f64> = hit["moments"].as_array().unwrap().iter().map(|m| m["timestamp"].as_f64().unwrap()).collect();
+    assert!(!moments.is_empty() && !moments.contains(&t), "{hit}");
+    moments.dedup();
+    assert_eq!(moments.len(), hit["moments"].as_array().unwrap().len(), "distinct moments: {hit}");
+    assert!(moments.iter().any(|m| *m < 10.0), "the first frame (the red square) is a moment too: {hit}");
     assert_eq!(body["hits"][1]["kind"], "image", "{body}");
     // The thumbnail is the frame of the moment; the video itself is served in ranges.
     let thumb = hit["thumb"].as_str().unwrap();

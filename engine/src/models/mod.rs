@@ -10,9 +10,9 @@ pub mod fetch;
 /// The model `clipfind models fetch` installs by default.
 pub const DEFAULT_FETCH: &str = "vit-b32";
 /// The small models trained by this project and committed with it (they work offline), in the
-/// order one is chosen when nothing else is installed: the bilingual one (Chinese and English,
-/// as good in English as the other) first.
-pub const DEMO_MODELS: [&str; 2] = ["clipfind-demo-bilingual", "clipfind-demo"];
+/// order one is chosen when nothing else is installed: the English one first (it tells shapes
+/// apart better), then the bilingual one (Chinese and English; `--model clipfind-demo-bilingual`).
+pub const DEMO_MODELS: [&str; 2] = ["clipfind-demo", "clipfind-demo-bilingual"];
 
 /// The local name of a downloaded int8 text encoder, when the repository ships one.
 pub const INT8_TEXT_FILE: &str = "text-int8.onnx";
