@@ -259,7 +259,7 @@ def neighbours(model, held_out):
     return tuple(round(float(np.mean([files[i][k] == files[j][k] for i, j in enumerate(nn)])), 3) for k in ("color", "shape"))
 
 
-def train(n_train, steps, seed, work, minutes_budget, monitor=0, set_dir=None, vision_from=DEMO_VISION):
+def train(n_train, steps, seed, work, minutes_budget, monitor=0, set_dir=None, vision_from=DEMO_VISION, vision_lr=VISION_LR):
     torch.manual_seed(seed)
     rng = random.Random(seed)
     torch.set_num_threads(2)
@@ -269,7 +269,7 @@ def train(n_train, steps, seed, work, minutes_budget, monitor=0, set_dir=None, v
     items = bilingual(items, data_seed)
     print(f"{n_train} images ready in {time.time() - started:.0f}s", flush=True)
     if steps == "auto":
-        per = step_seconds(items, images, VISION_LR if vision_from else None)
+        per = step_seconds(items, images, vision_lr if vision_from else None)
         left = minutes_budget * 60 - (time.time() - started)
         steps = max(100, int(left / (per * 1.1)) // 50 * 50)
         print(f"probe: {per:.2f} s/step, {left / 60:.1f} min left of {minutes_budget}: {steps} steps", flush=True)
@@ -281,7 +281,7 @@ def train(n_train, steps, seed, work, minutes_budget, monitor=0, set_dir=None, v
     model = build_model(seed).train()
     if vision_from:
         load_demo_vision(model, vision_from)
-    opt = optimizer(model, VISION_LR if vision_from else None)
+    opt = optimizer(model, vision_lr if vision_from else None)
     warmup, step, zh_seen = steps // 25, 0, 0
     t_loop = time.time()
     while step < steps:
@@ -599,6 +599,8 @@ if __name__ == "__main__":
     ap.add_argument("--eval-set", default=str(Path(__file__).resolve().parents[2] / "samples" / "shapes"))
     ap.add_argument("--vision-from", default=str(DEMO_VISION),
                     help="the English demo's vision.onnx to start the ViT from, or none (from scratch: learns no shapes)")
+    ap.add_argument("--vision-lr", type=float, default=VISION_LR,
+                    help="peak lr of the ViT started from --vision-from (0: frozen, the English demo's image embeddings kept)")
     ap.add_argument("--monitor", type=int, default=0, metavar="N",
                     help="every N steps print how often a held-out image's nearest neighbour shares its colour and shape")
     ap.add_argument("--from-checkpoint", help="skip training: export and evaluate this state dict (its source line is kept)")
@@ -613,8 +615,8 @@ if __name__ == "__main__":
         source = saved["source"]
     else:
         vision_from = None if a.vision_from == "none" else Path(a.vision_from)
-        model, minutes, steps = train(a.train, a.steps, a.seed, work, a.minutes, a.monitor, a.eval_set, vision_from)
-        start = "vision tower started from models/clipfind-demo, " if vision_from else ""
+        model, minutes, steps = train(a.train, a.steps, a.seed, work, a.minutes, a.monitor, a.eval_set, vision_from, a.vision_lr)
+        start = ("vision tower " + ("frozen at" if a.vision_lr == 0 else "started from") + " models/clipfind-demo, ") if vision_from else ""
         source = (f"trained by models/tools/train_demo_bilingual.py (seed {a.seed}, {start}{a.train} generated images with "
                   f"English and Chinese captions, {steps} steps of {BATCH}, {minutes:.0f} min on 2 CPU cores)")
         torch.save({"state_dict": model.state_dict(), "source": source}, work / "clipfind-demo-bilingual.pt")
