@@ -563,7 +563,7 @@ impl Writer<'_> {
 
     /// Inserts or replaces the image at `img.path` with `vector` appended to the vector file;
     /// returns its id (kept when replacing). The id goes into the vector log: its vector is new.
-    /// Frames an earlier content of the path had are removed (a video adds its own after).
+    /// A video's frames from its earlier content are removed (it adds its new ones after).
     pub fn upsert(&self, img: &NewImage<'_>, vector: &[f32], vectors: &mut VectorAppender, now: i64) -> Result<i64> {
         let (duration_ms, frame_ms) = img.video.map(|v| (v.duration_ms, v.frame_ms)).unzip();
         let id: i64 = self
@@ -583,7 +583,10 @@ impl Writer<'_> {
         // The record names its image, so the id comes first and the slot after.
         let slot = vectors.append(id, vector)?;
         self.set_slot(id, slot)?;
-        self.remove_frames(id)?;
+        // A path keeps its extension, so only a video's row can have had frames.
+        if img.video.is_some() {
+            self.remove_frames(id)?;
+        }
         self.set_meta(SLOTS_KEY, &vectors.slots().to_string())?;
         self.log(id)?;
         Ok(id)

@@ -287,8 +287,7 @@ pub fn sample(path: &Path, options: &SamplingOptions) -> Result<(VideoInfo, Vec<
 
 /// Whether `path` names a video by its extension (mp4, mov, m4v, mkv, webm, avi; any case).
 pub fn is_video_path(path: &Path) -> bool {
-    let extension = path.extension().and_then(|e| e.to_str());
-    extension.is_some_and(|e| crate::filter::VIDEO_EXTENSIONS.iter().any(|v| e.eq_ignore_ascii_case(v)))
+    path.file_name().and_then(|n| n.to_str()).is_some_and(crate::scan::is_video_name)
 }
 
 /// The first frame of the video at `path` (its thumbnail when indexing did not write one).

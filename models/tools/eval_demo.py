@@ -62,15 +62,20 @@ def evaluate(set_dir, embed_texts, embed_images):
         return m
 
     text = ranking_metrics(txt @ img.T, [mask(q["relevant"]) for q in queries])
+    image = image_to_image_metrics(img, manifest["image_groups"], position, mask)
+    return {"images": len(files), "text_to_image": text, "image_to_image": image}
+
+
+def image_to_image_metrics(img, groups, position, mask):
+    """Each image of a group as the query (normalised embeddings `img`), the rest of its group relevant."""
     rows, relevant = [], []
-    for group in manifest["image_groups"]:
+    for group in groups:
         for f in group:
             scores = img @ img[position[f]]
             scores[position[f]] = -np.inf  # an image is not its own neighbour
             rows.append(scores)
             relevant.append(mask([g for g in group if g != f]))
-    image = ranking_metrics(np.array(rows), relevant)
-    return {"images": len(files), "text_to_image": text, "image_to_image": image}
+    return ranking_metrics(np.array(rows), relevant)
 
 
 @functools.cache

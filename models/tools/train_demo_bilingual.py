@@ -360,14 +360,7 @@ def evaluate(set_dir, embed_texts, embed_images):
     out["colour_shape_zh_recall@5"] = out["colour_shape_zh"]["recall@5"]
     # the same numbers in the shape of clipfind eval's report (engine/src/evaluate.rs: Report.languages)
     out["languages"] = {"zh": {"text_to_image": out["text_to_image_zh"], "by_kind": out["text_to_image_zh_by_kind"]}}
-    rows, relevant = [], []
-    for group in manifest["image_groups"]:
-        for f in group:
-            scores = img @ img[position[f]]
-            scores[position[f]] = -np.inf  # an image is not its own neighbour
-            rows.append(scores)
-            relevant.append(mask([g for g in group if g != f]))
-    out["image_to_image"] = eval_demo.ranking_metrics(np.array(rows), relevant)
+    out["image_to_image"] = eval_demo.image_to_image_metrics(img, manifest["image_groups"], position, mask)
     return out
 
 

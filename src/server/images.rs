@@ -64,7 +64,10 @@ async fn serve(state: &AppState, id: &str, request: Request, thumb: Option<Optio
     let (hash, original) = (row.hash, state.roots().file(&row.path));
     let is_video = row.video.is_some();
     let (file, kind) = match thumb {
-        Some(ms) => thumbnail_or_original(&searcher, id, ms, state, original, is_video).await,
+        Some(ms) => match thumbnail_or_original(&searcher, id, ms, state, original, is_video).await {
+            Some(found) => found,
+            None => return error(StatusCode::NOT_FOUND, "No thumbnail can be made for this video (is ffmpeg installed?)."),
+        },
         None => (original, "o".to_string()),
     };
     let Ok(meta) = tokio::fs::metadata(&file).await else {
@@ -94,7 +97,7 @@ async fn serve(state: &AppState, id: &str, request: Request, thumb: Option<Optio
 
 /// The thumbnail (made now if missing) and its ETag kind; the original, kind "f", when no
 /// thumbnail can be made (an unwritable index folder). A video never stands in for its
-/// thumbnail (an `<img>` cannot show it): the missing path then answers 404.
+/// thumbnail (an `<img>` cannot show it): None.
 async fn thumbnail_or_original(
     searcher: &std::sync::Arc<clipfind_engine::searcher::Searcher>,
     id: i64,
@@ -102,14 +105,11 @@ async fn thumbnail_or_original(
     state: &Loaded,
     original: std::path::PathBuf,
     is_video: bool,
-) -> (std::path::PathBuf, String) {
+) -> Option<(std::path::PathBuf, String)> {
     let (searcher, roots) = (searcher.clone(), state.roots().clone());
-    let fallback = |original: std::path::PathBuf| match is_video {
-        true => (original.join("no-thumbnail"), "f".to_string()),
-        false => (original, "f".to_string()),
-    };
+    let fallback = |original: std::path::PathBuf| (!is_video).then(|| (original, "f".to_string()));
     match tokio::task::spawn_blocking(move || searcher.thumbnail_at(id, ms, &roots)).await {
-        Ok(Ok((thumbnail, at))) => (thumbnail, at.map_or("t".to_string(), |ms| format!("t{ms}-"))),
+        Ok(Ok((thumbnail, at))) => Some((thumbnail, at.map_or("t".to_string(), |ms| format!("t{ms}-")))),
         Ok(Err(e)) => {
             tracing::warn!("no thumbnail for image #{id}, serving the original: {}", e.chain());
             fallback(original)
