@@ -8,6 +8,9 @@ WASM_BINDGEN_VERSION=0.2.130   # must equal the `wasm-bindgen` pin in Cargo.toml
 SASS_VERSION=1.108.2
 BINARYEN_VERSION=132.0.0       # npm binaryen; Debian's wasm-opt 108 breaks hydration
 ORT_VERSION=1.31.1             # must match ort's api-31 feature and runtime::PINNED_VERSION
+# The Milvus server the Milvus store's tests start (scripts/milvus-server.py): PyPI `milvus`
+# bundles the real Milvus 2.3 standalone binary, which milvus-sdk-rust 2.6.2 speaks to.
+MILVUS_VERSION=2.3.5
 APT_PACKAGES=(cmake g++ make pkg-config libopenblas-openmp-dev nasm chromium unzip python3-pip)
 # Videos are sampled by Debian's ffmpeg binary (5.1); its recommends (VA/Vulkan drivers, sound
 # servers) are not needed to decode files.
@@ -15,6 +18,7 @@ APT_LEAN_PACKAGES=(ffmpeg)
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ORT_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/clipfind/onnxruntime"
+MILVUS_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/clipfind/milvus"
 
 say() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -87,4 +91,12 @@ if [ ! -f "$ORT_DIR/libonnxruntime.so.$ORT_VERSION" ]; then
   for f in "$tmp"/lib/*; do mv -f "$f" "$ORT_DIR/"; done
 fi
 
-say "ready (cargo-leptos $CARGO_LEPTOS_VERSION, wasm-bindgen $WASM_BINDGEN_VERSION, ONNX Runtime $ORT_VERSION)"
+# --- Milvus, for the Milvus store's tests (a virtual environment of its own) ---
+if ! "$MILVUS_DIR/bin/python" -c "import milvus, sys; sys.exit(milvus.__version__ != '$MILVUS_VERSION')" 2>/dev/null; then
+  say "installing Milvus $MILVUS_VERSION (PyPI milvus: the standalone server) into $MILVUS_DIR"
+  rm -rf "$MILVUS_DIR"
+  python3 -m venv "$MILVUS_DIR"
+  "$MILVUS_DIR/bin/pip" install --quiet --disable-pip-version-check "milvus==$MILVUS_VERSION"
+fi
+
+say "ready (cargo-leptos $CARGO_LEPTOS_VERSION, wasm-bindgen $WASM_BINDGEN_VERSION, ONNX Runtime $ORT_VERSION, Milvus $MILVUS_VERSION)"

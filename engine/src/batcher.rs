@@ -99,10 +99,20 @@ fn run(vectors: &dyn VectorSearch, batch: Vec<Request>) {
             }
         }
         Err(e) => {
-            let message = e.to_string();
             for request in batch {
-                let _ = request.reply.send(Err(EngineError::Faiss(message.clone())));
+                let _ = request.reply.send(Err(same_error(&e)));
             }
         }
+    }
+}
+
+/// `e` again for another request of the batch: the kinds a caller tells apart (a store that is
+/// down answers 503) keep their kind; the others their message.
+fn same_error(e: &EngineError) -> EngineError {
+    match e {
+        EngineError::StoreUnavailable(m) => EngineError::StoreUnavailable(m.clone()),
+        EngineError::Store(m) => EngineError::Store(m.clone()),
+        EngineError::ModelMismatch(m) => EngineError::ModelMismatch(m.clone()),
+        e => EngineError::Faiss(e.to_string()),
     }
 }

@@ -84,6 +84,9 @@ CREATE INDEX IF NOT EXISTS frames_by_video ON frames (video);
 CREATE TABLE IF NOT EXISTS folders (path TEXT PRIMARY KEY, mtime_ns INTEGER NOT NULL);
 -- Ids whose vector was added, replaced or removed, in commit order.
 CREATE TABLE IF NOT EXISTS vector_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, id INTEGER NOT NULL);
+-- What a remote vector store (Milvus) was last confirmed to hold: each vector id and the
+-- signature of its row's searchable fields (see store/milvus/sync.rs).
+CREATE TABLE IF NOT EXISTS remote_rows (id INTEGER PRIMARY KEY, sig INTEGER NOT NULL);
 -- Files that could not be read, so an unchanged broken file is not retried on every run.
 CREATE TABLE IF NOT EXISTS skipped (
     path TEXT PRIMARY KEY,
@@ -141,6 +144,25 @@ pub struct FrameRow {
     pub ms: i64,
     /// Where its vector is in the vector file.
     pub slot: u64,
+}
+
+/// One vector and the fields of its file that filters look at (a frame carries its video's).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VectorRow {
+    /// Its id in the vector store (an image's id, or a frame's: see [`FRAME_IDS`]).
+    pub id: i64,
+    /// Where its vector is in the vector file.
+    pub slot: u64,
+    /// The file's stored path.
+    pub path: String,
+    /// Capture time, wall-clock seconds (see [`crate::photo_meta::Taken::local`]).
+    pub taken: Option<i64>,
+    /// Upright width and height.
+    pub width: u32,
+    /// Upright height.
+    pub height: u32,
+    /// Whether the file has a GPS position.
+    pub located: bool,
 }
 
 /// A file that could not be indexed, remembered so that it is not retried until it changes.
@@ -410,6 +432,43 @@ impl Catalog {
         let mut stmt = self.conn.prepare(&sql).map_err(&err)?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))).map_err(&err)?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(&err)
+    }
+
+    /// Every vector with its file's filterable fields, images' and frames', in id order.
+    pub fn vector_rows(&self) -> Result<Vec<VectorRow>> {
+        let err = db_error(&self.path);
+        let sql = format!(
+            "SELECT id, slot, path, taken, width, height, lat IS NOT NULL FROM images
+             UNION ALL
+             SELECT f.id + {FRAME_IDS}, f.slot, i.path, i.taken, i.width, i.height, i.lat IS NOT NULL FROM frames f JOIN images i ON i.id = f.video
+             ORDER BY 1"
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(&err)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(VectorRow { id: r.get(0)?, slot: r.get::<_, i64>(1)? as u64, path: r.get(2)?, taken: r.get(3)?, width: r.get(4)?, height: r.get(5)?, located: r.get(6)? })
+            })
+            .map_err(&err)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(&err)
+    }
+
+    /// The highest image id and frame vector id ever given out (ids are never reused), or 0.
+    pub fn highest_ids(&self) -> Result<(i64, i64)> {
+        let err = db_error(&self.path);
+        let of = |table: &str| -> Result<i64> {
+            self.conn
+                .query_row("SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = ?1", [table], |r| r.get(0))
+                .map_err(&err)
+        };
+        Ok((of("images")?, of("frames")? + FRAME_IDS))
+    }
+
+    /// What the remote vector store was last confirmed to hold: vector id → row signature.
+    pub fn remote_rows(&self) -> Result<HashMap<i64, i64>> {
+        let err = db_error(&self.path);
+        let mut stmt = self.conn.prepare("SELECT id, sig FROM remote_rows").map_err(&err)?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(&err)?;
+        rows.collect::<rusqlite::Result<HashMap<_, _>>>().map_err(&err)
     }
 
     /// The position of the last change in the vector log (0 when it is empty).
@@ -703,6 +762,29 @@ impl Writer<'_> {
             stmt.execute(params![path, mtime]).map_err(self.err())?;
         }
         Ok(())
+    }
+
+    /// Records that the remote vector store holds these (vector id, row signature) pairs.
+    pub fn set_remote_rows(&self, rows: &[(i64, i64)]) -> Result<()> {
+        let mut stmt = self.tx.prepare_cached("INSERT OR REPLACE INTO remote_rows (id, sig) VALUES (?1, ?2)").map_err(self.err())?;
+        for (id, sig) in rows {
+            stmt.execute(params![id, sig]).map_err(self.err())?;
+        }
+        Ok(())
+    }
+
+    /// Records that the remote vector store no longer holds these vector ids.
+    pub fn forget_remote_rows(&self, ids: &[i64]) -> Result<()> {
+        let mut stmt = self.tx.prepare_cached("DELETE FROM remote_rows WHERE id = ?1").map_err(self.err())?;
+        for id in ids {
+            stmt.execute([id]).map_err(self.err())?;
+        }
+        Ok(())
+    }
+
+    /// Forgets everything recorded of the remote vector store.
+    pub fn clear_remote_rows(&self) -> Result<()> {
+        self.tx.execute("DELETE FROM remote_rows", []).map(drop).map_err(self.err())
     }
 
     /// Forgets the logged changes up to `seq` (a snapshot now holds them), or all of them.

@@ -133,6 +133,15 @@ pub enum EngineError {
     #[error("FAISS: {0}")]
     Faiss(String),
 
+    /// The vector store cannot be reached now (Milvus down or unreachable, credentials
+    /// refused); trying again later may work.
+    #[error("{0}")]
+    StoreUnavailable(String),
+
+    /// The vector store refused a request, or holds something clipfind did not expect.
+    #[error("{0}")]
+    Store(String),
+
     /// A FAISS call failed.
     #[error("FAISS")]
     FaissCall(#[from] faiss::error::Error),

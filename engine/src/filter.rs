@@ -199,8 +199,9 @@ fn parse_flag(text: &str) -> Result<bool, String> {
     }
 }
 
-/// `lower(path)` ends in one of `extensions` (`jpg` and `jpeg` stand for each other).
-fn any_extension<S: AsRef<str>>(extensions: &[S]) -> (String, Vec<Value>) {
+/// `extensions` with the spellings that stand for each other (`jpg` and `jpeg`, `tif` and
+/// `tiff`), sorted, each once.
+pub(crate) fn extension_names<S: AsRef<str>>(extensions: &[S]) -> Vec<String> {
     let mut names: Vec<String> = extensions.iter().map(|e| e.as_ref().to_string()).collect();
     for (a, b) in [("jpg", "jpeg"), ("tif", "tiff")] {
         if names.iter().any(|n| n == a || n == b) {
@@ -209,6 +210,12 @@ fn any_extension<S: AsRef<str>>(extensions: &[S]) -> (String, Vec<Value>) {
     }
     names.sort();
     names.dedup();
+    names
+}
+
+/// `lower(path)` ends in one of `extensions` (`jpg` and `jpeg` stand for each other).
+fn any_extension<S: AsRef<str>>(extensions: &[S]) -> (String, Vec<Value>) {
+    let names = extension_names(extensions);
     let condition = vec!["lower(path) LIKE ? ESCAPE '\\'"; names.len()].join(" OR ");
     (condition, names.iter().map(|n| Value::from(format!("%.{}", escape_like(n)))).collect())
 }

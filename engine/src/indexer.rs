@@ -33,6 +33,7 @@ use super::{
     run_status::StatusFile,
     scan::{self, FoundFile, ScanOptions},
     store::{
+        choice::{StoreChoice, REMOTE_MARKER_KEY, STORE_KEY},
         faiss_store::normalise_factory,
         policy::{FactoryChoice, IndexPolicy},
         snapshot,
@@ -82,6 +83,8 @@ pub struct IndexOptions {
     pub video: SamplingOptions,
     /// Told how many images are embedded as it happens.
     pub progress: Arc<dyn Progress>,
+    /// The vector store to use from now on (recorded in the catalog); `None`: the recorded one.
+    pub store: Option<StoreChoice>,
 }
 
 impl IndexOptions {
@@ -104,6 +107,7 @@ impl IndexOptions {
             thumbnails: true,
             video: SamplingOptions::default(),
             progress: Arc::new(Silent),
+            store: None,
         }
     }
 }
@@ -156,6 +160,10 @@ pub struct Summary {
     /// The vector index searches use now (`Flat` = exact), whether this run trained it, and its
     /// measured recall.
     pub vector_index: snapshot::Maintenance,
+    /// Vectors written to a remote store (Milvus) by this run, and removed from it.
+    pub uploaded: usize,
+    /// Vectors removed from a remote store by this run.
+    pub remote_deleted: usize,
     /// Thumbnails made for images indexed earlier whose thumbnail was missing (a failed write).
     pub thumbnails_made: usize,
 }
@@ -201,6 +209,8 @@ pub fn run(clip: &Clip, options: &IndexOptions) -> Result<Summary> {
     let started = Instant::now();
     // Held to the end of the run: one writer per index.
     let (_lock, mut catalog, roots, factory) = open_catalog(clip, options)?;
+    // Checked before any embedding: a Milvus that is down or holds another model fails now.
+    let remote = open_remote_store(&mut catalog, clip, options)?;
     // Published while the run lasts, for a server to show.
     let status = StatusFile::start(&options.index_dir);
     let thumbnails_checked = thumbnails_as_left(&catalog, &options.index_dir)?;
@@ -245,7 +255,10 @@ pub fn run(clip: &Clip, options: &IndexOptions) -> Result<Summary> {
     vector_file::compact_if_wasteful(&mut catalog, &options.index_dir, clip.dim())?;
     tracing::debug!("committed at {:.2} s", started.elapsed().as_secs_f64());
     status.phase("indexing vectors", 0);
-    summary.vector_index = snapshot::maintain(&mut catalog, &options.index_dir, clip.dim(), &factory, &options.policy)?;
+    summary.vector_index = match &remote {
+        Some(remote) => sync_remote_store(&mut catalog, remote, clip, options, &status, &mut summary)?,
+        None => snapshot::maintain(&mut catalog, &options.index_dir, clip.dim(), &factory, &options.policy)?,
+    };
     summary.vectors_written = summary.vector_index.written;
     vector_file::remove_unused(&catalog, &options.index_dir)?;
     // With files left for later, the folder times must not say their folders were seen whole.
@@ -283,6 +296,74 @@ fn open_catalog(clip: &Clip, options: &IndexOptions) -> Result<(WriterLock, Cata
     }
     catalog.set_meta("factory", choice.as_str())?;
     Ok((lock, catalog, roots, choice))
+}
+
+/// The remote store this run keeps up to date: the one given (recorded for later runs), else the
+/// one the catalog records; None for the embedded store. Its collection is created, or checked
+/// to hold this model's vectors (dropped and made again when the run starts the index again).
+#[cfg(feature = "milvus")]
+type RemoteStore = crate::store::milvus::Remote;
+#[cfg(not(feature = "milvus"))]
+type RemoteStore = std::convert::Infallible;
+
+fn open_remote_store(catalog: &mut Catalog, clip: &Clip, options: &IndexOptions) -> Result<Option<RemoteStore>> {
+    let recorded = catalog.meta(STORE_KEY)?;
+    let store = match (&options.store, &recorded) {
+        (Some(given), _) => given.clone(),
+        (None, Some(text)) => StoreChoice::from_recorded(text, &options.index_dir).map_err(EngineError::Usage)?,
+        (None, None) => StoreChoice::Local,
+    };
+    if options.store.is_some() {
+        store.save_password(&options.index_dir).map_err(|source| EngineError::Io { path: options.index_dir.join(crate::store::choice::PASSWORD_FILE), source })?;
+    }
+    if recorded.as_deref() != Some(store.recorded().as_str()) {
+        // Another store: whatever the catalog remembers of a remote one no longer applies.
+        catalog.write(|w| {
+            w.set_meta(STORE_KEY, &store.recorded())?;
+            w.delete_meta(REMOTE_MARKER_KEY)?;
+            w.clear_remote_rows()
+        })?;
+        tracing::info!("vector store: {store}");
+    }
+    match store {
+        StoreChoice::Local => Ok(None),
+        #[cfg(feature = "milvus")]
+        StoreChoice::Milvus(url) => {
+            let remote = crate::store::milvus::Remote::new(url)?;
+            let replace = options.rebuild || options.rebuild_on_model_change;
+            remote.ensure_collection(clip.dim(), &identity::of(clip)?, &clip.spec().name, replace)?;
+            Ok(Some(remote))
+        }
+        #[cfg(not(feature = "milvus"))]
+        StoreChoice::Milvus(url) => Err(crate::store::choice::without_milvus(&url)),
+    }
+}
+
+/// Brings the remote store up to date with the catalog (instead of the embedded store's
+/// snapshot maintenance).
+#[cfg(feature = "milvus")]
+fn sync_remote_store(catalog: &mut Catalog, remote: &RemoteStore, clip: &Clip, options: &IndexOptions, status: &StatusFile, summary: &mut Summary) -> Result<snapshot::Maintenance> {
+    crate::killpoint::pause("remote-sync");
+    status.phase("uploading vectors to Milvus", 0);
+    let report = crate::store::milvus::sync(catalog, &options.index_dir, clip.dim(), remote, &|done, total| {
+        tracing::debug!("uploaded {done} of {total} vectors to Milvus");
+    })?;
+    if report.verified {
+        tracing::info!("checked every row of the Milvus collection {} against the catalog", remote.url().collection);
+    }
+    (summary.uploaded, summary.remote_deleted) = (report.uploaded, report.deleted);
+    let url = remote.url();
+    Ok(snapshot::Maintenance {
+        factory: format!("Milvus {} ({}:{}/{})", url.index.name(), url.host, url.port, url.collection),
+        written: report.uploaded + report.deleted > 0,
+        recall: (url.index == crate::store::choice::RemoteIndex::Flat).then_some(1.0),
+        ..snapshot::Maintenance::default()
+    })
+}
+
+#[cfg(not(feature = "milvus"))]
+fn sync_remote_store(_: &mut Catalog, remote: &RemoteStore, _: &Clip, _: &IndexOptions, _: &StatusFile, _: &mut Summary) -> Result<snapshot::Maintenance> {
+    match *remote {}
 }
 
 /// Meta keys: when the last full scan ran (Unix seconds), and with which exclusions.

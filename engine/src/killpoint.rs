@@ -39,3 +39,20 @@ pub fn reached(name: &str) {
         unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
     }
 }
+
+/// The environment variable naming a step to pause at, and a file: `NAME@FILE`.
+pub const PAUSE_AT: &str = "CLIPFIND_PAUSE_AT";
+
+/// Marks the step `name`; with `CLIPFIND_PAUSE_AT=NAME@FILE` in the environment it creates
+/// `FILE` there and waits until the test removes it (to change the world mid-run: stop the
+/// vector store, say).
+pub fn pause(name: &str) {
+    let Ok(spec) = std::env::var(PAUSE_AT) else { return };
+    let Some((step, file)) = spec.split_once('@') else { return };
+    if step != name || std::fs::write(file, name).is_err() {
+        return;
+    }
+    while std::path::Path::new(file).exists() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

@@ -9,6 +9,7 @@ use crate::{
     indexer::{self, IndexOptions, Summary},
     models,
     searcher::Searcher,
+    store::choice::StoreChoice,
     Device, EngineError, Result,
 };
 
@@ -37,6 +38,9 @@ pub struct LibraryConfig {
     pub exact_decode: bool,
     /// Encode queries with the model's int8 text encoder (see [`ClipOptions::text_int8`]).
     pub text_int8: bool,
+    /// The vector store: given, it is used (and recorded by indexing); `None`: the one the
+    /// index records (the embedded FAISS store for a new index).
+    pub store: Option<StoreChoice>,
 }
 
 impl LibraryConfig {
@@ -64,6 +68,7 @@ impl Default for LibraryConfig {
             runtime_library: None,
             exact_decode: false,
             text_int8: false,
+            store: None,
         }
     }
 }
@@ -133,14 +138,14 @@ impl Library {
         if !Searcher::exists(&dir) {
             return Err(EngineError::NoIndex(dir));
         }
-        Searcher::open(&dir, self.clip)
+        Searcher::open_in(&dir, self.clip, self.config.store.clone())
     }
 
     /// Brings the index up to date with the data folders.
     pub fn index(&self, configure: impl FnOnce(IndexOptions) -> IndexOptions) -> Result<Summary> {
         let Some(first) = self.config.data.first() else { return Err(EngineError::Usage("indexing needs the image folder".into())) };
         let index_dir = self.index_dir().expect("a data folder gives an index folder");
-        let options = IndexOptions { data: self.config.data.clone(), ..IndexOptions::new(first.clone(), index_dir) };
+        let options = IndexOptions { data: self.config.data.clone(), store: self.config.store.clone(), ..IndexOptions::new(first.clone(), index_dir) };
         indexer::run(&self.clip, &configure(options))
     }
 }

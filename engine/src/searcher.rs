@@ -29,7 +29,7 @@ use super::{
     identity,
     query::{self, Query, TermKind},
     roots::Roots,
-    store::{indexed::IndexedVectors, VectorSearch},
+    store::{choice::{StoreChoice, STORE_KEY}, indexed::IndexedVectors, LibraryVectors, VectorSearch},
     text_batcher::{BatchSizes, TextBatcher, Ticket},
     thumbs,
     EngineError, Result,
@@ -173,7 +173,9 @@ pub struct Searcher {
     /// Recently asked queries: typing revisits prefixes and the back button repeats searches.
     /// Shared with a reopened searcher: embeddings depend on the model only.
     query_cache: Arc<Mutex<LruCache<String, Vec<f32>>>>,
-    vectors: Arc<IndexedVectors>,
+    vectors: Arc<dyn LibraryVectors>,
+    /// The vector store given when opening (else the one the catalog records).
+    store: Option<StoreChoice>,
     /// Near-duplicate pairs, found on first use for this opened version of the index.
     near_pairs: std::sync::OnceLock<Arc<NearPairs>>,
     /// The ids each recently used filter keeps, for this opened version of the index.
@@ -192,19 +194,25 @@ impl Searcher {
     /// Opens the index in `index_dir` for searching with `clip`, which must be the model the
     /// index was built with. An index of an older format is upgraded in place first.
     pub fn open(index_dir: &Path, clip: Clip) -> Result<Searcher> {
+        Self::open_in(index_dir, clip, None)
+    }
+
+    /// As [`Searcher::open`], searching the vectors in `store` instead of the store the index
+    /// records (the same Milvus collection with credentials, or through another address).
+    pub fn open_in(index_dir: &Path, clip: Clip, store: Option<StoreChoice>) -> Result<Searcher> {
         if Catalog::needs_upgrade(index_dir) {
             let _lock = crate::writer_lock::acquire(index_dir)?;
             Catalog::open(index_dir)?;
         }
         let clip = Arc::new(clip);
         let texts = Arc::new(TextBatcher::new(clip.clone()));
-        Self::open_with(index_dir, clip, Arc::new(Mutex::new(LruCache::new(QUERY_CACHE))), texts)
+        Self::open_with(index_dir, clip, Arc::new(Mutex::new(LruCache::new(QUERY_CACHE))), texts, store)
     }
 
     /// Opens the index again as it is now, with the same model and query cache: what a server
     /// swaps in when another process changed the index. This searcher keeps answering meanwhile.
     pub fn reopen(&self) -> Result<Searcher> {
-        Self::open_with(&self.index_dir, self.clip.clone(), self.query_cache.clone(), self.texts.clone())
+        Self::open_with(&self.index_dir, self.clip.clone(), self.query_cache.clone(), self.texts.clone(), self.store.clone())
     }
 
     /// Which committed state of the index a searcher would open now: it changes when images are
@@ -232,12 +240,13 @@ impl Searcher {
         clip: Arc<Clip>,
         query_cache: Arc<Mutex<LruCache<String, Vec<f32>>>>,
         texts: Arc<TextBatcher>,
+        store: Option<StoreChoice>,
     ) -> Result<Searcher> {
         let catalog = Catalog::open_read_only(index_dir)?;
         // Read first: a change made while opening makes the next check open again.
         let version = Self::version_of(&catalog)?;
         identity::require_same(&catalog, &clip, index_dir)?;
-        let vectors = Arc::new(IndexedVectors::open(&catalog, index_dir, clip.dim())?);
+        let vectors = open_vectors(&catalog, index_dir, &clip, store.as_ref())?;
         let stats = IndexStats {
             // Files, not vectors: a video has one vector per kept frame.
             images: catalog.count()?,
@@ -253,11 +262,12 @@ impl Searcher {
             clip,
             query_cache,
             version,
-            batcher: Batcher::new(vectors.clone()),
+            batcher: Batcher::new(vectors.clone() as Arc<dyn VectorSearch>),
             filtered: Mutex::new(LruCache::new(FILTER_CACHE)),
             near_pairs: std::sync::OnceLock::new(),
             texts,
             vectors,
+            store,
             catalog: Mutex::new(catalog),
             index_dir: index_dir.to_path_buf(),
             stats,
@@ -446,6 +456,10 @@ impl Searcher {
         if filter.is_empty() {
             return self.batcher.search_unless_superseded(v.to_vec(), wanted, ticket);
         }
+        let ids_of = |part: &Filter| self.allowed(part);
+        if let Some(found) = self.vectors.search_filtered(v, filter, &ids_of, wanted) {
+            return found;
+        }
         let allowed = self.allowed(filter)?;
         let total = self.vectors.len() as usize;
         let few = match self.vectors.is_approximate() {
@@ -574,6 +588,21 @@ impl Searcher {
 }
 
 /// Orders the chosen results: by score as found, or by capture time (undated last, ties by score).
+/// The vectors of the index, in the store `given` or the one the catalog records.
+fn open_vectors(catalog: &Catalog, index_dir: &Path, clip: &Clip, given: Option<&StoreChoice>) -> Result<Arc<dyn LibraryVectors>> {
+    let recorded = catalog.meta(STORE_KEY)?.map(|s| StoreChoice::from_recorded(&s, index_dir).map_err(EngineError::Usage)).transpose()?;
+    match given.cloned().or(recorded).unwrap_or_default() {
+        StoreChoice::Local => Ok(Arc::new(IndexedVectors::open(catalog, index_dir, clip.dim())?)),
+        #[cfg(feature = "milvus")]
+        StoreChoice::Milvus(url) => {
+            let identity = identity::of(clip)?;
+            Ok(Arc::new(crate::store::milvus::MilvusVectors::open(catalog, index_dir, url, clip.dim(), &identity, &clip.spec().name)?))
+        }
+        #[cfg(not(feature = "milvus"))]
+        StoreChoice::Milvus(url) => Err(crate::store::choice::without_milvus(&url)),
+    }
+}
+
 fn sort_rows(rows: &mut [(ImageRow, f32, Vec<Moment>)], sort: Sort) {
     let taken = |row: &ImageRow| row.meta.taken.map(|t| t.local);
     match sort {

@@ -106,6 +106,9 @@ fn print_summary(s: &Summary, data: &[std::path::PathBuf], index_dir: &std::path
     if let Some((count, why)) = &s.videos_waiting {
         println!("  {count} videos not indexed: {why}");
     }
+    if s.vector_index.factory.starts_with("Milvus") {
+        println!("  vectors in {}: {} written, {} removed", s.vector_index.factory, s.uploaded, s.remote_deleted);
+    }
     if s.embedded > 0 {
         let frames = if s.video_frames > 0 { format!(" ({} video frames among them)", s.video_frames) } else { String::new() };
         println!("  embedded {} files at {:.1} files/s{frames}; {:.1} s in all", s.embedded, s.images_per_second, s.seconds);

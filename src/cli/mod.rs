@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 use clipfind_engine::{
     library::{Library, LibraryConfig},
+    store::choice::StoreChoice,
     Device,
 };
 
@@ -117,6 +118,13 @@ pub struct Settings {
     /// fp32, so indexes are unaffected).
     #[arg(long, env = "CLIPFIND_TEXT_INT8", global = true)]
     pub text_int8: bool,
+
+    /// Where the vectors live: `local` (FAISS in the index folder) or
+    /// `milvus://[USER:PASSWORD@]HOST[:PORT]/COLLECTION[?index=flat|hnsw|ivf_flat]`. `index`
+    /// records it (without the password), so later runs need only the index folder [default:
+    /// the one the index records; local for a new index].
+    #[arg(long, env = "CLIPFIND_STORE", global = true, value_name = "STORE")]
+    pub store: Option<StoreChoice>,
 }
 
 impl Settings {
@@ -134,6 +142,7 @@ impl Settings {
             runtime_library: self.ort_library.clone(),
             exact_decode: self.exact_decode,
             text_int8: self.text_int8,
+            store: self.store.clone(),
         }
     }
 

@@ -12,6 +12,7 @@ mod growing;
 mod http_edge;
 mod indexing;
 mod live;
+mod milvus;
 mod models_fetch;
 mod photo_filters;
 mod references;

@@ -11,51 +11,43 @@ use super::{
     policy::EXACT,
     snapshot::{self, candidates_for, rerank, Committed},
     vector_file::MappedVectors,
-    VectorSearch,
+    LibraryVectors, VectorSearch,
 };
 use crate::{catalog::Catalog, Result};
 
-/// The vectors of an index, ready to search.
-pub struct IndexedVectors {
-    index: FaissStore,
-    /// Whether `index` is approximate (its candidates are re-ranked).
-    approximate: bool,
+/// The stored vectors of an index by id: the memory-mapped vector file and its (id, slot) pairs.
+pub struct StoredVectors {
     mapped: MappedVectors,
     /// (id, slot), sorted by id.
     pairs: Vec<(i64, u64)>,
-    factory: String,
-    replayed: usize,
-    recall: Option<f32>,
-    /// Candidates re-ranked for ten results.
-    depth: u32,
 }
 
-impl IndexedVectors {
-    /// Opens the vectors of the index in `index_dir` as its catalog has committed them.
-    pub fn open(catalog: &Catalog, index_dir: &Path, dim: usize) -> Result<IndexedVectors> {
-        let committed = Committed::read(catalog)?;
+impl StoredVectors {
+    /// The committed vectors of the index in `index_dir`, mapped, not read.
+    pub fn open(committed: &Committed, index_dir: &Path, dim: usize) -> Result<StoredVectors> {
         let mapped = committed.map(index_dir, dim)?;
-        let mut pairs = committed.pairs;
-        pairs.sort_unstable();
-        if let Some(s) = &committed.snapshot {
-            match snapshot::load(s, index_dir, dim).and_then(|mut index| {
-                snapshot::replay(&mut index, &committed.pending, &pairs, &mapped)?;
-                Ok(index)
-            }) {
-                Ok(index) => {
-                    mapped.release();
-                    let (factory, recall, replayed, depth) = (s.factory.clone(), s.recall, committed.pending.len(), s.depth);
-                    return Ok(IndexedVectors { index, approximate: true, mapped, pairs, factory, replayed, recall, depth });
-                }
-                Err(e) => tracing::warn!("the index snapshot {} cannot be used ({e}); searching exactly", s.file),
-            }
-        }
-        let index = snapshot::exact(&pairs, &mapped)?;
         mapped.release();
-        Ok(IndexedVectors { index, approximate: false, mapped, pairs, factory: EXACT.to_string(), replayed: 0, recall: Some(1.0), depth: 0 })
+        let mut pairs = committed.pairs.clone();
+        pairs.sort_unstable();
+        Ok(StoredVectors { mapped, pairs })
     }
 
-    /// The stored vector of image `id`.
+    /// How many vectors there are.
+    pub fn len(&self) -> usize {
+        self.pairs.len()
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+
+    /// Floats per vector.
+    pub fn dim(&self) -> usize {
+        self.mapped.dim()
+    }
+
+    /// The stored vector of `id`.
     pub fn vector(&self, id: i64) -> Result<Option<Vec<f32>>> {
         match self.pairs.binary_search_by_key(&id, |p| p.0) {
             Ok(i) => self.mapped.read(self.pairs[i].1, id).map(Some),
@@ -63,8 +55,8 @@ impl IndexedVectors {
         }
     }
 
-    /// The `k` vectors among `ids` most similar to `query`, exactly: a filtered search that
-    /// keeps few images compares only those (an id without a vector is passed over).
+    /// The `k` vectors among `ids` most similar to `query`, exactly (an id without a vector is
+    /// passed over).
     pub fn search_among(&self, query: &[f32], ids: &[i64], k: usize) -> Result<Vec<(i64, f32)>> {
         let mut scored = Vec::with_capacity(ids.len());
         for &id in ids {
@@ -80,24 +72,68 @@ impl IndexedVectors {
         scored.sort_unstable_by(by_score);
         Ok(scored)
     }
+}
 
-    /// Whether searches go through an approximate index (otherwise they are exact).
-    pub fn is_approximate(&self) -> bool {
+/// The vectors of an index, ready to search.
+pub struct IndexedVectors {
+    index: FaissStore,
+    /// Whether `index` is approximate (its candidates are re-ranked).
+    approximate: bool,
+    stored: StoredVectors,
+    factory: String,
+    replayed: usize,
+    recall: Option<f32>,
+    /// Candidates re-ranked for ten results.
+    depth: u32,
+}
+
+impl IndexedVectors {
+    /// Opens the vectors of the index in `index_dir` as its catalog has committed them.
+    pub fn open(catalog: &Catalog, index_dir: &Path, dim: usize) -> Result<IndexedVectors> {
+        let committed = Committed::read(catalog)?;
+        let stored = StoredVectors::open(&committed, index_dir, dim)?;
+        if let Some(s) = &committed.snapshot {
+            match snapshot::load(s, index_dir, dim).and_then(|mut index| {
+                snapshot::replay(&mut index, &committed.pending, &stored.pairs, &stored.mapped)?;
+                Ok(index)
+            }) {
+                Ok(index) => {
+                    stored.mapped.release();
+                    let (factory, recall, replayed, depth) = (s.factory.clone(), s.recall, committed.pending.len(), s.depth);
+                    return Ok(IndexedVectors { index, approximate: true, stored, factory, replayed, recall, depth });
+                }
+                Err(e) => tracing::warn!("the index snapshot {} cannot be used ({e}); searching exactly", s.file),
+            }
+        }
+        let index = snapshot::exact(&stored.pairs, &stored.mapped)?;
+        stored.mapped.release();
+        Ok(IndexedVectors { index, approximate: false, stored, factory: EXACT.to_string(), replayed: 0, recall: Some(1.0), depth: 0 })
+    }
+
+}
+
+impl LibraryVectors for IndexedVectors {
+    fn vector(&self, id: i64) -> Result<Option<Vec<f32>>> {
+        self.stored.vector(id)
+    }
+
+    fn search_among(&self, query: &[f32], ids: &[i64], k: usize) -> Result<Vec<(i64, f32)>> {
+        self.stored.search_among(query, ids, k)
+    }
+
+    fn is_approximate(&self) -> bool {
         self.approximate
     }
 
-    /// The index type searched (`Flat` = exact).
-    pub fn factory(&self) -> &str {
+    fn factory(&self) -> &str {
         &self.factory
     }
 
-    /// Changes logged after the snapshot and replayed when it was opened.
-    pub fn replayed(&self) -> usize {
+    fn replayed(&self) -> usize {
         self.replayed
     }
 
-    /// Recall@10 against exact search (1 for exact search; measured when a snapshot was trained).
-    pub fn recall(&self) -> Option<f32> {
+    fn recall(&self) -> Option<f32> {
         self.recall
     }
 }
@@ -118,11 +154,11 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 
 impl VectorSearch for IndexedVectors {
     fn dim(&self) -> usize {
-        self.mapped.dim()
+        self.stored.dim()
     }
 
     fn len(&self) -> u64 {
-        self.pairs.len() as u64
+        self.stored.len() as u64
     }
 
     fn search(&self, queries: &[f32], k: usize) -> Result<Vec<Vec<(i64, f32)>>> {
@@ -131,7 +167,7 @@ impl VectorSearch for IndexedVectors {
         }
         let found = self.index.search(queries, candidates_for(k, self.depth))?;
         let dim = self.dim();
-        let vector_of = |id: i64| match self.vector(id) {
+        let vector_of = |id: i64| match self.stored.vector(id) {
             Ok(v) => v,
             Err(e) => {
                 tracing::warn!("{e}");

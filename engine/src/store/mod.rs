@@ -4,8 +4,11 @@
 //! [`indexed`] puts them together for searching, re-ranking approximate candidates exactly. Ids
 //! are catalog ids; vectors are L2-normalised, so the inner product is cosine similarity.
 
+pub mod choice;
 pub mod faiss_store;
 pub mod indexed;
+#[cfg(feature = "milvus")]
+pub mod milvus;
 pub mod policy;
 pub mod snapshot;
 pub mod vector_file;
@@ -14,7 +17,7 @@ use std::path::Path;
 
 pub use faiss_store::FaissStore;
 
-use crate::Result;
+use crate::{filter::Filter, Result};
 
 /// A searchable set of (catalog id, vector) pairs.
 pub trait VectorSearch: Send + Sync {
@@ -45,4 +48,40 @@ pub trait VectorStore: VectorSearch {
     /// Makes the vectors durable beside the catalog in `index_dir` (a file for an embedded
     /// store; a flush for a remote one).
     fn save(&self, index_dir: &Path) -> Result<()>;
+}
+
+/// What a searcher needs of a library's vectors, whichever store holds them.
+pub trait LibraryVectors: VectorSearch {
+    /// The stored vector of `id` (an image's or a frame's).
+    fn vector(&self, id: i64) -> Result<Option<Vec<f32>>>;
+
+    /// The `k` vectors among `ids` most similar to `query`, compared exactly.
+    fn search_among(&self, query: &[f32], ids: &[i64], k: usize) -> Result<Vec<(i64, f32)>>;
+
+    /// Whether searches are approximate.
+    fn is_approximate(&self) -> bool;
+
+    /// The index searched, in words (`Flat` = exact FAISS).
+    fn factory(&self) -> &str;
+
+    /// Changes replayed into an approximate snapshot when it was opened.
+    fn replayed(&self) -> usize {
+        0
+    }
+
+    /// Recall@10 against exact search, when known (1 for exact search).
+    fn recall(&self) -> Option<f32>;
+
+    /// A search narrowed by `filter` that the store runs itself (Milvus evaluates filters next
+    /// to the vectors); `ids_of` gives the catalog's vector ids for a filter part the store
+    /// cannot evaluate. None: the searcher narrows by the catalog's ids instead.
+    fn search_filtered(
+        &self,
+        _query: &[f32],
+        _filter: &Filter,
+        _ids_of: &dyn Fn(&Filter) -> Result<std::sync::Arc<Vec<i64>>>,
+        _k: usize,
+    ) -> Option<Result<Vec<(i64, f32)>>> {
+        None
+    }
 }

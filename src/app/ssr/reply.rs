@@ -45,6 +45,11 @@ pub fn api_error(e: EngineError) -> ApiError {
         EngineError::Superseded => ApiError::new(409, "A newer search from this page replaced this one; its answer was not computed."),
         EngineError::Usage(message) | EngineError::Tokenize(message) => ApiError::bad_request(message),
         e @ EngineError::Query(_) => ApiError::bad_request(format!("{}.", capitalised(&e.to_string()))),
+        // Milvus down or refusing the credentials: the server is fine and retries on the next search.
+        EngineError::StoreUnavailable(message) => {
+            tracing::warn!("search failed: {message}");
+            ApiError::new(503, format!("The vector store is unavailable: {message}"))
+        }
         e => {
             tracing::error!("search failed: {}", e.chain());
             ApiError::new(500, format!("The search failed: {}", e.chain()))
