@@ -286,12 +286,12 @@ fn milvus_stopped_mid_run_fails_clearly_loses_nothing_and_the_server_recovers() 
     let mut guard = milvus();
     let server = guard.as_mut().unwrap();
     let d = tempfile::tempdir().unwrap();
-    images(&d.path().join("first"), 30);
+    images_from(&d.path().join("first"), 0, 30);
     let store = server.store("stopped");
     index(d.path(), &["--store", &store]);
 
     // Stopped after the run checked the collection, before it uploads.
-    images(&d.path().join("second"), 20);
+    images_from(&d.path().join("second"), 100, 20);
     let pause = d.path().join("paused");
     let child = Command::new(env!("CARGO_BIN_EXE_clipfind"))
         .args(["index", "--json", "--data"])
