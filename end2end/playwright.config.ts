@@ -11,6 +11,7 @@ const liveAddr = "127.0.0.1:3003";
 const bilingualAddr = "127.0.0.1:3005";
 // A video and a photo (target/e2e/videos, made by scripts/e2e-data.sh) with the bilingual demo model.
 const videoAddr = "127.0.0.1:3004";
+const milvusAddr = "127.0.0.1:3006";
 
 // Debian's Chromium, started the way this machine class needs (no network beyond loopback).
 const chromiumArgs = [
@@ -46,7 +47,8 @@ export default defineConfig({
     },
   },
   projects: [
-    { name: "chromium", testIgnore: /(demo|live|video|bilingual)\.spec\.ts/ },
+    { name: "chromium", testIgnore: /(demo|live|video|bilingual|milvus)\.spec\.ts/ },
+    { name: "milvus", testMatch: /milvus\.spec\.ts/, use: { baseURL: `http://${milvusAddr}` } },
     { name: "bilingual", testMatch: /bilingual\.spec\.ts/, use: { baseURL: `http://${bilingualAddr}` } },
     { name: "video", testMatch: /video\.spec\.ts/, use: { baseURL: `http://${videoAddr}` } },
     { name: "demo", testMatch: /demo\.spec\.ts/, use: { baseURL: `http://${demoAddr}` } },
@@ -110,6 +112,20 @@ export default defineConfig({
       CLIPFIND_DATA: "target/e2e/videos",
       CLIPFIND_INDEX: "target/e2e/videos-index",
       CLIPFIND_MODEL: "models/clipfind-demo-bilingual",
+      CLIPFIND_DEVICE: "cpu",
+    },
+  }, {
+    // The demo library with its vectors in a Milvus server the script starts (and stops with it).
+    command: "scripts/e2e-milvus.sh",
+    cwd: repo,
+    url: `http://${milvusAddr}/`,
+    timeout: 240_000,
+    reuseExistingServer: false,
+    env: {
+      LEPTOS_OUTPUT_NAME: "clipfind",
+      LEPTOS_SITE_ROOT: path.join(repo, "target/site"),
+      LEPTOS_SITE_ADDR: milvusAddr,
+      MILVUS_PORT: "19540",
       CLIPFIND_DEVICE: "cpu",
     },
   }],
