@@ -115,7 +115,7 @@ fn held_out_recall_enlarged(root: &Path) {
     manifest.images.iter_mut().for_each(|i| i.file = renamed(&i.file));
     manifest.text_queries.iter_mut().for_each(|q| q.relevant.iter_mut().for_each(|f| *f = renamed(f)));
     manifest.image_groups.iter_mut().for_each(|g| g.iter_mut().for_each(|f| *f = renamed(f)));
-    let enlarged = EvalSet { root: dir.path().to_path_buf(), manifest };
+    let enlarged = EvalSet { root: dir.path().to_path_buf(), manifest, languages: Default::default() };
     for (label, exact_decode) in [("exact", true), ("scaled", false)] {
         let clip = Clip::load(&root.join("models/clipfind-demo"), ClipOptions { device: "cpu".parse().unwrap(), threads: 2, exact_decode, ..Default::default() }).unwrap();
         let index = tempfile::tempdir().unwrap();

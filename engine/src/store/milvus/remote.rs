@@ -256,6 +256,26 @@ impl Remote {
         Ok(int_column(&columns, "count(*)")?.first().copied().unwrap_or(0) as u64)
     }
 
+    /// Waits until Milvus has built the vector index over every sealed segment (searches work
+    /// meanwhile, over unindexed segments by brute force); false when `timeout` passed first.
+    pub fn wait_for_index(&self, timeout: Duration) -> Result<bool> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let name = self.url.collection.clone();
+            let state = self.call("describe the vector index", move |c| async move {
+                let indexes = c.describe_index(name, VECTOR.to_string()).await?;
+                Ok(indexes.first().map(|i| i.state()))
+            })?;
+            if state == Some(milvus::proto::common::IndexState::Finished) {
+                return Ok(true);
+            }
+            if std::time::Instant::now() > deadline {
+                return Ok(false);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     /// The `k` best (id, inner product) pairs for each query (`queries` back to back, `dim`
     /// floats each) among the rows `filter` keeps (a Milvus boolean expression).
     pub fn search(&self, queries: &[f32], dim: usize, k: usize, filter: Option<String>) -> Result<Vec<Vec<(i64, f32)>>> {
