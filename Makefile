@@ -21,11 +21,13 @@ else
 	CLIPFIND_WATCH=1 cargo leptos watch --release
 endif
 
-## Every test: unit and integration tests (server code), then browser tests in headless Chromium
+## Every test: unit and integration tests (server code; the Milvus ones start a Milvus server),
+## a build of the bench binaries (so they keep compiling), then browser tests in headless Chromium
 ## against the release build serving a freshly indexed folder of test images (and, started by
 ## Playwright, a second server on the samples with the demo model, as `make run` serves them).
 test: setup
 	cargo test --workspace $(CARGO_SSR)
+	cargo build --workspace $(CARGO_SSR) --benches
 	scripts/e2e-data.sh
 	CLIPFIND_DATA=target/e2e/photos CLIPFIND_MODEL=models/test-tiny cargo leptos end-to-end --release
 

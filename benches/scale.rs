@@ -33,6 +33,9 @@ use clipfind_engine::{
     },
 };
 
+mod common;
+use common::Vectors;
+
 const DIM: usize = 512;
 /// Rows per catalog transaction while the library is written.
 const BATCH: usize = 100_000;
@@ -71,40 +74,6 @@ fn work_dir() -> tempfile::TempDir {
 /// Deterministic clustered unit vectors: the same 1,000 random centres for every seed, each
 /// vector its centre plus noise of about 0.7 of its length (cosine to its centre about 0.8),
 /// like photo embeddings.
-struct Vectors {
-    state: u64,
-    centres: Vec<f32>,
-}
-
-impl Vectors {
-    fn new(seed: u64) -> Vectors {
-        let mut v = Vectors { state: 0x0C1F_F1ED, centres: Vec::new() };
-        v.centres = (0..1000).flat_map(|_| v.unit(1.0, None)).collect();
-        v.state = seed | 1;
-        v
-    }
-
-    fn uniform(&mut self) -> f32 {
-        self.state ^= self.state << 13;
-        self.state ^= self.state >> 7;
-        self.state ^= self.state << 17;
-        (self.state % 2001) as f32 / 1000.0 - 1.0
-    }
-
-    fn unit(&mut self, noise: f32, centre: Option<usize>) -> Vec<f32> {
-        let base: Vec<f32> = centre.map_or_else(|| vec![0.0; DIM], |c| self.centres[c * DIM..][..DIM].to_vec());
-        let mut v: Vec<f32> = base.iter().map(|b| b + noise * self.uniform()).collect();
-        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        v.iter_mut().for_each(|x| *x /= norm);
-        v
-    }
-
-    fn next(&mut self) -> Vec<f32> {
-        let centre = (self.state % 1000) as usize;
-        self.unit(0.054, Some(centre))
-    }
-}
-
 /// A new index of `n` synthetic photos under the bench model's identity.
 fn write_library(dir: &Path, clip: &Clip, n: usize, file_of: impl Fn(usize) -> (String, u64, i64)) -> Catalog {
     let mut catalog = Catalog::open(dir).unwrap();

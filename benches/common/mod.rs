@@ -15,25 +15,33 @@ pub const SYNTHETIC_START: i64 = 1_600_000_000;
 
 /// A catalog of `n` random unit vectors under `model`'s identity, as if `n` photos were indexed.
 pub fn synthetic_index(dir: &Path, clip: &Clip, n: usize) {
+    let mut s = 0x9E37_79B9_u64;
+    synthetic_index_of(dir, clip, n, || {
+        let mut v: Vec<f32> = (0..512)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s % 2001) as f32 / 1000.0 - 1.0
+            })
+            .collect();
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter_mut().for_each(|x| *x /= norm);
+        v
+    });
+}
+
+/// A catalog of `n` photos whose vectors `next` gives, one a minute from [`SYNTHETIC_START`].
+pub fn synthetic_index_of(dir: &Path, clip: &Clip, n: usize, mut next: impl FnMut() -> Vec<f32>) {
     let mut catalog = Catalog::open(dir).unwrap();
     catalog.set_meta("model_identity", &clip.spec().identity(clip.dir()).unwrap()).unwrap();
     catalog.set_meta("model_name", &clip.spec().name).unwrap();
     catalog.set_meta(FILE_KEY, &vector_file::file_name(1)).unwrap();
     let mut vectors = VectorAppender::open(&dir.join(vector_file::file_name(1)), 0, 512).unwrap();
-    let mut s = 0x9E37_79B9_u64;
     catalog
         .write_vectors(&mut vectors, |w, vectors| {
             for i in 0..n {
-                let mut v: Vec<f32> = (0..512)
-                    .map(|_| {
-                        s ^= s << 13;
-                        s ^= s >> 7;
-                        s ^= s << 17;
-                        (s % 2001) as f32 / 1000.0 - 1.0
-                    })
-                    .collect();
-                let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-                v.iter_mut().for_each(|x| *x /= norm);
+                let v = next();
                 let path = format!("synthetic/{i:06}.jpg");
                 let hash = format!("{i:032x}");
                 // One photo a minute from SYNTHETIC_START: date filters select known fractions.
@@ -45,6 +53,42 @@ pub fn synthetic_index(dir: &Path, clip: &Clip, n: usize) {
         .unwrap();
 }
 
+
+/// Clustered unit vectors, like real embeddings: 1,000 random centres, each vector a centre plus
+/// a little noise (neighbours are meaningful, as they are for photos).
+pub struct Vectors {
+    pub state: u64,
+    centres: Vec<f32>,
+}
+
+impl Vectors {
+    pub fn new(seed: u64) -> Vectors {
+        let mut v = Vectors { state: 0x0C1F_F1ED, centres: Vec::new() };
+        v.centres = (0..1000).flat_map(|_| v.unit(1.0, None)).collect();
+        v.state = seed | 1;
+        v
+    }
+
+    fn uniform(&mut self) -> f32 {
+        self.state ^= self.state << 13;
+        self.state ^= self.state >> 7;
+        self.state ^= self.state << 17;
+        (self.state % 2001) as f32 / 1000.0 - 1.0
+    }
+
+    pub fn unit(&mut self, noise: f32, centre: Option<usize>) -> Vec<f32> {
+        let base: Vec<f32> = centre.map_or_else(|| vec![0.0; 512], |c| self.centres[c * 512..][..512].to_vec());
+        let mut v: Vec<f32> = base.iter().map(|b| b + noise * self.uniform()).collect();
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter_mut().for_each(|x| *x /= norm);
+        v
+    }
+
+    pub fn next(&mut self) -> Vec<f32> {
+        let centre = (self.state % 1000) as usize;
+        self.unit(0.054, Some(centre))
+    }
+}
 
 /// The samples/ photos, decoded (sources for [`photo_like`]).
 pub fn sample_photos() -> Vec<image::RgbImage> {

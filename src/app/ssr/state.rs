@@ -211,10 +211,13 @@ impl AppState {
                     current.roots.folders().iter().map(|f| f.path.display().to_string()).collect::<Vec<_>>().join(", ")
                 );
                 let stats = s.stats();
+                let replayed = match stats.factory.starts_with("Milvus") {
+                    true => String::new(),
+                    false => format!(" ({} changes since its snapshot replayed)", stats.replayed_changes),
+                };
                 tracing::info!(
-                    "vectors: {} ({} changes since its snapshot replayed), recall@10 {}",
+                    "vectors: {}{replayed}, recall@10 {}",
                     stats.factory,
-                    stats.replayed_changes,
                     stats.recall.map_or("unmeasured".into(), |r| format!("{r:.3}"))
                 );
                 if info.demo_model {

@@ -428,3 +428,42 @@ fn int_column(columns: &[FieldColumn], name: &str) -> Result<Vec<i64>> {
     let column = columns.iter().find(|c| c.name == name).ok_or_else(|| EngineError::Store(format!("Milvus returned no {name} column")))?;
     column.value.clone().try_into().map_err(|_| EngineError::Store(format!("Milvus returned a {name} column that is not whole numbers")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::choice::StoreChoice;
+
+    fn remote(port: u16) -> Remote {
+        match format!("milvus://127.0.0.1:{port}/photos").parse::<StoreChoice>().unwrap() {
+            StoreChoice::Milvus(url) => Remote::new(url).unwrap(),
+            StoreChoice::Local => unreachable!(),
+        }
+    }
+
+    fn description(model: &str, dim: usize) -> Description {
+        Description { clipfind: 1, model_identity: format!("{model}-files"), model: model.into(), dim }
+    }
+
+    #[test]
+    fn another_model_or_size_is_named_in_the_refusal() {
+        let r = remote(1);
+        let other_size = r.mismatch(&description("vit-l14", 768), &description("vit-b32", 512)).to_string();
+        assert!(other_size.contains("holds 768-d vectors of the model `vit-l14` (this model's are 512-d), not `vit-b32`"), "{other_size}");
+        let other_model = r.mismatch(&description("laion", 512), &description("vit-b32", 512)).to_string();
+        assert!(other_model.contains("holds the model `laion`, not `vit-b32`"), "{other_model}");
+    }
+
+    #[test]
+    fn nothing_listening_is_unavailable_at_once_and_says_where() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let r = remote(port);
+        let started = std::time::Instant::now();
+        let e = r.marker().unwrap_err();
+        assert!(matches!(e, EngineError::StoreUnavailable(_)), "{e:?}");
+        assert!(e.to_string().contains(&format!("Milvus at 127.0.0.1:{port} cannot be reached (connect: ")), "{e}");
+        assert!(started.elapsed() < CONNECT_TIMEOUT, "refused, not timed out");
+        // Still no server: the next call tries again (and fails the same way), nothing is cached.
+        assert!(matches!(r.marker(), Err(EngineError::StoreUnavailable(_))));
+    }
+}
