@@ -104,17 +104,15 @@ impl Milvus {
     }
 }
 
+/// `clipfind` on the library in `data` with `model`; no index or store from the environment.
+fn clipfind(data: &Path, model: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_clipfind"));
+    command.arg("--data").arg(data).env("CLIPFIND_MODEL", model).env("CLIPFIND_DEVICE", "cpu").env_remove("CLIPFIND_INDEX").env_remove("CLIPFIND_STORE");
+    command
+}
+
 fn run(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_clipfind"))
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .env("CLIPFIND_MODEL", tiny())
-        .env("CLIPFIND_DEVICE", "cpu")
-        .env_remove("CLIPFIND_INDEX")
-        .env_remove("CLIPFIND_STORE")
-        .output()
-        .unwrap()
+    clipfind(data, &tiny()).args(args).output().unwrap()
 }
 
 fn index(data: &Path, extra: &[&str]) -> Value {
@@ -230,14 +228,7 @@ fn a_collection_of_another_model_or_with_wrong_credentials_is_refused() {
     // Another library, another model (the demo's 512-d vectors), the same collection.
     let other = tempfile::tempdir().unwrap();
     images(other.path(), 4);
-    let out = Command::new(env!("CARGO_BIN_EXE_clipfind"))
-        .args(["index", "--store", &store, "--data"])
-        .arg(other.path())
-        .env("CLIPFIND_MODEL", root().join("models/clipfind-demo"))
-        .env("CLIPFIND_DEVICE", "cpu")
-        .env_remove("CLIPFIND_INDEX")
-        .output()
-        .unwrap();
+    let out = clipfind(other.path(), &root().join("models/clipfind-demo")).args(["index", "--store", &store]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("the Milvus collection one_model holds") && stderr.contains("the model `test-tiny`, not `clipfind-demo`"), "{stderr}");
@@ -259,16 +250,10 @@ fn killed_mid_index_and_mid_upload_the_next_run_makes_milvus_consistent() {
     images(d.path(), 2500);
     let store = server.store("killed");
     // Killed while embedding: the catalog holds some checkpoints, Milvus nothing yet.
-    let mut killed = Command::new(env!("CARGO_BIN_EXE_clipfind"));
-    killed.args(["index", "--quiet", "--checkpoint", "64", "--store", &store, "--data"]).arg(d.path());
-    killed.env("CLIPFIND_MODEL", tiny()).env("CLIPFIND_DEVICE", "cpu").env("CLIPFIND_KILL_AT", "catalog-committed#3");
-    let out = killed.output().unwrap();
+    let out = clipfind(d.path(), &tiny()).args(["index", "--quiet", "--checkpoint", "64", "--store", &store]).env("CLIPFIND_KILL_AT", "catalog-committed#3").output().unwrap();
     assert_eq!(std::os::unix::process::ExitStatusExt::signal(&out.status), Some(9), "{}", String::from_utf8_lossy(&out.stderr));
     // Then killed while uploading: after two of three batches of 1000.
-    let mut killed = Command::new(env!("CARGO_BIN_EXE_clipfind"));
-    killed.args(["index", "--quiet", "--data"]).arg(d.path());
-    killed.env("CLIPFIND_MODEL", tiny()).env("CLIPFIND_DEVICE", "cpu").env("CLIPFIND_KILL_AT", "milvus-uploaded#2");
-    let out = killed.output().unwrap();
+    let out = clipfind(d.path(), &tiny()).args(["index", "--quiet"]).env("CLIPFIND_KILL_AT", "milvus-uploaded#2").output().unwrap();
     assert_eq!(std::os::unix::process::ExitStatusExt::signal(&out.status), Some(9), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(Catalog::open_read_only(&d.path().join(".clipfind")).unwrap().meta("milvus_synced").unwrap().is_none(), "no complete sync recorded");
 
@@ -293,11 +278,8 @@ fn milvus_stopped_mid_run_fails_clearly_loses_nothing_and_the_server_recovers() 
     // Stopped after the run checked the collection, before it uploads.
     images_from(&d.path().join("second"), 100, 20);
     let pause = d.path().join("paused");
-    let child = Command::new(env!("CARGO_BIN_EXE_clipfind"))
-        .args(["index", "--json", "--data"])
-        .arg(d.path())
-        .env("CLIPFIND_MODEL", tiny())
-        .env("CLIPFIND_DEVICE", "cpu")
+    let child = clipfind(d.path(), &tiny())
+        .args(["index", "--json"])
         .env("CLIPFIND_PAUSE_AT", format!("remote-sync@{}", pause.display()))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -109,16 +109,11 @@ impl IndexedVectors {
         stored.mapped.release();
         Ok(IndexedVectors { index, approximate: false, stored, factory: EXACT.to_string(), replayed: 0, recall: Some(1.0), depth: 0 })
     }
-
 }
 
 impl LibraryVectors for IndexedVectors {
-    fn vector(&self, id: i64) -> Result<Option<Vec<f32>>> {
-        self.stored.vector(id)
-    }
-
-    fn search_among(&self, query: &[f32], ids: &[i64], k: usize) -> Result<Vec<(i64, f32)>> {
-        self.stored.search_among(query, ids, k)
+    fn stored(&self) -> &StoredVectors {
+        &self.stored
     }
 
     fn is_approximate(&self) -> bool {

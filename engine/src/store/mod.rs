@@ -52,11 +52,18 @@ pub trait VectorStore: VectorSearch {
 
 /// What a searcher needs of a library's vectors, whichever store holds them.
 pub trait LibraryVectors: VectorSearch {
+    /// The index folder's vector file, which every store keeps (the catalog's vectors).
+    fn stored(&self) -> &indexed::StoredVectors;
+
     /// The stored vector of `id` (an image's or a frame's).
-    fn vector(&self, id: i64) -> Result<Option<Vec<f32>>>;
+    fn vector(&self, id: i64) -> Result<Option<Vec<f32>>> {
+        self.stored().vector(id)
+    }
 
     /// The `k` vectors among `ids` most similar to `query`, compared exactly.
-    fn search_among(&self, query: &[f32], ids: &[i64], k: usize) -> Result<Vec<(i64, f32)>>;
+    fn search_among(&self, query: &[f32], ids: &[i64], k: usize) -> Result<Vec<(i64, f32)>> {
+        self.stored().search_among(query, ids, k)
+    }
 
     /// Whether searches are approximate.
     fn is_approximate(&self) -> bool;

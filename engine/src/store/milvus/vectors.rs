@@ -82,12 +82,8 @@ impl VectorSearch for MilvusVectors {
 }
 
 impl LibraryVectors for MilvusVectors {
-    fn vector(&self, id: i64) -> Result<Option<Vec<f32>>> {
-        self.stored.vector(id)
-    }
-
-    fn search_among(&self, query: &[f32], ids: &[i64], k: usize) -> Result<Vec<(i64, f32)>> {
-        self.stored.search_among(query, ids, k)
+    fn stored(&self) -> &StoredVectors {
+        &self.stored
     }
 
     fn is_approximate(&self) -> bool {
