@@ -217,14 +217,14 @@ impl Searcher {
 
     /// Which committed state of the index a searcher would open now: it changes when images are
     /// added, changed, renamed or removed, when the approximate index is retrained or its log
-    /// folded, and when the vector file is compacted.
+    /// folded, when the vector file is compacted, and when the library moves to another store.
     pub fn version(index_dir: &Path) -> Result<String> {
         Self::version_of(&Catalog::open_read_only(index_dir)?)
     }
 
     fn version_of(catalog: &Catalog) -> Result<String> {
         catalog.read(|c| {
-            let keys = ["generation", "ann_file", crate::store::vector_file::FILE_KEY, "model_identity"];
+            let keys = ["generation", "ann_file", crate::store::vector_file::FILE_KEY, "model_identity", STORE_KEY];
             let values = keys.iter().map(|k| c.meta(k).map(Option::unwrap_or_default)).collect::<Result<Vec<_>>>()?;
             Ok(values.join("|"))
         })

@@ -252,7 +252,7 @@ mod tests {
             ("milvus://h/9lives", "may only hold"),
             ("milvus://h/a-b", "may only hold"),
             ("milvus://h/c?index=diskann", "index=diskann"),
-            ("milvus://h/c?nprobe=0", "nprobe=0"),
+            ("milvus://h/c?index=ivf_flat&nprobe=0", "nprobe=0"),
             ("milvus://h/c?colour=red", "unknown parameter colour"),
             ("postgres://h/c", "not a vector store"),
         ] {
