@@ -15,20 +15,9 @@ pub const SYNTHETIC_START: i64 = 1_600_000_000;
 
 /// A catalog of `n` random unit vectors under `model`'s identity, as if `n` photos were indexed.
 pub fn synthetic_index(dir: &Path, clip: &Clip, n: usize) {
-    let mut s = 0x9E37_79B9_u64;
-    synthetic_index_of(dir, clip, n, || {
-        let mut v: Vec<f32> = (0..512)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                (s % 2001) as f32 / 1000.0 - 1.0
-            })
-            .collect();
-        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        v.iter_mut().for_each(|x| *x /= norm);
-        v
-    });
+    // Uniform directions (no centre): the same sequence as before the generator was shared.
+    let mut vectors = Vectors::new(0x9E37_79B9);
+    synthetic_index_of(dir, clip, n, || vectors.unit(1.0, None));
 }
 
 /// A catalog of `n` photos whose vectors `next` gives, one a minute from [`SYNTHETIC_START`].

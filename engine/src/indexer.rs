@@ -164,6 +164,10 @@ pub struct Summary {
     pub uploaded: usize,
     /// Vectors removed from a remote store by this run.
     pub remote_deleted: usize,
+    /// The remote store the run kept up to date (its URL without password); none for the
+    /// embedded store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote_store: Option<String>,
     /// Thumbnails made for images indexed earlier whose thumbnail was missing (a failed write).
     pub thumbnails_made: usize,
 }
@@ -352,11 +356,11 @@ fn sync_remote_store(catalog: &mut Catalog, remote: &RemoteStore, clip: &Clip, o
         tracing::info!("checked every row of the Milvus collection {} against the catalog", remote.url().collection);
     }
     (summary.uploaded, summary.remote_deleted) = (report.uploaded, report.deleted);
-    let url = remote.url();
+    summary.remote_store = Some(remote.url().to_string());
     Ok(snapshot::Maintenance {
-        factory: format!("Milvus {} ({}:{}/{})", url.index.name(), url.host, url.port, url.collection),
+        factory: remote.url().describe(),
         written: report.uploaded + report.deleted > 0,
-        recall: (url.index == crate::store::choice::RemoteIndex::Flat).then_some(1.0),
+        recall: remote.url().index.is_exact().then_some(1.0),
         ..snapshot::Maintenance::default()
     })
 }

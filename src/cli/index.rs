@@ -106,7 +106,7 @@ fn print_summary(s: &Summary, data: &[std::path::PathBuf], index_dir: &std::path
     if let Some((count, why)) = &s.videos_waiting {
         println!("  {count} videos not indexed: {why}");
     }
-    if s.vector_index.factory.starts_with("Milvus") {
+    if s.remote_store.is_some() {
         println!("  vectors in {}: {} written, {} removed", s.vector_index.factory, s.uploaded, s.remote_deleted);
     }
     if s.embedded > 0 {

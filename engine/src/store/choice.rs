@@ -65,6 +65,11 @@ pub enum RemoteIndex {
 }
 
 impl RemoteIndex {
+    /// Whether searches through it are exact (results equal FAISS's exact search).
+    pub fn is_exact(&self) -> bool {
+        *self == RemoteIndex::Flat
+    }
+
     /// Milvus' name of the index type.
     pub fn name(&self) -> &'static str {
         match self {
@@ -117,6 +122,11 @@ impl MilvusUrl {
     /// The gRPC endpoint the client connects to.
     pub fn endpoint(&self) -> String {
         format!("http://{}:{}", self.host, self.port)
+    }
+
+    /// The index searched, in words: `Milvus FLAT (HOST:PORT/COLLECTION)`.
+    pub fn describe(&self) -> String {
+        format!("Milvus {} ({}:{}/{})", self.index.name(), self.host, self.port, self.collection)
     }
 
     /// Whether `other` names the same collection on the same server (credentials aside).

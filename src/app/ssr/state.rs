@@ -211,9 +211,10 @@ impl AppState {
                     current.roots.folders().iter().map(|f| f.path.display().to_string()).collect::<Vec<_>>().join(", ")
                 );
                 let stats = s.stats();
-                let replayed = match stats.factory.starts_with("Milvus") {
-                    true => String::new(),
-                    false => format!(" ({} changes since its snapshot replayed)", stats.replayed_changes),
+                // Only a snapshot with logged changes has something to say here (Milvus keeps none).
+                let replayed = match stats.replayed_changes {
+                    0 => String::new(),
+                    n => format!(" ({n} changes since its snapshot replayed)"),
                 };
                 tracing::info!(
                     "vectors: {}{replayed}, recall@10 {}",

@@ -24,7 +24,6 @@ use xxhash_rust::xxh3::Xxh3;
 use super::remote::{RemoteRow, Remote, MAX_LIMIT, MAX_PATH, NO_TIME};
 use crate::{
     catalog::{Catalog, VectorRow, FRAME_IDS},
-    filter::VIDEO_EXTENSIONS,
     store::snapshot::Committed,
     Result,
 };
@@ -150,7 +149,7 @@ fn list(catalog: &Catalog, remote: &Remote) -> Result<HashMap<i64, i64>> {
 /// The row Milvus holds for a vector: the fields filters read, and its signature.
 pub fn remote_row(row: &VectorRow, vector_file: &str) -> RemoteRow {
     let ext = row.path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).filter(|e| !e.contains('/')).unwrap_or_default();
-    let kind = i64::from(VIDEO_EXTENSIONS.contains(&ext.as_str()));
+    let kind = i64::from(crate::scan::is_video_name(&row.path));
     let orient = match row.width.cmp(&row.height) {
         std::cmp::Ordering::Greater => 0,
         std::cmp::Ordering::Less => 1,

@@ -10,7 +10,7 @@ use super::{expr, remote::Remote};
 use crate::{
     catalog::Catalog,
     filter::Filter,
-    store::{choice::{MilvusUrl, RemoteIndex}, indexed::StoredVectors, snapshot::Committed, LibraryVectors, VectorSearch},
+    store::{choice::MilvusUrl, indexed::StoredVectors, snapshot::Committed, LibraryVectors, VectorSearch},
     EngineError, Result,
 };
 
@@ -36,7 +36,7 @@ impl MilvusVectors {
     /// first search, not here: a server starts while Milvus is down.
     pub fn open(catalog: &Catalog, index_dir: &Path, url: MilvusUrl, dim: usize, identity: &str, model: &str) -> Result<MilvusVectors> {
         let stored = StoredVectors::open(&Committed::read(catalog)?, index_dir, dim)?;
-        let factory = format!("Milvus {} ({}:{}/{})", url.index.name(), url.host, url.port, url.collection);
+        let factory = url.describe();
         Ok(MilvusVectors {
             remote: Remote::new(url)?,
             model: Model { dim, identity: identity.to_string(), name: model.to_string() },
@@ -87,7 +87,7 @@ impl LibraryVectors for MilvusVectors {
     }
 
     fn is_approximate(&self) -> bool {
-        self.remote.url().index != RemoteIndex::Flat
+        !self.remote.url().index.is_exact()
     }
 
     fn factory(&self) -> &str {
