@@ -95,6 +95,13 @@ def render(s, rng, w, h):
 def captions(s, rng):
     """Several phrasings of the same scene, each with the attributes it names (training counts
     every image that has those attributes as a match); the first is the most complete."""
+    options = caption_options(s)
+    return [options[0]] + rng.sample(options[1:], 4)
+
+
+def caption_options(s):
+    """Every English template for a scene, in template order, each with the attributes it names
+    (captions_zh's templates are these, in the same order)."""
     n, shape, color, bg = s["count"], s["shape"], s["color"], s["background"]
     obj = f"{NUMBERS[n]} {color} {plural(shape, n)}"
     sized = f"{NUMBERS[n]} {s['size']} {color} {plural(shape, n)}"
@@ -112,7 +119,7 @@ def captions(s, rng):
         (f"a {shape}" if n == 1 else f"{NUMBERS[n]} {plural(shape, n)}", ["count", "shape"]),
         (f"something {color}", ["color"]),
     ]
-    return [options[0]] + rng.sample(options[1:], 4)
+    return options
 
 
 def generate(out, count, seed, sizes=((640, 480), (480, 640), (800, 600), (512, 512))):
@@ -169,7 +176,7 @@ def canonical_zh(color, shape):
 
 def captions_zh(s, rng):
     """Chinese renderings of the English caption templates (same order, same attributes named),
-    the first the most complete; word choice (圆/圆形, 星星/星, 左边/左侧, with or without 的) varies.
+    each as (text, names, index of its English template), the first the most complete; word choice (圆/圆形, 星星/星, 左边/左侧, with or without 的) varies.
     A phrase without a numeral (粉色背景上的红色圆形) does not name the count."""
     n, shape, color, bg = s["count"], s["shape"], ZH_COLORS[s["color"]], ZH_COLORS[s["background"]]
     pick = rng.choice
@@ -202,7 +209,9 @@ def captions_zh(s, rng):
         (f"{num}{noun}", ["count", "shape"]),
         (pick([f"{color}的东西", f"{color}的图形", f"{color}的形状"]), ["color"]),
     ]
-    return [options[0]] + rng.sample(options[1:], 4)
+    # the template indices drawn as captions() draws its options (random.sample picks by position)
+    picked = [0] + rng.sample(range(1, len(options)), 4)
+    return [(*options[k], k) for k in picked]
 
 
 def zh_rng(seed):
@@ -212,12 +221,14 @@ def zh_rng(seed):
 
 def with_chinese(items, seed):
     """Copies of generate()'s items (or eval.json's) with Chinese captions as "captions_zh" and
-    "names_zh", deterministic per seed; the English captions and the images are untouched."""
+    "names_zh", and as "twins_zh" each caption's English template (caption_options()) rendered
+    for the item, deterministic per seed; the English captions and the images are untouched."""
     rng = zh_rng(seed)
     out = []
     for it in items:
-        phrased = captions_zh(it, rng)
-        out.append({**it, "captions_zh": [t for t, _ in phrased], "names_zh": [k for _, k in phrased]})
+        phrased, english = captions_zh(it, rng), caption_options(it)
+        out.append({**it, "captions_zh": [t for t, _, _ in phrased], "names_zh": [k for _, k, _ in phrased],
+                    "twins_zh": [english[i][0] for _, _, i in phrased]})
     return out
 
 
@@ -229,7 +240,7 @@ def eval_manifest_zh(items, seed):
     colour+shape ones alone, one per colour and shape present, in eval.json's order, each with its
     English twin ("en": eval.json's "a blue circle"). image_groups: as eval.json."""
     zh = with_chinese(items, seed)
-    images = [{k: v for k, v in it.items() if k not in ("captions", "names", "captions_zh", "names_zh")}
+    images = [{k: v for k, v in it.items() if k not in ("captions", "names", "captions_zh", "names_zh", "twins_zh")}
               | {"captions": it["captions_zh"], "names": it["names_zh"]} for it in zh]
 
     def query(kind, text, keep):

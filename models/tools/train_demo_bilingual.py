@@ -76,6 +76,10 @@ VISION_LR = 2e-4  # for the ViT started from DEMO_VISION
 # English recall@1 0.925, recall@5 1.000, Chinese colour+shape recall@5 1.000, but 蓝色的圆's
 # first result a blue square (then two blue circles), so it was not bundled.
 DISTILL = 0.0
+# --distill-zh W pulls a Chinese caption towards the English demo's embedding of its English twin
+# (the same template rendered in English: 蓝色的圆 -> "a blue circle"), the cross-lingual
+# distillation of Multilingual-CLIP (Carlsson et al. 2022; Reimers and Gurevych 2020).
+DISTILL_ZH = 0.0
 NAME = "clipfind-demo-bilingual"
 DESCRIPTION = (
     "Bilingual demo CLIP (Chinese-CLIP architecture) trained on a generated world of coloured shapes; "
@@ -192,10 +196,11 @@ def tokenize(texts):
 
 
 def bilingual(items, seed):
-    """Items whose "captions"/"names" hold the English ones, then the Chinese ones (train_demo.matches reads them)."""
+    """Items whose "captions"/"names" hold the English ones, then the Chinese ones (train_demo.matches
+    reads them), and "twins" each caption's English counterpart (itself, or its template in English)."""
     return [
         {**it, "captions": it["captions"] + it["captions_zh"], "names": it["names"] + it["names_zh"],
-         "n_en": len(it["captions"])}
+         "n_en": len(it["captions"]), "twins": it["captions"] + it["twins_zh"]}
         for it in synth_world.with_chinese(items, seed)
     ]
 
@@ -254,17 +259,26 @@ def step_seconds(items, images, vision_lr, repeats=3):
     return float(np.median(times[1:]))
 
 
-def neighbours(model, held_out):
-    """Share of held-out images whose nearest other image has the same colour, the same shape
-    (progress only: nothing is chosen by it)."""
-    files, pixels_ = held_out
+def progress(model, held_out):
+    """Progress on the held-out set (printed only: nothing is chosen by it): the share of images whose
+    nearest other image has the same colour, the same shape; the colour+shape queries' recall@1 in
+    English and Chinese; the relevant images in the top 3 of 蓝色的圆."""
+    files, pixels_, queries = held_out
     model.eval()
     with torch.no_grad():
         emb = F.normalize(torch.cat([model.encode_image(pixels_[i:i + 50]) for i in range(0, len(pixels_), 50)]), dim=-1)
+        ranked = {lang: (F.normalize(model.encode_text(tokenize([q["text"] for q in qs])), dim=-1) @ emb.T).argsort(1, descending=True)
+                  for lang, qs in queries.items()}
     sims = emb @ emb.T
     sims.fill_diagonal_(-2)
     nn = sims.argmax(1).tolist()
-    return tuple(round(float(np.mean([files[i][k] == files[j][k] for i, j in enumerate(nn)])), 3) for k in ("color", "shape"))
+    same = {k: round(float(np.mean([files[i][k] == files[j][k] for i, j in enumerate(nn)])), 3) for k in ("color", "shape")}
+    hits = {lang: [[files[j]["file"] in q["relevant"] for j in ranked[lang][n, :3].tolist()] for n, q in enumerate(qs)]
+            for lang, qs in queries.items()}
+    blue = next(n for n, q in enumerate(queries["zh"]) if q["text"] == "蓝色的圆")
+    return (f"neighbour same colour {same['color']}, shape {same['shape']}; recall@1 en "
+            f"{np.mean([h[0] for h in hits['en']]):.3f} zh {np.mean([h[0] for h in hits['zh']]):.3f}; "
+            f"蓝色的圆 top 3 {''.join('+' if h else '-' for h in hits['zh'][blue])}")
 
 
 class Teacher:
@@ -282,19 +296,19 @@ class Teacher:
         return torch.stack([self.seen[t] for t in texts])
 
 
-def distillation(txt, texts, english, teacher):
-    """Mean 1 - cosine between the English captions' embeddings and the teacher's."""
-    rows = [k for k, en in enumerate(english) if en]
+def distillation(txt, rows, twins, teacher):
+    """Mean 1 - cosine between these rows' caption embeddings and the teacher's embeddings of their
+    English twins."""
     if not rows:
         return txt.new_zeros(())
-    return (1 - (txt[rows] * teacher([texts[k] for k in rows])).sum(-1)).mean()
+    return (1 - (txt[rows] * teacher([twins[k] for k in rows])).sum(-1)).mean()
 
 
 def train(n_train, steps, seed, work, minutes_budget, monitor=0, set_dir=None, vision_from=DEMO_VISION, vision_lr=VISION_LR,
-          distill=DISTILL):
+          distill=DISTILL, distill_zh=DISTILL_ZH, threads=2):
     torch.manual_seed(seed)
     rng = random.Random(seed)
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
     started = time.time()
     data_seed = seed + 100  # the same training world as train_demo.py
     items, images = training_data(Path(work), n_train, data_seed)
@@ -307,14 +321,17 @@ def train(n_train, steps, seed, work, minutes_budget, monitor=0, set_dir=None, v
         print(f"probe: {per:.2f} s/step, {left / 60:.1f} min left of {minutes_budget}: {steps} steps", flush=True)
     steps = int(steps)
     if monitor:
-        held = json.loads((Path(set_dir) / "eval.json").read_text())["images"]
-        monitor_set = (held, torch.stack([_preprocess()(Image.open(Path(set_dir) / it["file"])) for it in held]))
+        manifest = json.loads((Path(set_dir) / "eval.json").read_text())
+        zh = json.loads((Path(set_dir) / "eval-zh.json").read_text(encoding="utf-8"))
+        held = manifest["images"]
+        monitor_set = (held, torch.stack([_preprocess()(Image.open(Path(set_dir) / it["file"])) for it in held]),
+                       {"en": manifest["text_queries"], "zh": zh["colour_shape_queries"]})
     torch.manual_seed(seed)
     model = build_model(seed).train()
     if vision_from:
         load_demo_vision(model, vision_from)
     opt = optimizer(model, vision_lr if vision_from else None)
-    teacher = Teacher() if distill else None
+    teacher = Teacher() if distill or distill_zh else None
     warmup, step, zh_seen = steps // 25, 0, 0
     t_loop = time.time()
     while step < steps:
@@ -337,8 +354,11 @@ def train(n_train, steps, seed, work, minutes_budget, monitor=0, set_dir=None, v
             target = train_demo.matches(items, idx, chosen)
             loss = (train_demo.soft_cross_entropy(logits, target) + train_demo.soft_cross_entropy(logits.T, target.T)) / 2
             if teacher:
-                english = [c < items[i]["n_en"] for i, c in zip(idx, chosen)]
-                loss = loss + distill * distillation(txt, texts, english, teacher)
+                twins = [items[i]["twins"][c] for i, c in zip(idx, chosen)]
+                english = [k for k, (i, c) in enumerate(zip(idx, chosen)) if c < items[i]["n_en"]]
+                chinese = [k for k in range(len(idx)) if k not in english]
+                loss = loss + distill * distillation(txt, english, twins, teacher)
+                loss = loss + distill_zh * distillation(txt, chinese, twins, teacher)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -349,7 +369,7 @@ def train(n_train, steps, seed, work, minutes_budget, monitor=0, set_dir=None, v
             if step % 50 == 0:
                 print(f"step {step}/{steps}  loss {loss.item():.3f}  lr {lr:.5f}  {time.time() - started:.0f}s", flush=True)
             if monitor and step % monitor == 0:
-                print(f"  held-out nearest neighbours (same colour, same shape): {neighbours(model, monitor_set)}", flush=True)
+                print(f"  held-out: {progress(model, monitor_set)}", flush=True)
                 model.train()
             if step >= steps:
                 break
@@ -632,8 +652,11 @@ if __name__ == "__main__":
                     help="peak lr of the ViT started from --vision-from (0: frozen, the English demo's image embeddings kept)")
     ap.add_argument("--distill", type=float, default=DISTILL,
                     help="weight of the English captions' pull towards the English demo's text embeddings (0: off)")
+    ap.add_argument("--distill-zh", type=float, default=DISTILL_ZH,
+                    help="weight of the Chinese captions' pull towards the English demo's embeddings of their English twins (0: off)")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads for training")
     ap.add_argument("--monitor", type=int, default=0, metavar="N",
-                    help="every N steps print how often a held-out image's nearest neighbour shares its colour and shape")
+                    help="every N steps print progress on the held-out set (nearest neighbours, recall@1, 蓝色的圆's top 3)")
     ap.add_argument("--from-checkpoint", help="skip training: export and evaluate this state dict (its source line is kept)")
     a = ap.parse_args()
     work = Path(a.work)
@@ -646,9 +669,12 @@ if __name__ == "__main__":
         source = saved["source"]
     else:
         vision_from = None if a.vision_from == "none" else Path(a.vision_from)
-        model, minutes, steps = train(a.train, a.steps, a.seed, work, a.minutes, a.monitor, a.eval_set, vision_from, a.vision_lr, a.distill)
+        model, minutes, steps = train(a.train, a.steps, a.seed, work, a.minutes, a.monitor, a.eval_set, vision_from, a.vision_lr, a.distill,
+                                      a.distill_zh, a.threads)
         start = ("vision tower " + ("frozen at" if a.vision_lr == 0 else "started from") + " models/clipfind-demo, ") if vision_from else ""
         start += f"English captions distilled from models/clipfind-demo's text tower at weight {a.distill}, " if a.distill else ""
+        start += (f"Chinese captions distilled towards models/clipfind-demo's embeddings of their English twins at weight "
+                  f"{a.distill_zh}, ") if a.distill_zh else ""
         source = (f"trained by models/tools/train_demo_bilingual.py (seed {a.seed}, {start}{a.train} generated images with "
                   f"English and Chinese captions, {steps} steps of {BATCH}, {minutes:.0f} min on 2 CPU cores)")
         torch.save({"state_dict": model.state_dict(), "source": source}, work / "clipfind-demo-bilingual.pt")
