@@ -249,10 +249,13 @@ fn a_watch_mode_server_killed_mid_indexing_resumes_after_a_restart() {
     seconds_until(&server, 10);
 
     // Written aside, then moved in as one folder: the watcher sees all 400 at once (written in
-    // place, a slow machine let it start a run on the first 200 or so).
+    // place, a slow machine let it start a run on the first 200 or so). Moved in once the last
+    // is older than the watcher's settle time (2 s): a run leaves fresher files for the next one
+    // (a CI run saw 399 of 400).
     let staging = d.path().join("staging");
     std::fs::create_dir_all(staging.join("cam")).unwrap();
     camera_photos(&staging.join("cam"), 400);
+    std::thread::sleep(Duration::from_secs(3));
     std::fs::rename(staging.join("cam"), phone.join("cam")).unwrap();
     // Mid-indexing: the progress in /api/status says so.
     let started = Instant::now();
