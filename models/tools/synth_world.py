@@ -176,7 +176,8 @@ def canonical_zh(color, shape):
 
 def captions_zh(s, rng):
     """Chinese renderings of the English caption templates (same order, same attributes named),
-    each as (text, names, index of its English template), the first the most complete; word choice (圆/圆形, 星星/星, 左边/左侧, with or without 的) varies.
+    each as (text, names, index of its English template), the first the most complete; word
+    choice (圆/圆形, 星星/星, 左边/左侧, with or without 的) varies.
     A phrase without a numeral (粉色背景上的红色圆形) does not name the count."""
     n, shape, color, bg = s["count"], s["shape"], ZH_COLORS[s["color"]], ZH_COLORS[s["background"]]
     pick = rng.choice

@@ -10,7 +10,8 @@ English demo's (models/clipfind-demo/vision.onnx, the same network; from scratch
 shapes in this budget, see DEMO_VISION); the text tower is new. Each training pair's caption is
 English or Chinese with equal probability (synth_world's captions and with_chinese()); loss and
 schedule as train_demo.py, plus distillation towards the English demo's text embeddings (DISTILL,
-DISTILL_ZH). Exported with make_cn_clip.write_model into clipfind's layout (family "chinese-clip"), int8 text tower by quantize_text.py; evaluated on samples/shapes (eval.json,
+DISTILL_ZH). Exported with make_cn_clip.write_model into clipfind's layout (family "chinese-clip"),
+int8 text tower by quantize_text.py; evaluated on samples/shapes (eval.json,
 eval-zh.json) with the PyTorch model (reference-eval.json) and again with onnxruntime on the
 exported files; README.md written with the numbers. Seeded, CPU only.
 
@@ -364,8 +365,9 @@ def train(n_train, steps, seed, work, minutes_budget, monitor=0, set_dir=None, v
             loss = (train_demo.soft_cross_entropy(logits, target) + train_demo.soft_cross_entropy(logits.T, target.T)) / 2
             if teacher:
                 twins = [items[i]["twins"][c] for i, c in zip(idx, chosen)]
-                english = [k for k, (i, c) in enumerate(zip(idx, chosen)) if c < items[i]["n_en"]]
-                chinese = [k for k in range(len(idx)) if k not in english]
+                is_english = [c < items[i]["n_en"] for i, c in zip(idx, chosen)]
+                english = [k for k, en in enumerate(is_english) if en]
+                chinese = [k for k, en in enumerate(is_english) if not en]
                 loss = loss + distill * distillation(txt, english, twins, teacher)
                 loss = loss + distill_zh * distillation(txt, chinese, twins, teacher)
             opt.zero_grad()

@@ -218,15 +218,19 @@ fn a_running_server_follows_what_another_process_indexes_and_no_request_fails() 
 }
 
 /// `count` distinct 1200x900 JPEGs that take a real decode each: one photo-sized JPEG with a
-/// different trailing comment byte string after its end marker (decoders stop at the marker).
+/// different trailing comment byte string after its end marker (decoders stop at the marker),
+/// dated a minute ago: older than the watcher's settle time, so no run leaves one for the next.
 fn camera_photos(dir: &Path, count: u32) {
+    let a_minute_ago = std::time::SystemTime::now() - Duration::from_secs(60);
     let img = image::RgbImage::from_fn(1200, 900, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x * y) % 256) as u8]));
     let mut base = Vec::new();
     img.write_to(&mut std::io::Cursor::new(&mut base), image::ImageFormat::Jpeg).unwrap();
     for i in 0..count {
         let mut bytes = base.clone();
         bytes.extend_from_slice(format!("copy {i}").as_bytes());
-        std::fs::write(dir.join(format!("cam-{i:04}.jpg")), bytes).unwrap();
+        let path = dir.join(format!("cam-{i:04}.jpg"));
+        std::fs::write(&path, bytes).unwrap();
+        std::fs::File::options().write(true).open(&path).unwrap().set_modified(a_minute_ago).unwrap();
     }
 }
 
@@ -249,13 +253,10 @@ fn a_watch_mode_server_killed_mid_indexing_resumes_after_a_restart() {
     seconds_until(&server, 10);
 
     // Written aside, then moved in as one folder: the watcher sees all 400 at once (written in
-    // place, a slow machine let it start a run on the first 200 or so). Moved in once the last
-    // is older than the watcher's settle time (2 s): a run leaves fresher files for the next one
-    // (a CI run saw 399 of 400).
+    // place, a slow machine let it start a run on the first 200 or so).
     let staging = d.path().join("staging");
     std::fs::create_dir_all(staging.join("cam")).unwrap();
     camera_photos(&staging.join("cam"), 400);
-    std::thread::sleep(Duration::from_secs(3));
     std::fs::rename(staging.join("cam"), phone.join("cam")).unwrap();
     // Mid-indexing: the progress in /api/status says so.
     let started = Instant::now();
