@@ -215,6 +215,7 @@ impl Catalog {
     /// format is upgraded in place first (embeddings move to the vector file, nothing is
     /// re-embedded).
     pub fn open(index_dir: &Path) -> Result<Catalog> {
+        crate::index_folder::check(index_dir, crate::index_folder::Access::Write)?;
         let path = index_dir.join(CATALOG_FILE);
         let err = db_error(&path);
         let conn = Connection::open(&path).map_err(&err)?;
@@ -249,6 +250,7 @@ impl Catalog {
 
     /// Opens an existing catalog without ever writing to it.
     pub fn open_read_only(index_dir: &Path) -> Result<Catalog> {
+        crate::index_folder::check(index_dir, crate::index_folder::Access::Read)?;
         let path = index_dir.join(CATALOG_FILE);
         if !path.is_file() {
             return Err(EngineError::NoIndex(index_dir.to_path_buf()));

@@ -64,6 +64,20 @@ pub enum EngineError {
         reason: String,
     },
 
+    /// An index folder that something other than clipfind put a link (or a stranger's file)
+    /// into: refused rather than followed.
+    #[error(
+        "refusing the index folder: {} is unsafe: {reason}. Remove it (clipfind made none of it), \
+         or keep the index elsewhere with --index",
+        path.display()
+    )]
+    UnsafeIndex {
+        /// The entry refused.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// A model download failed.
     #[error("model download failed: {0}")]
     Fetch(String),

@@ -134,7 +134,8 @@ pub struct Summary {
     pub unchanged: usize,
     /// Same content under a new path: moved, no encoder run.
     pub renamed: usize,
-    /// Images dropped because their file is gone and its content turned up nowhere else.
+    /// Images dropped because their file is gone (its content turned up nowhere else), or changed
+    /// into something that no longer decodes.
     pub removed: usize,
     /// New files whose content was already indexed under another path: embedding reused.
     pub duplicates: usize,
@@ -230,6 +231,8 @@ pub fn run(clip: &Clip, options: &IndexOptions) -> Result<Summary> {
     let unchanged_since = if full_scan { HashMap::new() } else { catalog.folders()? };
     let scan = scan::scan_roots(&roots, &ScanOptions { exclude: options.exclude.clone(), skip_dir: Some(options.index_dir.clone()), unchanged_since })?;
     tracing::debug!("scanned {} files in {:.2} s (full: {full_scan})", scan.files.len(), started.elapsed().as_secs_f64());
+    // Before any file is read: a server serves files outside the folders only under these.
+    crate::original::record_links(&mut catalog, &scan.links)?;
     let mut plan = plan(&catalog, &roots, &catalog.skipped()?, scan.files)?;
     let unsettled = plan.leave_unsettled(options.settle);
     let videos_waiting = plan.leave_videos_without_ffmpeg();
@@ -279,7 +282,8 @@ pub fn run(clip: &Clip, options: &IndexOptions) -> Result<Summary> {
 /// settings and folders. Returns the lock, the catalog, the folders and the vector index choice.
 fn open_catalog(clip: &Clip, options: &IndexOptions) -> Result<(WriterLock, Catalog, Roots, FactoryChoice)> {
     let index_dir = &options.index_dir;
-    std::fs::create_dir_all(index_dir).map_err(|source| EngineError::Io { path: index_dir.clone(), source })?;
+    // Checked before the lock file is opened: a planted link must not be written through.
+    crate::index_folder::create(index_dir)?;
     let lock = writer_lock::acquire(index_dir)?;
     let mut catalog = Catalog::open(index_dir)?;
     check_model(&mut catalog, clip, options)?;
@@ -646,14 +650,20 @@ fn commit(
     let now = now_secs();
     let done = std::mem::take(pending);
     let mut frames = 0;
+    let mut dropped = 0;
     let counted = catalog.write_vectors(vectors, |w, vectors| {
         let mut counted = Vec::with_capacity(done.len());
         for (i, outcome) in &done {
-            let file = &plan.candidates[*i].0;
+            let (file, indexed) = &plan.candidates[*i];
             counted.push(match (outcome, sorter.decision(*i)) {
                 (Err(e), _) => {
                     let reason = skip_reason(e);
                     w.skip(&file.rel, file.size, file.mtime_ns, &reason)?;
+                    // A changed file that no longer decodes is not what its row and vector say.
+                    if let Some(row) = indexed {
+                        w.delete(row.id)?;
+                        dropped += 1;
+                    }
                     Counted::Skipped(reason)
                 }
                 (Ok(read), Some((decision, _))) => {
@@ -663,7 +673,7 @@ fn commit(
                 (Ok(_), None) => unreachable!("the pipeline asks the sorter about every file it reads"),
             });
         }
-        if counted.iter().any(Counted::changes_vectors) {
+        if dropped > 0 || counted.iter().any(Counted::changes_vectors) {
             w.bump_generation()?;
         }
         if counted.iter().any(Counted::is_indexed) {
@@ -672,6 +682,7 @@ fn commit(
         Ok(counted)
     })?;
     summary.video_frames += frames;
+    summary.removed += dropped;
     for ((i, outcome), counted) in done.into_iter().zip(counted) {
         if let (Counted::DuplicateLater, Ok(read)) = (&counted, outcome) {
             sorter.state().deferred.push((i, read.meta));
@@ -832,7 +843,7 @@ fn finish(catalog: &mut Catalog, vectors: &mut VectorAppender, plan: &Plan, sort
     for (i, counted) in outcomes {
         summary.count(&plan.candidates[i].0.rel, counted);
     }
-    summary.removed = removed.len();
+    summary.removed += removed.len();
     let edited = (plan.candidates.iter().zip(&state.decisions))
         .filter(|(_, d)| matches!(d, Some((Decision::Embed { new: false }, _))))
         .filter_map(|((_, row), _)| row.as_ref());

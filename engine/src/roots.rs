@@ -99,15 +99,18 @@ impl Roots {
         }
     }
 
-    /// The folder and the path within it of a stored path; None when no folder is named so.
+    /// The folder and the path within it of a stored path; None when no folder is named so, or
+    /// when the path could leave its folder (absolute, or with `..` or `.` parts: a catalog
+    /// edited by hand, or written by something other than a scan).
     pub fn split<'a>(&self, stored: &'a str) -> Option<(&Root, &'a str)> {
-        match self.is_several() {
+        let (root, rel) = match self.is_several() {
             true => {
                 let (name, rel) = stored.split_once('/')?;
-                Some((self.folders.iter().find(|f| f.name == name)?, rel))
+                (self.folders.iter().find(|f| f.name == name)?, rel)
             }
-            false => Some((self.folders.first()?, stored)),
-        }
+            false => (self.folders.first()?, stored),
+        };
+        is_plain_relative(rel).then_some((root, rel))
     }
 
     /// The file a stored path names.
@@ -118,7 +121,8 @@ impl Roots {
     /// The file a stored path names; a path under no listed folder names nothing that exists
     /// (reading it fails as a missing file would).
     pub fn file(&self, stored: &str) -> PathBuf {
-        self.full_path(stored).unwrap_or_else(|| PathBuf::from("/nonexistent").join(stored.trim_start_matches('/')))
+        // `..` defused: joined as it is, `/nonexistent/../x` would name `/x`.
+        self.full_path(stored).unwrap_or_else(|| PathBuf::from("/nonexistent").join(stored.replace("..", "__").trim_start_matches('/')))
     }
 
     /// One folder as given, without checking it: a server told where the library is now.
@@ -183,6 +187,11 @@ impl Roots {
     }
 }
 
+/// `a/b/c.jpg`: only names, no root, no `..`, `.` or empty part, no NUL.
+pub fn is_plain_relative(rel: &str) -> bool {
+    !rel.is_empty() && !rel.contains('\0') && rel.split('/').all(|part| !matches!(part, "" | "." | ".."))
+}
+
 /// A relative path as stored: `/`-separated UTF-8.
 fn slashed(path: &Path) -> Option<String> {
     let s = path.to_str()?;
@@ -222,5 +231,19 @@ mod tests {
         .unwrap();
         let names: Vec<&str> = again.folders().iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names, ["phone", "photos-2", "d"]);
+    }
+
+    #[test]
+    fn stored_paths_that_could_leave_their_folder_name_nothing() {
+        let one = Roots::single("/photos".into());
+        assert_eq!(one.full_path("2024/a.jpg"), Some(PathBuf::from("/photos/2024/a.jpg")));
+        for bad in ["/etc/passwd", "../secret.png", "2024/../../x.jpg", "./a.jpg", "a//b.jpg", ""] {
+            assert_eq!(one.full_path(bad), None, "{bad}");
+            assert!(!one.file(bad).starts_with("/photos"), "{bad}");
+        }
+        let several = Roots { folders: vec![Root { name: "a".into(), path: "/a".into() }, Root { name: "b".into(), path: "/b".into() }] };
+        assert_eq!(several.full_path("a/x.jpg"), Some(PathBuf::from("/a/x.jpg")));
+        assert_eq!(several.full_path("a/../b/x.jpg"), None);
+        assert_eq!(several.full_path("a//etc/passwd"), None);
     }
 }

@@ -102,12 +102,10 @@ impl StatusFile {
             return;
         }
         *written = Some(Instant::now());
-        let temporary = self.path.with_extension("json.tmp");
         let json = serde_json::to_vec(status).expect("a status serialises");
-        // Best effort: progress display must never fail an indexing run.
-        if std::fs::write(&temporary, json).is_ok() {
-            let _ = std::fs::rename(&temporary, &self.path);
-        }
+        // Best effort: progress display must never fail an indexing run. A fresh temporary file
+        // of its own, renamed over the old: a planted link is replaced, never written through.
+        let _ = crate::index_folder::replace_file(&self.path, &json);
     }
 }
 
@@ -119,7 +117,8 @@ impl Drop for StatusFile {
 
 /// The status of the run indexing `index_dir` now, if one is running.
 pub fn read(index_dir: &Path) -> Option<RunStatus> {
-    let bytes = std::fs::read(index_dir.join(FILE)).ok()?;
+    // Bounded, and never through a link or from a FIFO (a server reads this on every status call).
+    let bytes = crate::index_folder::read_own_file(&index_dir.join(FILE), 1 << 20).ok()?;
     let status: RunStatus = serde_json::from_slice(&bytes).ok()?;
     is_running(status.pid).then_some(status)
 }

@@ -56,6 +56,25 @@ pub struct Scan {
     pub problems: Vec<(String, String)>,
     /// Every folder seen (relative path, "" for the root) with its modification time.
     pub folders: Vec<(String, i64)>,
+    /// Where the symbolic links this scan followed lead (canonical): the only places outside
+    /// the data folders whose files may be served.
+    pub links: Vec<PathBuf>,
+}
+
+/// Folders a link is never followed into: the kernel's own (endless or blocking files) and the
+/// devices.
+const NEVER_ENTERED: &[&str] = &["/proc", "/sys", "/dev", "/run"];
+
+/// Why a followed link to the folder `target` is not entered, if it is not: one leading to a
+/// folder that holds the data folder (`x -> /`, `up -> ../..`) would scan the whole disk.
+fn refused_link_target(target: &Path, root: &Path) -> Option<String> {
+    if root.starts_with(target) {
+        return Some(format!("a link to {}, which holds the photo folder: not followed", target.display()));
+    }
+    NEVER_ENTERED
+        .iter()
+        .find(|system| target.starts_with(system))
+        .map(|system| format!("a link into {system}: not followed"))
 }
 
 /// A folder modified this close to the scan may still be changing within the same timestamp
@@ -89,7 +108,8 @@ pub fn scan(root: &Path, options: &ScanOptions) -> Result<Scan> {
     // follow_links: walkdir then detects loops and reports them as errors instead of looping.
     // Not sorted while walking (comparing names parses paths: most of a million-file walk);
     // the files are sorted once at the end.
-    let walker = WalkDir::new(root).follow_links(true).into_iter().filter_entry(|e| {
+    let canonical_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    let mut walker = WalkDir::new(root).follow_links(true).into_iter().filter_entry(|e| {
         e.depth() == 0
             || (!e.file_name().to_string_lossy().starts_with('.')
                 && !(e.file_type().is_dir() && skip.as_ref().is_some_and(|s| e.path().canonicalize().ok().as_ref() == Some(s))))
@@ -99,7 +119,7 @@ pub fn scan(root: &Path, options: &ScanOptions) -> Result<Scan> {
     let mut listed = Vec::new();
     let mut trusted_folders = HashSet::new();
     let now_ns = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64);
-    for entry in walker {
+    while let Some(entry) = walker.next() {
         let entry = match entry {
             Ok(entry) => entry,
             Err(e) => {
@@ -112,7 +132,16 @@ pub fn scan(root: &Path, options: &ScanOptions) -> Result<Scan> {
             out.problems.push((entry.path().display().to_string(), "file name is not valid UTF-8".into()));
             continue;
         };
+        let target = entry.path_is_symlink().then(|| entry.path().canonicalize().ok()).flatten();
         if entry.file_type().is_dir() {
+            if let Some(target) = target {
+                if let Some(why) = refused_link_target(&target, &canonical_root) {
+                    out.problems.push((rel, why));
+                    walker.skip_current_dir();
+                    continue;
+                }
+                out.links.push(target);
+            }
             // Timed before its entries are read, so a change made while it is listed shows next time.
             if let Ok(meta) = entry.metadata() {
                 let mtime = mtime_ns(&meta);
@@ -132,6 +161,7 @@ pub fn scan(root: &Path, options: &ScanOptions) -> Result<Scan> {
         if !(is_image_name(&name) || is_video_name(&name)) || is_excluded {
             continue;
         }
+        out.links.extend(target);
         let folder = rel.rsplit_once('/').map_or("", |(folder, _)| folder);
         match trusted_folders.contains(folder) {
             true => out.files.push(FoundFile { rel, size: 0, mtime_ns: 0, trusted: true }),
@@ -164,6 +194,7 @@ pub fn scan_roots(roots: &Roots, options: &ScanOptions) -> Result<Scan> {
         let one = scan(&root.path, &ScanOptions { unchanged_since: own_times.collect(), ..options.clone() })?;
         all.files.extend(one.files.into_iter().map(|f| FoundFile { rel: roots.stored(i, &f.rel), ..f }));
         all.folders.extend(one.folders.into_iter().map(|(rel, time)| (stored(&rel), time)));
+        all.links.extend(one.links);
         all.problems.extend(one.problems.into_iter().map(|(at, why)| (if at.starts_with('/') { at } else { stored(&at) }, why)));
     }
     all.files.sort_unstable_by(|a, b| a.rel.cmp(&b.rel));
@@ -292,5 +323,30 @@ mod tests {
     #[test]
     fn a_missing_folder_is_an_error() {
         assert!(scan(Path::new("/definitely/not/here"), &ScanOptions::default()).is_err());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_up_the_tree_or_into_the_kernel_are_not_entered_and_followed_ones_are_listed() {
+        let d = tempfile::tempdir().unwrap();
+        let (library, elsewhere) = (d.path().join("library"), d.path().join("elsewhere"));
+        touch(&library, "a/b.jpg");
+        touch(&elsewhere, "c.jpg");
+        for (name, target) in [("root", Path::new("/")), ("up", d.path()), ("proc", Path::new("/proc/self")), ("dev", Path::new("/dev"))] {
+            std::os::unix::fs::symlink(target, library.join(name)).unwrap();
+        }
+        std::os::unix::fs::symlink(&elsewhere, library.join("linked")).unwrap();
+        std::os::unix::fs::symlink(elsewhere.join("c.jpg"), library.join("one.jpg")).unwrap();
+        let s = scan(&library, &ScanOptions::default()).unwrap();
+        assert_eq!(rels(&s), ["a/b.jpg", "linked/c.jpg", "one.jpg"]);
+        // Loops are walkdir's own errors (full paths), the rest the scan's (stored paths).
+        let name = |at: &str| Path::new(at).file_name().unwrap().to_string_lossy().into_owned();
+        let mut refused: Vec<String> = s.problems.iter().map(|(at, _)| name(at)).collect();
+        refused.sort();
+        assert_eq!(refused, ["dev", "proc", "root", "up"], "{:?}", s.problems);
+        let elsewhere = elsewhere.canonicalize().unwrap();
+        let mut links = s.links.clone();
+        links.sort();
+        assert_eq!(links, [elsewhere.clone(), elsewhere.join("c.jpg")]);
     }
 }

@@ -186,6 +186,8 @@ pub struct Searcher {
     catalog: Mutex<Catalog>,
     index_dir: PathBuf,
     stats: IndexStats,
+    /// Where the links the last scan followed lead: files there may be served too.
+    links: Vec<PathBuf>,
     /// The index version this searcher was opened at (see [`Searcher::version`]).
     version: String,
 }
@@ -258,6 +260,7 @@ impl Searcher {
             last_indexed: catalog.meta("last_indexed")?.and_then(|t| t.parse().ok()).unwrap_or(0),
             replayed_changes: vectors.replayed(),
         };
+        let links = crate::original::followed_links(&catalog)?;
         Ok(Searcher {
             clip,
             query_cache,
@@ -271,6 +274,7 @@ impl Searcher {
             catalog: Mutex::new(catalog),
             index_dir: index_dir.to_path_buf(),
             stats,
+            links,
         })
     }
 
@@ -565,25 +569,37 @@ impl Searcher {
     /// The thumbnail of `id`, made now from its original in `roots` when indexing did not
     /// write one (thumbnails turned off, a failed write). Decoding stays within the process's
     /// decode budget however many are asked for at once.
-    pub fn thumbnail(&self, id: i64, roots: &Roots) -> Result<PathBuf> {
+    pub fn thumbnail(&self, id: i64, roots: &Roots) -> Result<std::fs::File> {
         Ok(self.thumbnail_at(id, None, roots)?.0)
     }
 
     /// As [`Searcher::thumbnail`]; for a video and a moment `ms`, the frame's thumbnail written
-    /// when it was indexed (and the moment), else the video's own.
-    pub fn thumbnail_at(&self, id: i64, ms: Option<i64>, roots: &Roots) -> Result<(PathBuf, Option<i64>)> {
+    /// when it was indexed (and the moment), else the video's own. The file comes open: served
+    /// from it (see [`crate::index_folder::fd_path`]), never by its name again.
+    pub fn thumbnail_at(&self, id: i64, ms: Option<i64>, roots: &Roots) -> Result<(std::fs::File, Option<i64>)> {
         let row = self.image(id)?.ok_or_else(|| EngineError::NotFound(format!("no image with id {id} in the index")))?;
         if let (Some(ms), Some(_)) = (ms, row.video) {
-            let frame = thumbs::path(&self.index_dir, &thumbs::frame_key(&row.hash, ms));
-            if frame.is_file() {
+            if let Some(frame) = thumbs::open(&self.index_dir, &thumbs::frame_key(&row.hash, ms)) {
                 return Ok((frame, Some(ms)));
             }
         }
-        let thumbnail = thumbs::path(&self.index_dir, &row.hash);
-        if !thumbnail.is_file() {
-            thumbs::make_from_file(&self.index_dir, &row.hash, &roots.file(&row.path))?;
+        if let Some(thumbnail) = thumbs::open(&self.index_dir, &row.hash) {
+            return Ok((thumbnail, None));
         }
-        Ok((thumbnail, None))
+        // Made only from the indexed content, never from whatever the name leads to now.
+        let original = crate::original::open(&row, roots, &self.links)?;
+        thumbs::make_from_file(&self.index_dir, &row.hash, &original.real_path)?;
+        let made = thumbs::open(&self.index_dir, &row.hash)
+            .ok_or_else(|| EngineError::NotFound(format!("the thumbnail of image #{id} cannot be opened")))?;
+        Ok((made, None))
+    }
+
+    /// The file of image `id`, open and checked: still the indexed content, inside the
+    /// library (see [`crate::original`]); NotFound otherwise.
+    pub fn original(&self, id: i64, roots: &Roots) -> Result<(ImageRow, crate::original::Original)> {
+        let row = self.image(id)?.ok_or_else(|| EngineError::NotFound(format!("no image with id {id} in the index")))?;
+        let original = crate::original::open(&row, roots, &self.links)?;
+        Ok((row, original))
     }
 }
 

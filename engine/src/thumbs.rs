@@ -44,35 +44,80 @@ pub fn encode(image: &DynamicImage) -> Result<Vec<u8>, String> {
 /// Writes the thumbnail for `hash` unless it exists; atomic, so a crash leaves no half file.
 pub fn ensure(index_dir: &Path, hash: &str, image: &DynamicImage) -> Result<(), String> {
     let target = path(index_dir, hash);
-    if target.is_file() {
+    let shard = target.parent().expect("thumbnail paths have a folder");
+    own_folder(&dir(index_dir)).and_then(|()| own_folder(shard)).map_err(|e| e.to_string())?;
+    if std::fs::symlink_metadata(&target).is_ok_and(|m| m.is_file()) {
         return Ok(());
     }
     let bytes = encode(image)?;
-    let parent = target.parent().expect("thumbnail paths have a folder");
-    std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
-    let tmp = target.with_extension(format!("{}.tmp", std::process::id()));
-    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, &target));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp); // a full disk must not fill up with half thumbnails
-    }
-    written.map_err(|e| e.to_string())
+    // A fresh temporary file, renamed into place: a crash or a full disk leaves no half file.
+    crate::index_folder::replace_file(&target, &bytes).map_err(|e| e.to_string())
 }
 
-/// Deletes thumbnails whose hash is no longer in `keep`; returns how many.
+/// Opens the thumbnail `key` (a hash, or a frame's [`frame_key`]) to serve it: None when it is
+/// missing, or when it or its folder is not clipfind's own (a link planted in a synced index
+/// folder must not serve what it leads to).
+pub fn open(index_dir: &Path, key: &str) -> Option<std::fs::File> {
+    let target = path(index_dir, key);
+    let shard = target.parent()?;
+    let own_dir = |p: &Path| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir());
+    if !own_dir(&dir(index_dir)) || !own_dir(shard) {
+        return None;
+    }
+    crate::index_folder::open_own_for_reading(&target).ok()
+}
+
+/// Makes `folder` unless it exists; one that is a link (planted after the index folder was
+/// checked) is refused, never written through.
+fn own_folder(folder: &Path) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(folder) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{} is not a folder of clipfind's own", folder.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match std::fs::create_dir(folder) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => own_folder(folder),
+            made => made,
+        },
+        Err(e) => Err(e),
+    }
+}
+
+/// Deletes thumbnails whose hash is no longer in `keep`; returns how many. Only names clipfind
+/// writes are ever deleted: anything else found in the folder is left alone.
 pub fn prune(index_dir: &Path, keep: &HashSet<String>) -> usize {
-    files(index_dir).filter(|p| !keep.contains(hash_of(p))).filter(|p| std::fs::remove_file(p).is_ok()).count()
+    files(index_dir).filter(|p| is_thumbnail_name(p) && !keep.contains(hash_of(p))).filter(|p| std::fs::remove_file(p).is_ok()).count()
 }
 
 /// The content hashes that have a finished thumbnail (a video's own, not only its frames').
 pub fn stored(index_dir: &Path) -> HashSet<String> {
-    let is_own = |p: &PathBuf| p.extension().is_some_and(|e| e == "jpg") && !p.file_stem().is_some_and(|s| s.to_string_lossy().contains('-'));
+    let is_own = |p: &PathBuf| is_thumbnail_name(p) && !p.file_stem().is_some_and(|s| s.to_string_lossy().contains('-'));
     files(index_dir).filter(is_own).map(|p| hash_of(&p).to_string()).collect()
 }
 
 /// Removes the temporary files an interrupted write (a crash, a full disk) left behind; returns
 /// how many.
 pub fn clean_temporary(index_dir: &Path) -> usize {
-    files(index_dir).filter(|p| p.extension().is_some_and(|e| e == "tmp")).filter(|p| std::fs::remove_file(p).is_ok()).count()
+    files(index_dir).filter(|p| is_temporary_name(p)).filter(|p| std::fs::remove_file(p).is_ok()).count()
+}
+
+/// `<hash>.jpg` or a video frame's `<hash>-<ms>.jpg`, the hash 32 hex digits: a name clipfind writes.
+fn is_thumbnail_name(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let Some(stem) = name.strip_suffix(".jpg") else { return false };
+    let (hash, ms) = stem.split_once('-').map_or((stem, None), |(h, ms)| (h, Some(ms)));
+    is_hash(hash) && ms.is_none_or(|ms| !ms.is_empty() && ms.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// A thumbnail's temporary file: `<thumbnail>.<pid>.<n>.tmp`, or `<hash>.<pid>.tmp` as earlier
+/// releases named them.
+fn is_temporary_name(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let own = crate::index_folder::is_temporary_name(name) && is_thumbnail_name(Path::new(name.splitn(3, '.').take(2).collect::<Vec<_>>().join(".").as_str()));
+    let earlier = name.strip_suffix(".tmp").and_then(|r| r.split_once('.')).is_some_and(|(h, pid)| is_hash(h.split('-').next().unwrap_or(h)) && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
+    own || earlier
+}
+
+fn is_hash(s: &str) -> bool {
+    s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Decodes `original` (within the process's decode budget; a video's first frame, by `ffmpeg`)
@@ -106,14 +151,20 @@ pub fn fingerprint(index_dir: &Path) -> String {
     format!("{:032x}", xxhash_rust::xxh3::xxh3_128(format!("{shards:?}").as_bytes()))
 }
 
-/// Every file in the thumbnail folder's two-letter shards.
+/// Every plain file in the thumbnail folder's two-letter shards. File types come from the
+/// listing, which never follows a link: a planted `thumbs/ab -> ~` is not entered, and a link
+/// named like a thumbnail is not a file here.
 fn files(index_dir: &Path) -> impl Iterator<Item = PathBuf> {
-    std::fs::read_dir(dir(index_dir))
+    let is = |entry: &std::fs::DirEntry, wanted: fn(&std::fs::FileType) -> bool| entry.file_type().is_ok_and(|t| wanted(&t));
+    let thumbs = dir(index_dir);
+    let own = std::fs::symlink_metadata(&thumbs).is_ok_and(|m| m.is_dir());
+    own.then(|| std::fs::read_dir(thumbs).ok()).flatten()
         .into_iter()
         .flatten()
         .flatten()
+        .filter(move |shard| is(shard, std::fs::FileType::is_dir))
         .filter_map(|shard| std::fs::read_dir(shard.path()).ok())
-        .flat_map(|files| files.flatten().map(|f| f.path()))
+        .flat_map(move |files| files.flatten().filter(move |f| is(f, std::fs::FileType::is_file)).map(|f| f.path()))
 }
 
 /// `thumbs/ab/<hash>.jpg` (or `<hash>.jpg.<pid>.tmp`, or a video frame's `<hash>-<ms>.jpg`) -> `<hash>`.
@@ -125,6 +176,9 @@ fn hash_of(path: &Path) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const A: &str = "abc12300000000000000000000000000";
+    const B: &str = "def45600000000000000000000000000";
 
     #[test]
     fn thumbnails_fit_the_box_and_are_never_enlarged() {
@@ -140,22 +194,57 @@ mod tests {
     fn ensure_writes_once_and_prune_removes_orphans() {
         let d = tempfile::tempdir().unwrap();
         let img = DynamicImage::new_rgb8(10, 10);
-        ensure(d.path(), "abc123", &img).unwrap();
-        ensure(d.path(), "def456", &img).unwrap();
-        assert!(path(d.path(), "abc123").is_file());
-        let keep = ["abc123".to_string()].into_iter().collect();
+        ensure(d.path(), A, &img).unwrap();
+        ensure(d.path(), B, &img).unwrap();
+        assert!(path(d.path(), A).is_file());
+        let keep = [A.to_string()].into_iter().collect();
         assert_eq!(prune(d.path(), &keep), 1);
-        assert!(path(d.path(), "abc123").is_file() && !path(d.path(), "def456").exists());
+        assert!(path(d.path(), A).is_file() && !path(d.path(), B).exists());
     }
 
     #[test]
     fn the_fingerprint_changes_when_a_thumbnail_goes() {
         let d = tempfile::tempdir().unwrap();
-        ensure(d.path(), "abc123", &DynamicImage::new_rgb8(4, 4)).unwrap();
+        ensure(d.path(), A, &DynamicImage::new_rgb8(4, 4)).unwrap();
         let before = fingerprint(d.path());
         assert_eq!(fingerprint(d.path()), before);
         std::thread::sleep(std::time::Duration::from_millis(5));
-        std::fs::remove_file(path(d.path(), "abc123")).unwrap();
+        std::fs::remove_file(path(d.path(), A)).unwrap();
         assert_ne!(fingerprint(d.path()), before);
+    }
+
+    #[test]
+    fn pruning_deletes_only_clipfind_names_and_never_follows_links() {
+        let d = tempfile::tempdir().unwrap();
+        let home = d.path().join("home");
+        std::fs::create_dir_all(home.join("Documents")).unwrap();
+        std::fs::write(home.join("Documents/report.txt"), b"keep").unwrap();
+        std::fs::write(home.join(format!("{B}.jpg")), b"a photo of mine").unwrap();
+        let index = d.path().join("index");
+        std::fs::create_dir(&index).unwrap();
+        ensure(&index, A, &DynamicImage::new_rgb8(4, 4)).unwrap();
+        // Planted after the index was checked: a shard that is a link, a link named like a
+        // thumbnail, and a file of someone else's in a real shard.
+        std::os::unix::fs::symlink(&home, dir(&index).join("de")).unwrap();
+        std::os::unix::fs::symlink(home.join(format!("{B}.jpg")), dir(&index).join("ab").join(format!("{B}-5.jpg"))).unwrap();
+        std::fs::write(dir(&index).join("ab").join("notes.txt"), b"not ours").unwrap();
+        assert_eq!(prune(&index, &HashSet::new()), 1, "only the one real thumbnail goes");
+        assert_eq!(clean_temporary(&index), 0);
+        assert_eq!(std::fs::read(home.join("Documents/report.txt")).unwrap(), b"keep");
+        assert_eq!(std::fs::read(home.join(format!("{B}.jpg"))).unwrap(), b"a photo of mine");
+        assert!(dir(&index).join("ab/notes.txt").exists());
+        let err = ensure(&index, B, &DynamicImage::new_rgb8(4, 4)).unwrap_err();
+        assert!(err.contains("not a folder of clipfind"), "{err}");
+        assert_eq!(std::fs::read_dir(&home).unwrap().count(), 2, "nothing written through the planted shard");
+    }
+
+    #[test]
+    fn temporary_files_of_this_and_earlier_releases_are_recognised() {
+        for name in [format!("{A}.jpg.123.4.tmp"), format!("{A}-40.jpg.9.0.tmp"), format!("{A}.77.tmp")] {
+            assert!(is_temporary_name(Path::new(&name)), "{name}");
+        }
+        for name in ["report.txt.tmp", "abc.1.tmp", "x.jpg.1.2.tmp"] {
+            assert!(!is_temporary_name(Path::new(name)), "{name}");
+        }
     }
 }

@@ -15,8 +15,28 @@
 //! through the crate's event iterator: that iterator learns the frame size by parsing `ffmpeg`'s
 //! log and only starts reading stdout once it has, so a log it cannot parse would leave `ffmpeg`
 //! blocked on a full stdout pipe and the caller waiting forever. Here stdout is read from the first
-//! byte and stderr is drained by its own thread, so neither pipe can fill up. The process is
-//! killed and reaped on every exit path (a guard's `Drop`).
+//! byte and stderr is drained by its own thread (keeping a bounded tail of it), so neither pipe
+//! can fill up. A watchdog thread owns each process: it kills and reaps it past a wall-clock
+//! limit, and on every early exit path (a guard's `Drop`).
+//!
+//! # What FFmpeg may open
+//!
+//! FFmpeg picks a demuxer by a file's content, not its name, and some demuxers open other files:
+//! an HLS playlist named `clip.mp4` whose segment is a FIFO would block `ffprobe` forever, and
+//! concat lists or image2 patterns would read whatever they name. So `ffprobe` and `ffmpeg` only
+//! use the `file` protocol and the demuxers of real video containers (`CONTAINERS`); anything
+//! else is [`VideoError::NotAVideo`]. Each run also has a wall-clock limit (a few seconds to
+//! probe, a decode scaled to the video's duration, see `DECODE_TIME_MAX`); past it the process
+//! is killed and the video is [`VideoError::TimedOut`].
+//!
+//! # Size limits
+//!
+//! A video gets the limits an image does ([`MAX_PIXELS`], [`MIN_SIDE`] and [`MAX_ASPECT`] of
+//! the image path): a display size outside them is [`VideoError::Refused`] after probing, before
+//! any frame is decoded, and `ffmpeg`'s decoder refuses pictures over [`MAX_PIXELS`] even when
+//! they appear mid-stream. The frames asked of `ffmpeg` have at most `MAX_FRAME_SIDE` pixels on
+//! their long side, and a sample holds the process's decode budget
+//! ([`crate::clip::budget`]) for the frames it keeps while decoding.
 //!
 //! The binary is `$CLIPFIND_FFMPEG` when set, else an `ffmpeg` next to the executable, else
 //! `ffmpeg` on `PATH`; `ffprobe` is taken from the same folder.
@@ -68,7 +88,9 @@
 //! would hide that; the caller sees the error, and its size/mtime change triggers a retry. A
 //! video counts as truncated when `ffmpeg` reported errors (or failed) *and* the frames stop more
 //! than a second (or a sample period) before the duration the container states. Damage in the
-//! middle of a file that still decodes to its end is tolerated.
+//! middle of a file that still decodes to its end is tolerated. A video whose display size an
+//! image would be refused for is [`VideoError::Refused`]; one whose `ffprobe` or `ffmpeg` run
+//! outlasts its limit is [`VideoError::TimedOut`].
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -76,14 +98,22 @@ use std::{
     fs::File,
     io::{self, BufRead, BufReader, Read, Seek, SeekFrom},
     path::{Path, PathBuf},
-    process::{ChildStderr, Command, ExitStatus},
-    sync::{Arc, Mutex},
+    process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio},
+    sync::{
+        mpsc::{self, Receiver, RecvTimeoutError},
+        Arc, Mutex,
+    },
     thread::JoinHandle,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
-use ffmpeg_sidecar::{child::FfmpegChild, command::FfmpegCommand};
+use ffmpeg_sidecar::command::FfmpegCommand;
 use image::RgbImage;
+
+use crate::clip::{
+    budget,
+    preprocess::{MAX_ASPECT, MAX_PIXELS, MIN_SIDE},
+};
 
 /// How [`sample`] chooses the frames of a video. See the module docs for the rules.
 #[derive(Debug, Clone, PartialEq)]
@@ -115,7 +145,8 @@ pub struct SamplingOptions {
     pub max_frames: usize,
     /// Frames are scaled so their shorter side is this many pixels (default 256, above CLIP's
     /// 224 so a centre crop still fits), aspect kept, both sides even (rounded down to even, at
-    /// least 2).
+    /// least 2; at most 4096). The long side is at most 4096 pixels too: a frame longer than that
+    /// keeps its aspect with a shorter short side.
     pub short_side: u32,
     /// Which frames `ffmpeg` decodes (default [`Decode::Auto`] with a 2 s limit). See the module
     /// docs.
@@ -236,6 +267,28 @@ pub enum VideoError {
         reason: String,
     },
 
+    /// The video's display size is one an image would be refused for: too many pixels, too small,
+    /// or sides too unequal (a 16x16000 video of a few KB would cost gigabytes of frames).
+    #[error("{}: refused: {reason}", path.display())]
+    Refused {
+        /// The file.
+        path: PathBuf,
+        /// Which limit, with the size.
+        reason: String,
+    },
+
+    /// `ffprobe` or `ffmpeg` ran past its wall-clock limit and was stopped (a file that makes
+    /// FFmpeg hang or crawl).
+    #[error("{}: {tool} took longer than {} s and was stopped", path.display(), limit.as_secs_f64())]
+    TimedOut {
+        /// The file.
+        path: PathBuf,
+        /// `ffprobe` or `ffmpeg`.
+        tool: &'static str,
+        /// The limit it ran under.
+        limit: Duration,
+    },
+
     /// Options that cannot be sampled with (a rate that is not positive, a threshold outside 0..1).
     #[error("invalid sampling options: {0}")]
     InvalidOptions(String),
@@ -256,7 +309,11 @@ impl VideoError {
     /// with the causes it keeps.
     pub fn reason(&self) -> String {
         let path = match self {
-            VideoError::NotAVideo { path, .. } | VideoError::Unreadable { path, .. } | VideoError::Truncated { path, .. } => Some(path),
+            VideoError::NotAVideo { path, .. }
+            | VideoError::Unreadable { path, .. }
+            | VideoError::Truncated { path, .. }
+            | VideoError::Refused { path, .. }
+            | VideoError::TimedOut { path, .. } => Some(path),
             _ => None,
         };
         let message = self.to_string();
@@ -318,7 +375,7 @@ pub fn sampled_content_hash(path: &Path) -> io::Result<String> {
     hash_sampled(file, size)
 }
 
-fn hash_sampled(mut reader: impl Read + Seek, size: u64) -> io::Result<String> {
+pub(crate) fn hash_sampled(mut reader: impl Read + Seek, size: u64) -> io::Result<String> {
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
     hasher.update(&size.to_le_bytes());
     if size <= HASH_CHUNK * HASH_CHUNKS {
@@ -346,15 +403,18 @@ fn hash_sampled(mut reader: impl Read + Seek, size: u64) -> io::Result<String> {
 struct Tools {
     ffmpeg: PathBuf,
     ffprobe: PathBuf,
+    limits: TimeLimits,
 }
 
 impl Tools {
     fn from_env() -> Self {
         match std::env::var_os("CLIPFIND_FFMPEG").filter(|v| !v.is_empty()) {
             Some(ffmpeg) => Self::at(PathBuf::from(ffmpeg)),
-            None => {
-                Self { ffmpeg: ffmpeg_sidecar::paths::ffmpeg_path(), ffprobe: ffmpeg_sidecar::ffprobe::ffprobe_path() }
-            }
+            None => Self {
+                ffmpeg: ffmpeg_sidecar::paths::ffmpeg_path(),
+                ffprobe: ffmpeg_sidecar::ffprobe::ffprobe_path(),
+                limits: TimeLimits::DEFAULT,
+            },
         }
     }
 
@@ -362,7 +422,7 @@ impl Tools {
     fn at(ffmpeg: PathBuf) -> Self {
         let name = ffmpeg.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let probe_name = if name.contains("ffmpeg") { name.replace("ffmpeg", "ffprobe") } else { "ffprobe".into() };
-        Self { ffprobe: ffmpeg.with_file_name(probe_name), ffmpeg }
+        Self { ffprobe: ffmpeg.with_file_name(probe_name), ffmpeg, limits: TimeLimits::DEFAULT }
     }
 
     fn ffmpeg_version(&self) -> Result<String, VideoError> {
@@ -382,25 +442,34 @@ impl Tools {
         if meta.len() == 0 {
             return Err(VideoError::NotAVideo { path: path.into(), reason: "empty file (0 bytes)".into() });
         }
-        let output = Command::new(&self.ffprobe)
-            .args(["-v", "error", "-select_streams", "V:0", "-of", "flat", "-show_entries"])
+        let mut command = Command::new(&self.ffprobe);
+        command
+            .args(["-loglevel", "level+error"])
+            .args(input_limits())
+            .args(["-select_streams", "V:0", "-of", "flat", "-show_entries"])
             .arg("stream=codec_name,width,height,sample_aspect_ratio,duration:stream_side_data=rotation:stream_tags=rotate:format=duration")
-            .arg(file_url(path))
-            .output()
-            .map_err(|source| spawn_error("ffprobe", &self.ffprobe, source))?;
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        if !output.status.success() {
-            let reason =
-                reason_from(stderr.lines(), path).unwrap_or_else(|| format!("ffprobe failed ({})", output.status));
+            .arg(file_url(path));
+        let mut ffprobe = Supervised::spawn(command, "ffprobe", &self.ffprobe, self.limits.probe)?;
+        let io_error = |source| VideoError::Io { path: self.ffprobe.clone(), source };
+        let flat = read_capped(&mut ffprobe.stdout, PROBE_OUTPUT_BYTES).map_err(io_error)?;
+        let (exit, log) = ffprobe.finish().map_err(io_error)?;
+        let Some(status) = exit else {
+            return Err(VideoError::TimedOut { path: path.into(), tool: "ffprobe", limit: self.limits.probe });
+        };
+        if !status.success() {
+            let reason = refused_format(&log)
+                .or_else(|| reason_from(log.iter().map(String::as_str), path))
+                .unwrap_or_else(|| format!("ffprobe failed ({status})"));
             return Err(VideoError::NotAVideo { path: path.into(), reason });
         }
-        parse_probe(&String::from_utf8_lossy(&output.stdout))
+        parse_probe(&String::from_utf8_lossy(&flat))
             .ok_or_else(|| VideoError::NotAVideo { path: path.into(), reason: "no video stream".into() })
     }
 
     fn sample(&self, path: &Path, options: &SamplingOptions) -> Result<(VideoInfo, Vec<Frame>), VideoError> {
         validate(options)?;
         let info = self.probe(path)?;
+        check_display_size(&info).map_err(|reason| VideoError::Refused { path: path.into(), reason })?;
         let (frames, _) = self.sample_frames(path, &info, options)?;
         Ok((info, frames))
     }
@@ -413,8 +482,10 @@ impl Tools {
         options: &SamplingOptions,
     ) -> Result<(Vec<Frame>, bool), VideoError> {
         let size = frame_size(info, options.short_side);
+        let _memory = budget::budget().reserve(sample_memory(info, size, options));
+        let limit = self.limits.decode(info.duration);
         if options.decode != Decode::AllFrames {
-            let (run, selector) = self.decode(path, size, options, true)?;
+            let (run, selector) = self.decode(path, size, options, true, limit)?;
             let enough = match options.decode {
                 Decode::Auto { max_gap } => run.clean() && run.longest_key_gap(info.duration) <= max_gap,
                 _ => run.samples > 0,
@@ -424,21 +495,23 @@ impl Tools {
                 return Ok((selector.finish(), true));
             }
         }
-        let (run, selector) = self.decode(path, size, options, false)?;
+        let (run, selector) = self.decode(path, size, options, false, limit)?;
         run.judge(path, info, options)?;
         Ok((selector.finish(), false))
     }
 
     /// Runs `ffmpeg` over the low-rate sample of `path` (key frames only or all), passing each
-    /// frame through a new [`Selector`].
+    /// frame through a new [`Selector`]; stopped past `limit`.
     fn decode<'o>(
         &self,
         path: &Path,
         (width, height): (u32, u32),
         options: &'o SamplingOptions,
         keyframes_only: bool,
+        limit: Duration,
     ) -> Result<(DecodeRun, Selector<'o>), VideoError> {
-        let mut decoder = Decoder::spawn(&self.ffmpeg, path, (width, height), options.sample_fps, keyframes_only)?;
+        let mut decoder =
+            spawn_decoder(&self.ffmpeg, path, (width, height), options.sample_fps, keyframes_only, limit)?;
         let mut selector = Selector::new(options);
         let frame_bytes = width as usize * height as usize * 3;
         let mut run = DecodeRun::default();
@@ -458,7 +531,10 @@ impl Tools {
             run.note_sample(time, &buf);
             selector.offer(time, RgbImage::from_raw(width, height, buf).expect("buffer holds exactly one frame"));
         }
-        let (status, log) = decoder.finish().map_err(|source| VideoError::Io { path: self.ffmpeg.clone(), source })?;
+        let (exit, log) = decoder.finish().map_err(|source| VideoError::Io { path: self.ffmpeg.clone(), source })?;
+        let Some(status) = exit else {
+            return Err(VideoError::TimedOut { path: path.into(), tool: "ffmpeg", limit });
+        };
         run.status = Some(status);
         run.log = log;
         Ok((run, selector))
@@ -488,14 +564,94 @@ fn file_url(path: &Path) -> OsString {
     url
 }
 
+/// The demuxers FFmpeg may use: real video containers (MP4/MOV, Matroska/WebM, AVI, MPEG-PS and
+/// -TS, FLV, ASF/WMV, Ogg), none of which opens other files. Playlists (hls, dash), lists
+/// (concat) and patterns (image2) are left out: FFmpeg picks a demuxer by content, so a
+/// `clip.mp4` could be any of them. Names as `ffmpeg -demuxers` lists them; one name of a
+/// demuxer's list (`mov,mp4,m4a,3gp,3g2,mj2`) is enough.
+const CONTAINERS: &str = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,mpeg,mpegts,flv,asf,ogg";
+
+/// Input options for both `ffprobe` and `ffmpeg`: only local files, only [`CONTAINERS`], and no
+/// decoded picture over the image limit (the decoder refuses it, even mid-stream).
+fn input_limits() -> [String; 6] {
+    let max_pixels = MAX_PIXELS.to_string();
+    ["-protocol_whitelist", "file", "-format_whitelist", CONTAINERS, "-max_pixels", &max_pixels].map(String::from)
+}
+
+/// How long `ffprobe` may run: it reads the headers and a few packets, well under a second on a
+/// local disk, so this leaves room for a slow or network one.
+const PROBE_TIME_LIMIT: Duration = Duration::from_secs(10);
+/// Every `ffmpeg` run may take this long plus [`DECODE_TIME_PER_VIDEO_SECOND`] per second of
+/// the stated duration (the start of the process and the file's headers).
+const DECODE_TIME_BASE: Duration = Duration::from_secs(10);
+/// A full decode runs at 5-10x real time for 1080p H.264 on two threads here, near real time for
+/// 4K HEVC on a slow machine; twice real time leaves room for both.
+const DECODE_TIME_PER_VIDEO_SECOND: u32 = 2;
+/// No `ffmpeg` run takes longer, whatever duration the container states (or when it states
+/// none): a full decode of an hour of 1080p fits, and a hostile file holds a worker no longer.
+const DECODE_TIME_MAX: Duration = Duration::from_secs(600);
+/// Most bytes of `ffprobe` output read (a few hundred are expected); the rest is discarded.
+const PROBE_OUTPUT_BYTES: usize = 64 * 1024;
+
+/// Wall-clock limits on the FFmpeg runs (a value so tests can make them tiny).
+#[derive(Debug, Clone, Copy)]
+struct TimeLimits {
+    probe: Duration,
+    decode_base: Duration,
+    decode_per_video_second: u32,
+    decode_max: Duration,
+}
+
+impl TimeLimits {
+    const DEFAULT: TimeLimits = TimeLimits {
+        probe: PROBE_TIME_LIMIT,
+        decode_base: DECODE_TIME_BASE,
+        decode_per_video_second: DECODE_TIME_PER_VIDEO_SECOND,
+        decode_max: DECODE_TIME_MAX,
+    };
+
+    /// The limit of one `ffmpeg` run over a video of `duration` (zero: not stated).
+    fn decode(&self, duration: Duration) -> Duration {
+        if duration.is_zero() {
+            return self.decode_max;
+        }
+        self.decode_base.saturating_add(duration.saturating_mul(self.decode_per_video_second)).min(self.decode_max)
+    }
+}
+
+/// Why a display size is refused: the checks an image's size gets, with the same limits. A video
+/// frame of such a size costs memory out of proportion to what it shows.
+fn check_display_size(info: &VideoInfo) -> Result<(), String> {
+    let (w, h) = (info.width, info.height);
+    if u64::from(w) * u64::from(h) > MAX_PIXELS {
+        return Err(format!("{w}x{h} is larger than the {} megapixel limit", MAX_PIXELS / 1_000_000));
+    }
+    if w < MIN_SIDE || h < MIN_SIDE {
+        return Err(format!("{w}x{h} is too small to search (at least {MIN_SIDE}x{MIN_SIDE} pixels)"));
+    }
+    if w.max(h) / w.min(h) > MAX_ASPECT {
+        return Err(format!("{w}x{h} is not a picture to search: its sides differ more than {MAX_ASPECT} times"));
+    }
+    Ok(())
+}
+
+/// The decode budget a sample of `frame`-sized frames holds while decoding: the frames waiting
+/// for the cap (thinned when twice the cap wait) and the one being read, plus `ffmpeg`'s own
+/// pictures at the display size, counted as an image that size (another process, same memory).
+fn sample_memory(info: &VideoInfo, (width, height): (u32, u32), options: &SamplingOptions) -> u64 {
+    let frame = u64::from(width) * u64::from(height) * 3;
+    let frames = 2 * options.max_frames.max(1) as u64 + 1;
+    frame.saturating_mul(frames).saturating_add(budget::decode_cost(info.width, info.height))
+}
+
 fn validate(o: &SamplingOptions) -> Result<(), VideoError> {
     let fraction = |v: f32| (0.0..=1.0).contains(&v);
     let problem = if !(o.sample_fps.is_finite() && o.sample_fps > 0.0 && o.sample_fps <= 240.0) {
         format!("sample_fps must be in (0, 240], not {}", o.sample_fps)
     } else if !fraction(o.scene_threshold) || !fraction(o.same_threshold) {
         format!("thresholds must be in 0..1, not {} and {}", o.scene_threshold, o.same_threshold)
-    } else if o.short_side < 2 || o.short_side > 8192 {
-        format!("short_side must be in 2..=8192, not {}", o.short_side)
+    } else if o.short_side < 2 || o.short_side > MAX_FRAME_SIDE {
+        format!("short_side must be in 2..={MAX_FRAME_SIDE}, not {}", o.short_side)
     } else {
         return Ok(());
     };
@@ -547,97 +703,193 @@ fn display_size(width: u32, height: u32, sar: Option<&str>, rotation: Option<&st
     }
 }
 
+/// Longest side of a frame asked of `ffmpeg`: 16 times the default short side. CLIP's centre crop
+/// sees only the middle of a longer frame, while each kept frame waits in memory (up to twice
+/// `max_frames` of them), so a 16x4000 video would otherwise cost 256x16384 pixels a frame.
+const MAX_FRAME_SIDE: u32 = 4096;
+
 /// Output frame size: the shorter side `short_side` (rounded down to even), the other scaled to
-/// keep the display aspect and rounded to the nearest even number.
+/// keep the display aspect and rounded to the nearest even number; when that is longer than
+/// [`MAX_FRAME_SIDE`], the long side is that and the short one shrinks to keep the aspect.
 fn frame_size(info: &VideoInfo, short_side: u32) -> (u32, u32) {
-    let short = (short_side & !1).max(2);
     let (w, h) = (info.width.max(1) as f64, info.height.max(1) as f64);
-    let even = |x: f64| ((x / 2.0).round() as u32 * 2).clamp(2, 16384);
+    let aspect = w.max(h) / w.min(h);
+    let even = |x: f64| ((x / 2.0).round() as u32 * 2).max(2);
+    let mut short = (short_side & !1).max(2);
+    let mut long = even(short as f64 * aspect);
+    if long > MAX_FRAME_SIDE {
+        long = MAX_FRAME_SIDE;
+        short = ((MAX_FRAME_SIDE as f64 / aspect) as u32 & !1).max(2);
+    }
     if w <= h {
-        (short, even(short as f64 * h / w))
+        (short, long)
     } else {
-        (even(short as f64 * w / h), short)
+        (long, short)
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Decoding
 
-/// A running `ffmpeg` sample decode: stdout carries raw RGB frames, stderr is drained by a thread
-/// into the last few warnings and errors. Dropping it kills and reaps the process.
-struct Decoder {
-    child: FfmpegChild,
-    stdout: std::process::ChildStdout,
+/// A running `ffmpeg` or `ffprobe`: stdout is for the caller to read, stderr is drained by a
+/// thread into the last few warnings and errors, and a [`Watchdog`] stops the process past its
+/// limit. Dropping it kills and reaps the process.
+struct Supervised {
+    stdout: ChildStdout,
     log: Arc<Mutex<VecDeque<String>>>,
     drain: Option<JoinHandle<()>>,
-    reaped: bool,
+    watchdog: Option<Watchdog>,
 }
 
-/// How many warning and error lines a decode keeps for its error message.
+/// How many warning and error lines a run keeps for its error message.
 const LOG_LINES: usize = 32;
+/// Longest log line kept, in bytes (FFmpeg's are under 200; the rest of a longer one is dropped).
+const LOG_LINE_BYTES: usize = 1024;
 
-impl Decoder {
-    fn spawn(
-        ffmpeg: &Path,
-        path: &Path,
-        (width, height): (u32, u32),
-        fps: f32,
-        keyframes_only: bool,
-    ) -> Result<Self, VideoError> {
-        // Decode every frame: drop to the sample rate first, then scale only what is kept.
-        // Key frames only: there are few, so scale them, then repeat each on the sample grid.
-        let scale = format!("scale={width}:{height},setsar=1");
-        let rate = format!("fps=fps={fps}:start_time=0:eof_action=pass");
-        let filters = if keyframes_only { format!("{scale},{rate}") } else { format!("{rate},{scale}") };
-
-        let mut command = FfmpegCommand::new_with_path(ffmpeg);
-        command.args(["-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+warning", "-threads", "2"]);
-        if keyframes_only {
-            command.args(["-skip_frame", "nokey"]);
-        }
-        command.input(file_url(path)).args(["-map", "0:V:0", "-an", "-sn", "-dn"]).filter(filters).rawvideo();
-
-        let mut child = command.spawn().map_err(|source| spawn_error("ffmpeg", ffmpeg, source))?;
-        let (Some(stdout), Some(stderr)) = (child.take_stdout(), child.take_stderr()) else {
+impl Supervised {
+    /// Starts `command` (stdin closed, stdout and stderr piped), stopped after `limit`; `what`
+    /// and `binary` name it in errors.
+    fn spawn(mut command: Command, what: &str, binary: &Path, limit: Duration) -> Result<Self, VideoError> {
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = command.spawn().map_err(|source| spawn_error(what, binary, source))?;
+        let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(VideoError::Io { path: ffmpeg.into(), source: io::Error::other("ffmpeg's pipes are missing") });
+            return Err(VideoError::Io { path: binary.into(), source: io::Error::other("the process's pipes are missing") });
         };
         let log = Arc::new(Mutex::new(VecDeque::new()));
         let drain = Some(spawn_drain(stderr, Arc::clone(&log)));
-        Ok(Self { child, stdout, log, drain, reaped: false })
+        Ok(Self { stdout, log, drain, watchdog: Some(Watchdog::start(child, limit)) })
     }
 
-    /// Waits for the exit (stdout has ended) and returns its status and the kept log lines.
-    fn finish(mut self) -> io::Result<(ExitStatus, Vec<String>)> {
-        let status = self.child.wait()?;
-        self.reaped = true;
-        if let Some(drain) = self.drain.take() {
-            let _ = drain.join();
-        }
-        let log = self.log.lock().map(|l| l.iter().cloned().collect()).unwrap_or_default();
-        Ok((status, log))
+    /// The process's id (it stays valid until the process is reaped).
+    #[cfg(test)]
+    fn pid(&self) -> u32 {
+        self.watchdog.as_ref().map_or(0, |w| w.pid)
     }
-}
 
-impl Drop for Decoder {
-    fn drop(&mut self) {
-        if !self.reaped {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+    /// Waits for the exit (the caller has read stdout to its end) and returns the status, or
+    /// None when the limit stopped the process, and the kept log lines.
+    fn finish(mut self) -> io::Result<(Option<ExitStatus>, Vec<String>)> {
+        let exit = match self.watchdog.take() {
+            Some(watchdog) => watchdog.wait()?,
+            None => None,
+        };
         if let Some(drain) = self.drain.take() {
             let _ = drain.join(); // the pipe closed with the process, so this returns
         }
+        let log = self.log.lock().map(|l| l.iter().cloned().collect()).unwrap_or_default();
+        Ok((exit, log))
     }
 }
 
-/// Reads `stderr` to its end, keeping the last [`LOG_LINES`] warning and error lines.
+impl Drop for Supervised {
+    fn drop(&mut self) {
+        drop(self.watchdog.take()); // kills and reaps the process, closing its pipes
+        if let Some(drain) = self.drain.take() {
+            let _ = drain.join();
+        }
+    }
+}
+
+/// Owns a child process on a thread of its own, which polls for its exit and kills and reaps it
+/// at the deadline or as soon as this is dropped: whoever reads the child's pipes can block on
+/// them, and a hung child still ends.
+struct Watchdog {
+    #[cfg_attr(not(test), allow(dead_code))] // read by the tests that watch the process go
+    pid: u32,
+    /// Dropped to stop the child early.
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<io::Result<Option<ExitStatus>>>>,
+}
+
+/// How often a watchdog looks for its child's exit: a few milliseconds on runs of a tenth of a
+/// second or more.
+const EXIT_POLL: Duration = Duration::from_millis(5);
+
+impl Watchdog {
+    fn start(child: Child, limit: Duration) -> Self {
+        let pid = child.id();
+        let deadline = Instant::now() + limit;
+        let (stop, stopped) = mpsc::channel();
+        let thread = std::thread::spawn(move || watch(child, deadline, stopped));
+        Self { pid, stop: Some(stop), thread: Some(thread) }
+    }
+
+    /// The exit status, or None when the deadline stopped the child.
+    fn wait(mut self) -> io::Result<Option<ExitStatus>> {
+        let thread = self.thread.take().expect("a watchdog is waited for once");
+        thread.join().unwrap_or_else(|_| Err(io::Error::other("the watchdog thread panicked")))
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The watchdog's loop: the child's status when it exits; None when the deadline or a stop
+/// came first (the child is then killed and reaped).
+fn watch(mut child: Child, deadline: Instant, stopped: Receiver<()>) -> io::Result<Option<ExitStatus>> {
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Ok(Some(status)),
+            Ok(None) => {}
+            Err(e) => {
+                kill_and_reap(&mut child);
+                return Err(e);
+            }
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || !matches!(stopped.recv_timeout(left.min(EXIT_POLL)), Err(RecvTimeoutError::Timeout)) {
+            kill_and_reap(&mut child);
+            return Ok(None);
+        }
+    }
+}
+
+fn kill_and_reap(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Starts `ffmpeg` on the low-rate sample of `path`: raw RGB frames of `width` x `height` on
+/// its stdout, stopped after `limit`.
+fn spawn_decoder(
+    ffmpeg: &Path,
+    path: &Path,
+    (width, height): (u32, u32),
+    fps: f32,
+    keyframes_only: bool,
+    limit: Duration,
+) -> Result<Supervised, VideoError> {
+    // Decode every frame: drop to the sample rate first, then scale only what is kept.
+    // Key frames only: there are few, so scale them, then repeat each on the sample grid.
+    let scale = format!("scale={width}:{height},setsar=1");
+    let rate = format!("fps=fps={fps}:start_time=0:eof_action=pass");
+    let filters = if keyframes_only { format!("{scale},{rate}") } else { format!("{rate},{scale}") };
+
+    let mut command = FfmpegCommand::new_with_path(ffmpeg);
+    command.args(["-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+warning", "-threads", "2"]);
+    if keyframes_only {
+        command.args(["-skip_frame", "nokey"]);
+    }
+    command.args(input_limits());
+    command.input(file_url(path)).args(["-map", "0:V:0", "-an", "-sn", "-dn"]).filter(filters).rawvideo();
+    Supervised::spawn(command.into(), "ffmpeg", ffmpeg, limit)
+}
+
+/// Reads `stderr` to its end, keeping the last [`LOG_LINES`] warning and error lines (each cut
+/// to [`LOG_LINE_BYTES`]).
 fn spawn_drain(stderr: ChildStderr, log: Arc<Mutex<VecDeque<String>>>) -> JoinHandle<()> {
     std::thread::spawn(move || {
         let mut reader = BufReader::new(stderr);
         let mut line = Vec::new();
-        while matches!(reader.read_until(b'\n', &mut line), Ok(n) if n > 0) {
+        while matches!(read_capped_line(&mut reader, &mut line, LOG_LINE_BYTES), Ok(true)) {
             let text = String::from_utf8_lossy(&line);
             if ["[error]", "[fatal]", "[panic]", "[warning]"].iter().any(|tag| text.contains(tag)) {
                 if let Ok(mut log) = log.lock() {
@@ -647,9 +899,53 @@ fn spawn_drain(stderr: ChildStderr, log: Arc<Mutex<VecDeque<String>>>) -> JoinHa
                     log.push_back(text.trim().to_string());
                 }
             }
-            line.clear();
         }
     })
+}
+
+/// Reads one line (up to and with its newline) into `line`, keeping only its first `cap` bytes;
+/// false at the end of the input.
+fn read_capped_line(reader: &mut impl BufRead, line: &mut Vec<u8>, cap: usize) -> io::Result<bool> {
+    line.clear();
+    let mut read_any = false;
+    loop {
+        let buf = match reader.fill_buf() {
+            Ok(buf) => buf,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            return Ok(read_any);
+        }
+        read_any = true;
+        let (taken, ended) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (buf.len(), false),
+        };
+        let room = cap.saturating_sub(line.len());
+        line.extend_from_slice(&buf[..taken.min(room)]);
+        reader.consume(taken);
+        if ended {
+            return Ok(true);
+        }
+    }
+}
+
+/// Reads `reader` to its end, keeping its first `cap` bytes (the writer never blocks on a full
+/// pipe, and memory stays bounded).
+fn read_capped(reader: &mut impl Read, cap: usize) -> io::Result<Vec<u8>> {
+    let mut kept = Vec::new();
+    reader.by_ref().take(cap as u64).read_to_end(&mut kept)?;
+    io::copy(reader, &mut io::sink())?;
+    Ok(kept)
+}
+
+/// The reason for a file whose content FFmpeg would read with a demuxer outside [`CONTAINERS`]
+/// (logged as `[hls @ 0x…] Format not on whitelist '…'`, then `Invalid argument`).
+fn refused_format(log: &[String]) -> Option<String> {
+    let line = log.iter().find(|l| l.contains("Format not on whitelist"))?;
+    let demuxer = line.strip_prefix('[')?.split(" @ ").next()?;
+    Some(format!("its content is {demuxer}, not a video container (playlists and lists of other files are not read)"))
 }
 
 /// Fills `buf` from `reader`; returns how many bytes it got (less than `buf.len()` at the end).
@@ -1276,13 +1572,195 @@ mod tests {
     fn dropping_a_decoder_kills_ffmpeg() {
         let dir = tempfile::tempdir().unwrap();
         let path = h264(dir.path(), "long.mp4", "testsrc2=s=320x240:r=25:d=60", &[]);
-        let mut decoder = Decoder::spawn(Path::new("ffmpeg"), &path, (320, 240), 2.0, false).unwrap();
+        let mut decoder =
+            spawn_decoder(Path::new("ffmpeg"), &path, (320, 240), 2.0, false, Duration::from_secs(60)).unwrap();
         let mut frame = vec![0u8; 320 * 240 * 3];
         assert_eq!(read_full(&mut decoder.stdout, &mut frame).unwrap(), frame.len());
-        let pid = decoder.child.as_inner().id();
+        let pid = decoder.pid();
         assert!(Path::new(&format!("/proc/{pid}")).exists());
         drop(decoder); // mid-video: ffmpeg is still writing frames
         assert!(!Path::new(&format!("/proc/{pid}")).exists(), "ffmpeg {pid} outlived its decoder");
+    }
+
+    /// Runs `call` on a thread and fails the test when it has not returned within `limit` (a
+    /// regression must fail, not hang the suite).
+    fn within<T: Send + 'static>(limit: Duration, call: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+        let (done, result) = mpsc::channel();
+        std::thread::spawn(move || done.send(call()));
+        result.recv_timeout(limit).ok()
+    }
+
+    #[test]
+    fn playlists_and_lists_named_mp4_are_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("segment.ts");
+        assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let hls = dir.path().join("clip.mp4");
+        std::fs::write(&hls, "#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\nsegment.ts\n#EXT-X-ENDLIST\n").unwrap();
+        let concat = dir.path().join("list.mkv");
+        std::fs::write(&concat, "ffconcat version 1.0\nfile segment.ts\n").unwrap();
+
+        for (path, demuxer) in [(hls, "hls"), (concat, "concat")] {
+            let started = Instant::now();
+            let file = path.clone();
+            let Some(result) = within(Duration::from_secs(60), move || sample(&file, &SamplingOptions::default())) else {
+                let _ = std::fs::OpenOptions::new().write(true).open(&fifo); // lets the blocked reader go
+                panic!("{} still sampling after 60 s", path.display());
+            };
+            assert_not_a_video(result, &format!("its content is {demuxer}, not a video container"));
+            assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+
+            // ffmpeg refuses it by itself too, without the probe.
+            let info = VideoInfo { duration: Duration::from_secs(10), width: 320, height: 240, codec: "h264".into() };
+            let decoded = Tools::from_env().sample_frames(&path, &info, &SamplingOptions::default());
+            match decoded {
+                Err(VideoError::Unreadable { reason, .. }) => assert!(reason.contains("Format not on whitelist"), "{reason}"),
+                other => panic!("expected Unreadable, got {:?}", other.map(|(f, _)| f.len())),
+            }
+        }
+    }
+
+    /// Set in the child process [`sample_in_a_child_process`] runs in: the video to sample.
+    const CHILD_VIDEO: &str = "CLIPFIND_TEST_SAMPLE_VIDEO";
+
+    /// Samples `path` in a fresh process (this test binary, running only
+    /// [`sample_and_report_peak_memory`]) and returns its report: `outcome: …` and `peak_kb: N`.
+    fn sample_in_a_child_process(path: &Path) -> (String, u64) {
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "video::tests::sample_and_report_peak_memory", "--ignored", "--nocapture"])
+            .args(["--test-threads", "1"])
+            .env(CHILD_VIDEO, path)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        // libtest prints the test's name first, on the same line.
+        let field = |name: &str| stdout.lines().find_map(|l| l.split_once(name)).map(|(_, value)| value.to_string());
+        let outcome = field("outcome: ").unwrap_or_else(|| panic!("no outcome: {stdout}"));
+        let peak = field("peak_kb: ").and_then(|kb| kb.parse().ok()).unwrap_or_else(|| panic!("no peak: {stdout}"));
+        (outcome, peak)
+    }
+
+    /// Peak resident memory of this process (VmHWM), in KiB; panics where /proc cannot say.
+    fn peak_kb() -> u64 {
+        let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status is readable");
+        let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM in /proc/self/status");
+        line.split_whitespace().nth(1).and_then(|kb| kb.parse().ok()).expect("VmHWM in kB")
+    }
+
+    #[test]
+    #[ignore = "run by extreme_aspect_videos_are_refused_or_sampled_small, in a process of its own"]
+    fn sample_and_report_peak_memory() {
+        let path = PathBuf::from(std::env::var_os(CHILD_VIDEO).expect("the video to sample"));
+        let outcome = match sample(&path, &SamplingOptions::default()) {
+            Ok((_, frames)) => {
+                let sides = frames.iter().map(|f| f.image.width().max(f.image.height())).max().unwrap_or(0);
+                format!("{} frames, longest side {sides}", frames.len())
+            }
+            Err(e) => format!("error: {}", e.reason()),
+        };
+        println!("outcome: {outcome}");
+        println!("peak_kb: {}", peak_kb());
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")] // reads /proc
+    fn extreme_aspect_videos_are_refused_or_sampled_small() {
+        let dir = tempfile::tempdir().unwrap();
+        // 300 s of a colour that changes every second: a scene change each second, so up to
+        // twice the cap (240) frames wait at once. At 256 pixels across, as they would be asked
+        // for without a bound, a 16x16000 frame is 256x16384 (12 MB): 3 GB in all.
+        let changing = |size: &str| format!("color=c=red:s={size}:r=1:d=300,hue=H=2*PI*t/7");
+        let tall = h264(dir.path(), "tall.mp4", &changing("16x16000"), &[]);
+        let narrow = h264(dir.path(), "narrow.mp4", &changing("16x4000"), &[]);
+        assert!(std::fs::metadata(&tall).unwrap().len() < 2 << 20, "a small file for what it would cost");
+
+        // 1000:1: refused, like an image of that shape, before a frame is decoded.
+        let (outcome, tall_peak) = sample_in_a_child_process(&tall);
+        assert_eq!(outcome, "error: refused: 16x16000 is not a picture to search: its sides differ more than 256 times");
+        // 250:1 is allowed, but its frames are at most MAX_FRAME_SIDE long (16x4096, 192 KB).
+        let (outcome, narrow_peak) = sample_in_a_child_process(&narrow);
+        let frames: usize = outcome.split(' ').next().unwrap().parse().unwrap_or_else(|_| panic!("{outcome}"));
+        assert!(frames >= 100, "{outcome}");
+        assert!(outcome.ends_with(&format!("longest side {MAX_FRAME_SIDE}")), "{outcome}");
+        println!("peak memory: refused 16x16000 {tall_peak} KiB, sampled 16x4000 {narrow_peak} KiB");
+        for peak in [tall_peak, narrow_peak] {
+            assert!(peak < 256 * 1024, "peak memory {peak} KiB");
+        }
+    }
+
+    #[test]
+    fn a_decode_past_its_limit_is_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = h264(dir.path(), "long.mp4", "testsrc2=s=640x480:r=25:d=60", &[]);
+        let limit = Duration::from_millis(100);
+        let limits = TimeLimits { decode_base: limit, decode_per_video_second: 0, decode_max: limit, ..TimeLimits::DEFAULT };
+        let tools = Tools { limits, ..Tools::from_env() };
+        let options = SamplingOptions { decode: Decode::AllFrames, ..Default::default() };
+        let started = Instant::now();
+        let err = tools.sample(&path, &options).unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+        assert!(matches!(err, VideoError::TimedOut { tool: "ffmpeg", .. }), "{err:?}");
+        assert_eq!(err.reason(), "ffmpeg took longer than 0.1 s and was stopped");
+
+        // The limits scale with the stated duration, up to the cap; no duration gets the cap.
+        let d = TimeLimits::DEFAULT;
+        assert_eq!(d.decode(Duration::from_secs(30)), Duration::from_secs(70));
+        assert_eq!(d.decode(Duration::from_secs(3600)), DECODE_TIME_MAX);
+        assert_eq!(d.decode(Duration::ZERO), DECODE_TIME_MAX);
+        assert_eq!(d.decode(Duration::MAX), DECODE_TIME_MAX);
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")] // looks in /proc
+    fn a_process_past_its_limit_is_killed_and_reaped() {
+        let mut command = Command::new("sleep");
+        command.arg("30");
+        let started = Instant::now();
+        let mut sleeper = Supervised::spawn(command, "sleep", Path::new("sleep"), Duration::from_millis(200)).unwrap();
+        let pid = sleeper.pid();
+        assert!(read_capped(&mut sleeper.stdout, 10).unwrap().is_empty(), "stdout ends when it is killed");
+        let (exit, _) = sleeper.finish().unwrap();
+        assert!(exit.is_none(), "stopped by the limit: {exit:?}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+        assert!(!Path::new(&format!("/proc/{pid}")).exists(), "sleep {pid} outlived its limit");
+    }
+
+    #[test]
+    fn log_lines_and_outputs_are_read_within_bounds() {
+        let mut input = vec![b'x'; 1 << 20];
+        input.extend_from_slice(b"\n[error] short\nlast");
+        let mut reader = BufReader::with_capacity(4096, &input[..]);
+        let mut line = Vec::new();
+        assert!(read_capped_line(&mut reader, &mut line, LOG_LINE_BYTES).unwrap());
+        assert_eq!(line.len(), LOG_LINE_BYTES, "a megabyte line is cut");
+        assert!(read_capped_line(&mut reader, &mut line, LOG_LINE_BYTES).unwrap());
+        assert_eq!(line, b"[error] short\n");
+        assert!(read_capped_line(&mut reader, &mut line, LOG_LINE_BYTES).unwrap());
+        assert_eq!(line, b"last");
+        assert!(!read_capped_line(&mut reader, &mut line, LOG_LINE_BYTES).unwrap());
+
+        let mut all = &input[..];
+        assert_eq!(read_capped(&mut all, 100).unwrap(), &input[..100]);
+        assert!(all.is_empty(), "the rest is read and dropped");
+    }
+
+    #[test]
+    fn display_sizes_get_the_image_limits() {
+        let info = |w, h| VideoInfo { duration: Duration::ZERO, width: w, height: h, codec: String::new() };
+        assert_eq!(check_display_size(&info(1920, 1080)), Ok(()));
+        assert_eq!(check_display_size(&info(16, 4096)), Ok(()), "256:1 is the limit");
+        let refused = |w, h| check_display_size(&info(w, h)).unwrap_err();
+        assert!(refused(16, 4112).contains("sides differ more than 256 times"));
+        assert!(refused(64, 60000).contains("64x60000 is not a picture to search"));
+        assert!(refused(20000, 20000).contains("larger than the 150 megapixel limit"));
+        assert!(refused(2, 2).contains("too small"));
+        assert!(refused(0, 480).contains("too small"));
+
+        // The decode budget covers the frames that wait for the cap and ffmpeg's own picture.
+        let options = SamplingOptions::default();
+        let memory = sample_memory(&info(1920, 1080), (456, 256), &options);
+        assert_eq!(memory, 456 * 256 * 3 * 241 + budget::decode_cost(1920, 1080));
     }
 
     #[test]
@@ -1300,7 +1778,7 @@ mod tests {
         assert!(err.to_string().contains("ffprobe is not installed"), "{err}");
 
         // ffprobe present but ffmpeg missing: the decode step says so.
-        let tools = Tools { ffmpeg: dir.path().join("no-such-bin/ffmpeg"), ffprobe: "ffprobe".into() };
+        let tools = Tools { ffmpeg: dir.path().join("no-such-bin/ffmpeg"), ..Tools::from_env() };
         let err = tools.sample(&video, &SamplingOptions::default()).unwrap_err();
         assert!(err.to_string().contains("ffmpeg is not installed"), "{err}");
 
@@ -1491,6 +1969,11 @@ mod tests {
         assert_eq!(frame_size(&info(1080, 1920), 256), (256, 456));
         assert_eq!(frame_size(&info(640, 480), 225), (298, 224));
         assert_eq!(frame_size(&info(100, 100), 256), (256, 256));
+        // The long side is bounded; the short one shrinks to keep the aspect.
+        assert_eq!(frame_size(&info(16, 4000), 256), (16, MAX_FRAME_SIDE));
+        assert_eq!(frame_size(&info(4000, 16), 256), (MAX_FRAME_SIDE, 16));
+        assert_eq!(frame_size(&info(16, 1024), 256), (64, MAX_FRAME_SIDE));
+        assert_eq!(frame_size(&info(1920, 1080), MAX_FRAME_SIDE), (MAX_FRAME_SIDE, 2304));
     }
 
     #[test]

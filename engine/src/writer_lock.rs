@@ -4,7 +4,7 @@
 //! is free at once, never stale. The file names the holder's pid for the message.
 
 use std::{
-    fs::{File, OpenOptions, TryLockError},
+    fs::{File, TryLockError},
     io::{Read, Seek, Write},
     path::Path,
 };
@@ -23,7 +23,8 @@ pub struct WriterLock {
 pub fn acquire(index_dir: &Path) -> Result<WriterLock> {
     let path = index_dir.join(LOCK_FILE);
     let io = |source| EngineError::Io { path: path.clone(), source };
-    let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
+    // Never through a link or into a file with other names (a planted `writer.lock -> ~/.profile`).
+    let mut file = crate::index_folder::open_own_file(&path).map_err(io)?;
     match file.try_lock() {
         Ok(()) => {
             file.set_len(0).map_err(io)?;

@@ -5,6 +5,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 
 use super::Settings;
+use super::terminal::shown;
 use clipfind_engine::{
     duplicates::{GroupKind, DEFAULT_BURST_SECONDS, DEFAULT_THRESHOLD},
     library::Library,
@@ -45,9 +46,9 @@ pub fn run(settings: &Settings, args: &DuplicatesArgs) -> anyhow::Result<()> {
         };
         println!("{kind} ({} files)", group.members.len());
         for m in &group.members {
-            let taken = m.taken.as_deref().map(|t| format!(" | taken {}", t.replace('T', " "))).unwrap_or_default();
+            let taken = m.taken.as_deref().map(|t| format!(" | taken {}", shown(&t.replace('T', " ")))).unwrap_or_default();
             let copies = if m.copies > 0 { format!(" | {} exact copies", m.copies) } else { String::new() };
-            println!("  {} | {}x{} | {} KB | similarity: {:.4}{taken}{copies}", m.path, m.width, m.height, m.size.div_ceil(1024), m.similarity);
+            println!("  {} | {}x{} | {} KB | similarity: {:.4}{taken}{copies}", shown(&m.path), m.width, m.height, m.size.div_ceil(1024), m.similarity);
         }
     }
     let files: usize = groups.iter().map(|g| g.members.len()).sum();

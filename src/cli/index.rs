@@ -5,6 +5,7 @@ use std::{io::IsTerminal, sync::Arc};
 use clap::Args;
 
 use super::{progress::Bar, Settings};
+use super::terminal::shown;
 use clipfind_engine::{
     indexer::{IndexOptions, Summary},
     progress::{Progress, Silent},
@@ -88,8 +89,8 @@ pub fn run(settings: &Settings, args: &IndexArgs) -> anyhow::Result<()> {
 }
 
 fn print_summary(s: &Summary, data: &[std::path::PathBuf], index_dir: &std::path::Path) {
-    let folders: Vec<String> = data.iter().map(|d| d.display().to_string()).collect();
-    println!("{} images indexed from {} (index in {})", s.total, folders.join(", "), index_dir.display());
+    let folders: Vec<String> = data.iter().map(|d| shown(&d.display().to_string()).into_owned()).collect();
+    println!("{} images indexed from {} (index in {})", s.total, folders.join(", "), shown(&index_dir.display().to_string()));
     println!(
         "  new {}  changed {}  unchanged {}  renamed {}  removed {}  duplicates {}  skipped {}",
         s.new,
@@ -101,7 +102,7 @@ fn print_summary(s: &Summary, data: &[std::path::PathBuf], index_dir: &std::path
         s.skipped.len()
     );
     for skip in s.skipped.iter().chain(&s.scan_problems) {
-        println!("  skipped {}: {}", skip.path, skip.reason);
+        println!("  skipped {}: {}", shown(&skip.path), shown(&skip.reason));
     }
     if let Some((count, why)) = &s.videos_waiting {
         println!("  {count} videos not indexed: {why}");

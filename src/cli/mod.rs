@@ -18,6 +18,7 @@ mod index;
 mod models_cmd;
 mod progress;
 mod search;
+mod terminal;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -172,7 +173,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", terminal::shown(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

@@ -36,7 +36,7 @@ impl Progress for Bar {
     fn begin(&self, label: &str, total: Option<u64>, done: u64) {
         let bar = total.map_or_else(ProgressBar::no_length, ProgressBar::new);
         bar.set_style(ProgressStyle::with_template(self.template).expect("a valid template").progress_chars("=> "));
-        bar.set_message(label.to_string());
+        bar.set_message(super::terminal::shown(label).into_owned());
         bar.set_position(done);
         *self.current() = bar;
     }

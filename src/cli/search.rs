@@ -6,6 +6,7 @@ use anyhow::{anyhow, bail, Context};
 use clap::Args;
 
 use super::Settings;
+use super::terminal::shown;
 use crate::app::types::Narrow;
 use clipfind_engine::{
     filter::Filter,
@@ -75,8 +76,8 @@ pub fn run(settings: &Settings, args: &SearchArgs) -> anyhow::Result<()> {
     } else {
         for h in &hits {
             let mut name = match &h.folder {
-                Some(folder) => format!("{folder}: {}", h.path),
-                None => h.path.clone(),
+                Some(folder) => format!("{}: {}", shown(folder), shown(&h.path)),
+                None => shown(&h.path).into_owned(),
             };
             if let Some(t) = h.timestamp {
                 name = format!("{name} @ {}", hms(t));
@@ -84,7 +85,7 @@ pub fn run(settings: &Settings, args: &SearchArgs) -> anyhow::Result<()> {
             // Sorted by date, the dates are the point.
             match (sort, &h.taken) {
                 (Sort::Relevance, _) | (_, None) => println!("{name} | similarity: {:.4}", h.score),
-                (_, Some(taken)) => println!("{name} | similarity: {:.4} | taken {}", h.score, taken.replace('T', " ")),
+                (_, Some(taken)) => println!("{name} | similarity: {:.4} | taken {}", h.score, shown(&taken.replace('T', " "))),
             }
             if args.moments {
                 for m in &h.moments {

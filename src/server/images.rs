@@ -14,6 +14,10 @@ use axum::{
 };
 use tower_http::services::ServeFile;
 
+use std::sync::Arc;
+
+use clipfind_engine::searcher::Searcher;
+
 use crate::app::{
     ssr::{AppState, Loaded},
     types::ApiError,
@@ -61,23 +65,79 @@ async fn serve(state: &AppState, id: &str, request: Request, thumb: Option<Optio
         Ok(None) => return error(StatusCode::NOT_FOUND, &format!("There is no image #{id} in the index.")),
         Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, &format!("The index cannot be read: {}", e.chain())),
     };
-    let (hash, original) = (row.hash, state.roots().file(&row.path));
-    let is_video = row.video.is_some();
-    let (file, kind) = match thumb {
-        Some(ms) => match thumbnail_or_original(&searcher, id, ms, state, original, is_video).await {
-            Some(found) => found,
-            None => return error(StatusCode::NOT_FOUND, "No thumbnail can be made for this video (is ffmpeg installed?)."),
-        },
-        None => (original, "o".to_string()),
+    let Some(ms) = thumb else {
+        return serve_original(&searcher, state, id, request, "o").await;
     };
-    let Ok(meta) = tokio::fs::metadata(&file).await else {
+    match open_thumbnail(&searcher, id, ms, state).await {
+        Ok((file, kind)) => {
+            // Held open until the response has its own handle on the same file.
+            let path = clipfind_engine::index_folder::fd_path(&file);
+            let served = serve_file(&path, &kind, &row.hash, request, std::path::Path::new("thumbnail.jpg")).await;
+            drop(file);
+            served
+        }
+        Err(_) if row.video.is_some() => error(StatusCode::NOT_FOUND, "No thumbnail can be made for this video (is ffmpeg installed?)."),
+        Err(_) => {
+            // Said, not hidden: this "thumbnail" is the original.
+            let mut served = serve_original(&searcher, state, id, request, "f").await;
+            if served.status().is_success() {
+                served.headers_mut().insert("x-clipfind-thumbnail", HeaderValue::from_static("original"));
+            }
+            served
+        }
+    }
+}
+
+/// The original file of `id`, only while it is still the indexed content inside the library:
+/// served from the file opened and checked, never by its name again.
+async fn serve_original(searcher: &Arc<Searcher>, state: &Loaded, id: i64, request: Request, kind: &str) -> Response {
+    let (searcher, roots) = (searcher.clone(), state.roots().clone());
+    let (row, original) = match tokio::task::spawn_blocking(move || searcher.original(id, &roots)).await {
+        Ok(Ok(found)) => found,
+        Ok(Err(e)) => {
+            tracing::info!("not serving image #{id}: {}", e.chain());
+            return error(StatusCode::NOT_FOUND, "The image file is gone or changed since it was indexed (re-run clipfind index).");
+        }
+        Err(e) => {
+            tracing::error!("opening image #{id} stopped: {e}");
+            return error(StatusCode::INTERNAL_SERVER_ERROR, "The image file cannot be read.");
+        }
+    };
+    // Held open until the response has its own handle on the same file.
+    let served = serve_file(&original.fd_path(), kind, &row.hash, request, std::path::Path::new(&row.path)).await;
+    drop(original);
+    served
+}
+
+/// The thumbnail, open (made now if missing), and its ETag kind. Made only from the checked
+/// original.
+async fn open_thumbnail(searcher: &Arc<Searcher>, id: i64, ms: Option<i64>, state: &Loaded) -> Result<(std::fs::File, String), ()> {
+    let (searcher, roots) = (searcher.clone(), state.roots().clone());
+    match tokio::task::spawn_blocking(move || searcher.thumbnail_at(id, ms, &roots)).await {
+        Ok(Ok((thumbnail, at))) => Ok((thumbnail, at.map_or("t".to_string(), |ms| format!("t{ms}-")))),
+        Ok(Err(e)) => {
+            tracing::warn!("no thumbnail for image #{id}: {}", e.chain());
+            Err(())
+        }
+        Err(e) => {
+            tracing::error!("making the thumbnail of image #{id} stopped: {e}");
+            Err(())
+        }
+    }
+}
+
+/// Serves `file` (Range, conditional requests) with an ETag of `kind`, `hash` and its size and
+/// time; its content type from `named` (an open file's `/proc/self/fd` path has no extension).
+async fn serve_file(file: &std::path::Path, kind: &str, hash: &str, request: Request, named: &std::path::Path) -> Response {
+    let Ok(meta) = tokio::fs::metadata(file).await else {
         return error(StatusCode::NOT_FOUND, "The image file is gone (re-run clipfind index).");
     };
-    let etag = served_etag(&kind, &hash, &meta);
+    let etag = served_etag(kind, hash, &meta);
     if request.headers().get(header::IF_NONE_MATCH).is_some_and(|v| v == etag) {
         return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
     }
-    let served = match ServeFile::new(&file).try_call(request).await {
+    let mime = mime_guess::from_path(named).first_or_octet_stream();
+    let served = match ServeFile::new_with_mime(file, &mime).try_call(request).await {
         Ok(response) => response.map(Body::new),
         Err(e) => {
             tracing::warn!("cannot read {}: {e}", file.display());
@@ -87,38 +147,7 @@ async fn serve(state: &AppState, id: &str, request: Request, thumb: Option<Optio
     if served.status() == StatusCode::NOT_FOUND {
         return error(StatusCode::NOT_FOUND, "The image file is gone (re-run clipfind index).");
     }
-    let mut served = with_cache_headers(served, etag);
-    if kind == "f" {
-        // Said, not hidden: this "thumbnail" is the original.
-        served.headers_mut().insert("x-clipfind-thumbnail", HeaderValue::from_static("original"));
-    }
-    served
-}
-
-/// The thumbnail (made now if missing) and its ETag kind; the original, kind "f", when no
-/// thumbnail can be made (an unwritable index folder). A video never stands in for its
-/// thumbnail (an `<img>` cannot show it): None.
-async fn thumbnail_or_original(
-    searcher: &std::sync::Arc<clipfind_engine::searcher::Searcher>,
-    id: i64,
-    ms: Option<i64>,
-    state: &Loaded,
-    original: std::path::PathBuf,
-    is_video: bool,
-) -> Option<(std::path::PathBuf, String)> {
-    let (searcher, roots) = (searcher.clone(), state.roots().clone());
-    let fallback = |original: std::path::PathBuf| (!is_video).then(|| (original, "f".to_string()));
-    match tokio::task::spawn_blocking(move || searcher.thumbnail_at(id, ms, &roots)).await {
-        Ok(Ok((thumbnail, at))) => Some((thumbnail, at.map_or("t".to_string(), |ms| format!("t{ms}-")))),
-        Ok(Err(e)) => {
-            tracing::warn!("no thumbnail for image #{id}, serving the original: {}", e.chain());
-            fallback(original)
-        }
-        Err(e) => {
-            tracing::error!("making the thumbnail of image #{id} stopped: {e}");
-            fallback(original)
-        }
-    }
+    with_cache_headers(served, etag)
 }
 
 /// `"<kind><content hash>-<size>-<mtime>"`: changes whenever the served bytes can have changed.

@@ -1,9 +1,10 @@
 //! `clipfind models fetch` against a local stand-in for the Hugging Face Hub (HF_ENDPOINT) that
 //! answers as today's Hub does (307 with a relative Location + gzip + chunked for regular files,
 //! 302 + `X-Linked-*` + Range for LFS files), as the older Hub did (200 directly), and as a mirror
-//! that sends no `X-Linked-*` or `ETag` at all. It serves Xenova's OpenAI CLIP repository with
-//! models/test-tiny, and each curated Immich repository with the tiny model of its family in
-//! Immich's layout (tests/fixtures/families/).
+//! that sends no `X-Linked-*` or `ETag` at all (refused: nothing verifies its files). It serves
+//! Xenova's OpenAI CLIP repository with models/test-tiny, and each curated Immich repository with
+//! the tiny model of its family in Immich's layout (tests/fixtures/families/). It can also misbehave:
+//! send a file that never ends, or a gzip bomb.
 
 use std::{
     io::Write,
@@ -117,11 +118,26 @@ struct Hub {
     corrupt: Option<&'static str>,
     /// Drop the connection half-way through the first download of the vision model.
     interrupt_vision: Arc<AtomicBool>,
+    /// Serve this LFS file (local name) at its true advertised size, then zeros without end.
+    endless: Option<&'static str>,
+    /// Serve this regular file (local name) as gzip that decodes to it and then zeros without end.
+    gzip_bomb: Option<&'static str>,
+    /// Answer gzip for regular files even when asked for `identity`, so their size is never advertised.
+    hide_sizes: bool,
 }
 
 impl Hub {
     fn new(behaviour: Behaviour) -> Hub {
-        Hub { behaviour, repos: Arc::new(repositories()), log: Arc::default(), corrupt: None, interrupt_vision: Arc::default() }
+        Hub {
+            behaviour,
+            repos: Arc::new(repositories()),
+            log: Arc::default(),
+            corrupt: None,
+            interrupt_vision: Arc::default(),
+            endless: None,
+            gzip_bomb: None,
+            hide_sizes: false,
+        }
     }
 
     fn log(&self) -> Vec<String> {
@@ -164,6 +180,25 @@ fn served(hub: &Hub, source: &Path) -> Vec<u8> {
         bytes[100] ^= 0xFF;
     }
     bytes
+}
+
+/// `bytes`, then zeros for as long as the client reads.
+fn without_end(bytes: Vec<u8>) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
+    let zeros = Bytes::from(vec![0u8; 1 << 20]);
+    let first = futures_util::stream::once(async move { Ok(Bytes::from(bytes)) });
+    futures_util::StreamExt::chain(first, futures_util::stream::repeat_with(move || Ok(zeros.clone())))
+}
+
+/// Gzip that decodes to `bytes`, then to zeros for as long as the client reads: a few KB per GB.
+fn gzip_bomb(bytes: Vec<u8>) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(&bytes).unwrap();
+    let zeros = vec![0u8; 4 << 20];
+    futures_util::stream::repeat_with(move || -> Result<Bytes, std::io::Error> {
+        encoder.write_all(&zeros)?;
+        encoder.flush()?;
+        Ok(Bytes::from(std::mem::take(encoder.get_mut())))
+    })
 }
 
 fn empty(status: StatusCode) -> Response {
@@ -236,7 +271,8 @@ fn regular_file(hub: &Hub, repo: &Repo, method: &Method, headers: &HeaderMap, co
     let Some(source) = repo.file(remote) else { return empty(StatusCode::NOT_FOUND) };
     let original = std::fs::read(source).unwrap();
     let bytes = served(hub, source);
-    let gzip = headers.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("gzip"));
+    let accepts_gzip = headers.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("gzip"));
+    let gzip = accepts_gzip || hub.hide_sizes;
     let response = Response::builder()
         .status(StatusCode::OK)
         .header(header::ETAG, format!("\"{}\"", git_blob_sha1(&original)))
@@ -245,6 +281,9 @@ fn regular_file(hub: &Hub, repo: &Repo, method: &Method, headers: &HeaderMap, co
         (false, true) => response.header(header::CONTENT_LENGTH, bytes.len()).body(Body::empty()).unwrap(),
         (false, false) => response.body(Body::from(bytes)).unwrap(),
         (true, true) => response.header(header::CONTENT_ENCODING, "gzip").body(Body::empty()).unwrap(),
+        (true, false) if hub.gzip_bomb == Some(local_name(source)) => {
+            response.header(header::CONTENT_ENCODING, "gzip").body(Body::from_stream(gzip_bomb(bytes))).unwrap()
+        }
         (true, false) => {
             let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
             encoder.write_all(&bytes).unwrap();
@@ -276,7 +315,12 @@ fn lfs_file(hub: &Hub, repo: &Repo, method: &Method, headers: &HeaderMap, remote
         }
         None => (StatusCode::OK, bytes),
     };
-    let response = response.status(status).header(header::CONTENT_LENGTH, body.len());
+    let response = response.status(status);
+    if method == Method::GET && hub.endless == Some(local_name(source)) {
+        // The size advertised is true; the body goes on past it.
+        return response.body(Body::from_stream(without_end(body))).unwrap();
+    }
+    let response = response.header(header::CONTENT_LENGTH, body.len());
     if method == Method::HEAD {
         return response.body(Body::empty()).unwrap();
     }
@@ -406,15 +450,58 @@ fn todays_hub_installs_a_verified_model_that_embeds_indexes_and_searches() {
 }
 
 #[test]
-fn the_older_hub_and_a_mirror_without_linked_headers_install_too() {
-    for behaviour in [Behaviour::Older, Behaviour::Mirror] {
-        let hub = Hub::new(behaviour);
-        let endpoint = start_hub(hub.clone());
+fn the_older_hub_installs_too() {
+    let hub = Hub::new(Behaviour::Older);
+    let endpoint = start_hub(hub.clone());
+    let models = tempfile::tempdir().unwrap();
+    let out = clipfind(models.path(), &endpoint, &["models", "fetch", "--quiet"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_installed(models.path(), PINNED);
+}
+
+#[test]
+fn a_file_neither_the_hub_nor_clipfind_gives_a_digest_for_is_refused_before_it_is_downloaded() {
+    // A mirror sends neither `X-Linked-Etag` nor `ETag`, and clipfind pins no digest for
+    // vit-b32's files: nothing could tell them from other bytes.
+    let hub = Hub::new(Behaviour::Mirror);
+    let endpoint = start_hub(hub.clone());
+    let models = tempfile::tempdir().unwrap();
+    let out = clipfind(models.path(), &endpoint, &["models", "fetch", "--quiet"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("the hub gave no digest for text.onnx and clipfind pins none"), "{}", text(&out));
+    assert!(hub.log().iter().all(|l| !l.starts_with("GET ")), "nothing downloaded: {:#?}", hub.log());
+    assert!(!models.path().join(".vit-b32.partial").exists(), "no empty partial folder");
+    assert_not_installed(models.path(), &endpoint);
+}
+
+#[test]
+fn a_download_longer_than_advertised_is_cut_off_and_removed() {
+    let endpoint = start_hub(Hub { endless: Some("vision.onnx"), ..Hub::new(Behaviour::Today) });
+    let models = tempfile::tempdir().unwrap();
+    let out = clipfind(models.path(), &endpoint, &["models", "fetch"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    let size = tiny_file("vision.onnx").len();
+    let message = format!("vision.onnx: the server sent more than the {size} bytes the hub advertised; removed it");
+    assert!(text(&out).contains(&message), "{}", text(&out));
+    assert!(!models.path().join(".vit-b32.partial/vision.onnx").exists(), "no partial file is kept");
+    assert_not_installed(models.path(), &endpoint);
+}
+
+#[test]
+fn a_gzip_bomb_stops_at_the_advertised_size_or_at_the_cap() {
+    let size = tiny_file("tokenizer.json").len();
+    for (hide_sizes, message) in [
+        (false, format!("tokenizer.json: the server sent more than the {size} bytes the hub advertised; removed it")),
+        // No size advertised: the cap for a file that is not ONNX, 64 MiB, counted decoded.
+        (true, format!("tokenizer.json: more than {} bytes, the most clipfind accepts", 64 << 20)),
+    ] {
+        let endpoint = start_hub(Hub { gzip_bomb: Some("tokenizer.json"), hide_sizes, ..Hub::new(Behaviour::Today) });
         let models = tempfile::tempdir().unwrap();
-        let out = clipfind(models.path(), &endpoint, &["models", "fetch", "--quiet"]);
-        assert!(out.status.success(), "{behaviour:?}: {}", text(&out));
-        // A mirror sends no commit: the revision asked for is recorded.
-        assert_installed(models.path(), PINNED);
+        let out = clipfind(models.path(), &endpoint, &["models", "fetch"]);
+        assert!(!out.status.success(), "hide_sizes {hide_sizes}: {}", text(&out));
+        assert!(text(&out).contains(&message), "hide_sizes {hide_sizes}: {}", text(&out));
+        assert!(!models.path().join(".vit-b32.partial/tokenizer.json").exists(), "hide_sizes {hide_sizes}: removed");
+        assert_not_installed(models.path(), &endpoint);
     }
 }
 

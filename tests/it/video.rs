@@ -172,3 +172,36 @@ fn a_renamed_video_re_embeds_nothing_and_a_deleted_one_leaves_no_frames() {
     let hits: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(hits.as_array().map(Vec::len), Some(1), "only the photo: {hits}");
 }
+
+#[test]
+fn a_playlist_named_mp4_and_an_extreme_aspect_video_are_skipped_quickly() {
+    let d = tempfile::tempdir().unwrap();
+    // An HLS playlist whose segment is a FIFO: FFmpeg picks the demuxer by content, and opening
+    // the FIFO would block forever.
+    let fifo = d.path().join("segment.ts");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    std::fs::write(d.path().join("clip.mp4"), "#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\nsegment.ts\n#EXT-X-ENDLIST\n").unwrap();
+    // 1000:1, a couple of KB: refused like an image of that shape.
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "color=c=red:s=16x16000:r=1:d=2", "-c:v", "libx264", "-pix_fmt", "yuv420p"])
+        .arg(d.path().join("tall.mp4"))
+        .status()
+        .expect("ffmpeg runs");
+    assert!(status.success());
+    std::fs::copy(shapes_image("red", "square"), d.path().join("photo.jpg")).unwrap();
+
+    let data = d.path().to_path_buf();
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done.send(index_json(&data, &[])));
+    let Ok(summary) = result.recv_timeout(std::time::Duration::from_secs(120)) else {
+        let _ = std::fs::OpenOptions::new().write(true).open(&fifo); // lets the blocked reader go
+        panic!("indexing still running after 120 s");
+    };
+    assert_eq!(summary["total"], 1, "the photo: {summary}");
+    let skipped = |name: &str| {
+        let entry = summary["skipped"].as_array().unwrap().iter().find(|s| s["path"] == name);
+        entry.and_then(|s| s["reason"].as_str()).unwrap_or_else(|| panic!("{name} not skipped: {summary}")).to_string()
+    };
+    assert!(skipped("clip.mp4").contains("its content is hls, not a video container"), "{summary}");
+    assert!(skipped("tall.mp4").contains("16x16000 is not a picture to search: its sides differ more than 256 times"), "{summary}");
+}

@@ -47,8 +47,27 @@ pub struct Source {
     pub license: String,
     /// The layout, when known before fetching.
     pub layout: Option<Layout>,
-    /// (path in the repository, file name in the model folder); empty until the layout is known.
-    pub files: Vec<(String, String)>,
+    /// The files to download; empty until the layout is known.
+    pub files: Vec<ModelFile>,
+}
+
+/// One file of a model to download.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelFile {
+    /// Path in the repository.
+    pub remote: String,
+    /// File name in the model folder.
+    pub local: String,
+    /// The sha256 clipfind pins for it (lowercase hex), when known: a download that differs is
+    /// refused. Without one, the hub's own digest must verify the file.
+    pub sha256: Option<String>,
+}
+
+impl ModelFile {
+    /// A file clipfind pins no digest for.
+    pub fn unpinned(remote: &str, local: &str) -> ModelFile {
+        ModelFile { remote: remote.into(), local: local.into(), sha256: None }
+    }
 }
 
 impl From<&Downloadable> for Source {
@@ -60,8 +79,15 @@ impl From<&Downloadable> for Source {
             description: model.description.into(),
             license: model.license.into(),
             layout: Some(model.layout),
-            files: model.files.iter().map(|(remote, local)| (remote.to_string(), local.to_string())).collect(),
+            files: model.files.iter().map(|(remote, local)| ModelFile { sha256: model.pin(local), ..ModelFile::unpinned(remote, local) }).collect(),
         }
+    }
+}
+
+impl Downloadable {
+    /// The sha256 clipfind pins for the file called `local` in the model folder.
+    fn pin(&self, local: &str) -> Option<String> {
+        self.sha256.iter().find(|(file, _)| *file == local).map(|(_, digest)| digest.to_ascii_lowercase())
     }
 }
 
@@ -109,6 +135,9 @@ pub struct Downloadable {
     pub layout: Layout,
     /// (path in the repository, file name in the model folder)
     pub files: &'static [(&'static str, &'static str)],
+    /// (file name in the model folder, sha256) of the files whose content clipfind pins; a file
+    /// pinned here is refused when the hub serves anything else, even with a matching hub digest.
+    pub sha256: &'static [(&'static str, &'static str)],
 }
 
 /// Immich's files, kept at the same paths in the model folder.
@@ -132,8 +161,27 @@ const fn immich_model(
     quality: &'static str,
     size_mb: u32,
 ) -> Downloadable {
-    Downloadable { name, repo, revision: "main", description, license, languages, quality, size_mb, layout: Layout::Immich, files: IMMICH_FILES }
+    Downloadable {
+        name,
+        repo,
+        revision: "main",
+        description,
+        license,
+        languages,
+        quality,
+        size_mb,
+        layout: Layout::Immich,
+        files: IMMICH_FILES,
+        sha256: UNKNOWN_DIGESTS,
+    }
 }
+
+/// No pins: the true sha256 of these Hugging Face files has not been recorded in clipfind yet
+/// (this project's build machines cannot reach the Hub to compute them, and a guessed digest
+/// would refuse the real file). Until they are, each file is verified by the digest the hub
+/// serves for it (an LFS file's sha256, a regular file's git blob sha1), and a file the hub
+/// gives no digest for is refused.
+const UNKNOWN_DIGESTS: &[(&str, &str)] = &[];
 
 /// Every model `clipfind models fetch` can install. Quality: Immich's Crossmodal-3600 average
 /// recall (its model table) and open_clip's Flickr30k text-to-image recall@1, where published.
@@ -155,6 +203,7 @@ pub const DOWNLOADABLE: &[Downloadable] = &[
             // The repository's dynamically quantised text tower (64.5 MB): `--text-int8` uses it.
             ("onnx/text_model_quantized.onnx", INT8_TEXT_FILE),
         ],
+        sha256: UNKNOWN_DIGESTS,
     },
     immich_model(
         "ViT-B-32__laion2b-s34b-b79k",
@@ -304,6 +353,18 @@ mod tests {
         assert_eq!(names.len(), DOWNLOADABLE.len());
         assert!(DOWNLOADABLE.iter().all(|m| !m.license.is_empty() && !m.languages.is_empty() && !m.quality.is_empty() && m.size_mb > 0));
         assert!(downloadable(DEFAULT_FETCH).is_some());
+    }
+
+    #[test]
+    fn every_pin_is_a_sha256_of_one_of_the_models_files() {
+        for model in DOWNLOADABLE {
+            for (local, digest) in model.sha256 {
+                assert!(model.files.iter().any(|(_, file)| file == local), "{}: {local} is not one of its files", model.name);
+                assert!(digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()), "{}: {local}", model.name);
+            }
+            let source = Source::from(model);
+            assert!(source.files.iter().all(|f| f.sha256 == model.pin(&f.local)), "{}", model.name);
+        }
     }
 
     #[test]
