@@ -215,14 +215,47 @@ fn a_file_overwritten_in_place_never_answers_304_to_its_old_etag() {
     let etag = first.header("etag").unwrap().to_string();
     assert_eq!(ureq::get(&url).set("If-None-Match", &etag).call().unwrap().status(), 304);
 
+    // The same bytes written again: still the indexed content, served under a new ETag.
     let file = server._data.path().join(&path);
+    let photo = std::fs::read(&file).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    std::fs::write(&file, &photo).unwrap();
+    let again = ureq::get(&url).set("If-None-Match", &etag).call().unwrap();
+    assert_eq!(again.status(), 200, "a rewritten file under an old ETag");
+    let etag = again.header("etag").unwrap().to_string();
+
+    // Other bytes: not what the index holds, so not served (not 304, not the new bytes) until
+    // the next run embeds them.
     std::thread::sleep(Duration::from_millis(20));
     std::fs::copy(root().join("tests/fixtures/images/cmyk.jpg"), &file).unwrap();
-    let again = ureq::get(&url).set("If-None-Match", &etag).call().unwrap();
-    assert_eq!(again.status(), 200, "new bytes under an old ETag");
-    assert_ne!(again.header("etag").unwrap(), etag);
+    match ureq::get(&url).set("If-None-Match", &etag).call() {
+        Err(ureq::Error::Status(404, answer)) => {
+            assert!(answer.into_string().unwrap().contains("changed since it was indexed"));
+        }
+        other => panic!("expected 404, got {:?}", other.map(|a| a.status())),
+    }
+    let indexed = Command::new(env!("CARGO_BIN_EXE_clipfind"))
+        .args(["index", "--quiet", "--data"])
+        .arg(server._data.path())
+        .env("CLIPFIND_MODEL", root().join("models/test-tiny"))
+        .env("CLIPFIND_DEVICE", "cpu")
+        .env_remove("CLIPFIND_INDEX")
+        .output()
+        .unwrap();
+    assert!(indexed.status.success(), "{}", String::from_utf8_lossy(&indexed.stderr));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let reindexed = loop {
+        let (id, _) = indexed_images(&server).into_iter().find(|(_, p)| p == "photo.jpg").unwrap();
+        match ureq::get(&format!("http://{}/image/{id}", server.addr)).set("If-None-Match", &etag).call() {
+            Ok(answer) => break answer,
+            Err(e) => assert!(Instant::now() < deadline, "not served after re-indexing: {e}"),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(reindexed.status(), 200, "new bytes under an old ETag");
+    assert_ne!(reindexed.header("etag").unwrap(), etag);
     let mut bytes = Vec::new();
-    again.into_reader().read_to_end(&mut bytes).unwrap();
+    reindexed.into_reader().read_to_end(&mut bytes).unwrap();
     assert_eq!(bytes, std::fs::read(&file).unwrap());
 }
 

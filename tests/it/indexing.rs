@@ -417,13 +417,17 @@ fn missing_thumbnails_are_made_again_and_temporary_files_cleaned() {
     let shard = std::fs::read_dir(&thumbs).unwrap().flatten().next().unwrap().path();
     let lost = std::fs::read_dir(&shard).unwrap().flatten().next().unwrap().path();
     std::fs::remove_file(&lost).unwrap();
-    let leftover = shard.join("0123.jpg.999.tmp");
+    // As an earlier release named it (`<hash>.<pid>.tmp`): only clipfind's own names are cleaned.
+    let leftover = shard.join(format!("{}.999.tmp", lost.file_stem().unwrap().to_str().unwrap()));
+    let not_ours = shard.join("notes.tmp");
+    std::fs::write(&not_ours, b"someone else's").unwrap();
     std::fs::write(&leftover, b"half a thumbnail").unwrap();
 
     let s = index(d.path(), &[]);
     assert_eq!((n(&s, "thumbnails_made"), n(&s, "embedded")), (1, 0), "{s:#}");
     assert!(lost.is_file(), "the lost thumbnail is back");
     assert!(!leftover.exists(), "the temporary file is gone");
+    assert!(not_ours.exists(), "a file clipfind does not write is left alone");
     assert_eq!(n(&index(d.path(), &[]), "thumbnails_made"), 0, "nothing more to make");
 }
 

@@ -9,6 +9,7 @@ mod duplicates;
 mod family_parity;
 mod folders;
 mod growing;
+mod hostile;
 mod http_edge;
 mod indexing;
 mod live;
