@@ -12,6 +12,8 @@ const bilingualAddr = "127.0.0.1:3005";
 // A video and a photo (target/e2e/videos, made by scripts/e2e-data.sh) with the bilingual demo model.
 const videoAddr = "127.0.0.1:3004";
 const milvusAddr = "127.0.0.1:3006";
+// The demo library again, with a password.
+const loginAddr = "127.0.0.1:3007";
 
 // Debian's Chromium, started the way this machine class needs (no network beyond loopback).
 const chromiumArgs = [
@@ -32,7 +34,7 @@ export default defineConfig({
   expect: { timeout: 10_000 },
   fullyParallel: false,
   workers: 1,
-  forbidOnly: !!process.env.CI,
+  forbidOnly: true,
   retries: 0,
   reporter: [["list"], ["html", { open: "never" }]],
   use: {
@@ -47,7 +49,8 @@ export default defineConfig({
     },
   },
   projects: [
-    { name: "chromium", testIgnore: /(demo|live|video|bilingual|milvus)\.spec\.ts/ },
+    { name: "chromium", testIgnore: /(demo|live|video|bilingual|milvus|login)\.spec\.ts/ },
+    { name: "login", testMatch: /login\.spec\.ts/, use: { baseURL: `http://${loginAddr}` } },
     { name: "milvus", testMatch: /milvus\.spec\.ts/, use: { baseURL: `http://${milvusAddr}` } },
     { name: "bilingual", testMatch: /bilingual\.spec\.ts/, use: { baseURL: `http://${bilingualAddr}` } },
     { name: "video", testMatch: /video\.spec\.ts/, use: { baseURL: `http://${videoAddr}` } },
@@ -113,6 +116,23 @@ export default defineConfig({
       CLIPFIND_INDEX: "target/e2e/videos-index",
       CLIPFIND_MODEL: "models/clipfind-demo-bilingual",
       CLIPFIND_DEVICE: "cpu",
+    },
+  }, {
+    command: "cargo run -q --release --no-default-features --features ssr -- serve",
+    cwd: repo,
+    // Answers 401 until signed in: the sign-in page is what shows the server is up.
+    url: `http://${loginAddr}/login`,
+    timeout: 180_000,
+    reuseExistingServer: false,
+    env: {
+      LEPTOS_OUTPUT_NAME: "clipfind",
+      LEPTOS_SITE_ROOT: path.join(repo, "target/site"),
+      LEPTOS_SITE_ADDR: loginAddr,
+      CLIPFIND_DATA: "samples",
+      CLIPFIND_INDEX: "target/e2e/samples-index",
+      CLIPFIND_MODEL: "models/clipfind-demo",
+      CLIPFIND_DEVICE: "cpu",
+      CLIPFIND_PASSWORD: "correct horse battery",
     },
   }, {
     // The demo library with its vectors in a Milvus server the script starts (and stops with it).

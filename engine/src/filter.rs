@@ -37,6 +37,13 @@ impl std::str::FromStr for Orientation {
     }
 }
 
+/// Extensions one filter may list: every format clipfind reads fits, and a longer list is a
+/// SQL condition of that many terms evaluated for every search that uses it.
+pub const MAX_EXTENSIONS: usize = 32;
+
+/// Characters of a folder or camera filter (a path prefix or part of a model name).
+pub const MAX_TEXT: usize = 512;
+
 /// Video file extensions (the media type `video`); everything else indexed is an image.
 pub const VIDEO_EXTENSIONS: &[&str] = &["mp4", "mov", "m4v", "mkv", "webm", "avi"];
 
@@ -98,6 +105,11 @@ impl Filter {
     /// returns a parameter's value, and empty values count as absent.
     pub fn from_params(get: impl Fn(&str) -> Option<String>) -> Result<Filter, BadParameter> {
         let text = |name: &str| get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        for name in ["folder", "camera"] {
+            if text(name).is_some_and(|v| v.chars().count() > MAX_TEXT) {
+                return Err(BadParameter { name, reason: format!("at most {MAX_TEXT} characters") });
+            }
+        }
         let period = |name: &'static str| text(name).map(|v| Period::parse(&v).map_err(|reason| BadParameter { name, reason })).transpose();
         let mut filter = Filter {
             folder: text("folder"),
@@ -128,6 +140,9 @@ impl Filter {
 
     /// Parses a comma-separated list of extensions (`jpg,png`, `.HEIC`).
     pub fn parse_extensions(list: &str) -> Result<Vec<String>, String> {
+        if list.split(',').filter(|e| !e.trim().is_empty()).nth(MAX_EXTENSIONS).is_some() {
+            return Err(format!("at most {MAX_EXTENSIONS} extensions"));
+        }
         list.split(',')
             .map(|e| e.trim().trim_start_matches('.').to_ascii_lowercase())
             .filter(|e| !e.is_empty())
@@ -253,6 +268,17 @@ mod tests {
         let (condition, values) = filter.sql();
         let mut stmt = c.prepare(&format!("SELECT id FROM images WHERE {condition} ORDER BY id")).unwrap();
         stmt.query_map(params_from_iter(values), |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    }
+
+    #[test]
+    fn long_lists_and_texts_are_refused_before_they_reach_the_catalog() {
+        let most = vec!["jpg"; MAX_EXTENSIONS].join(",");
+        assert_eq!(Filter::parse_extensions(&most).unwrap().len(), MAX_EXTENSIONS);
+        assert_eq!(Filter::parse_extensions(&format!("{most},png")).unwrap_err(), format!("at most {MAX_EXTENSIONS} extensions"));
+        let long = "a".repeat(MAX_TEXT + 1);
+        let bad = Filter::from_params(|name| (name == "camera").then(|| long.clone())).unwrap_err();
+        assert_eq!(bad.name, "camera");
+        assert!(Filter::from_params(|name| (name == "folder").then(|| "a".repeat(MAX_TEXT))).is_ok());
     }
 
     #[test]

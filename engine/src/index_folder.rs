@@ -138,8 +138,18 @@ pub fn read_own_file(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
 /// have made (`<path>.<pid>.<n>.tmp`, exclusive, no links followed), then renamed over `path`.
 /// A failed write leaves `path` as it was and removes the temporary file.
 pub fn replace_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace_with_mode(path, bytes, 0o644)
+}
+
+/// As [`replace_file`], readable by its owner only (credentials, token digests).
+pub fn replace_private_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace_with_mode(path, bytes, 0o600)
+}
+
+fn replace_with_mode(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     let temporary = temporary_name(path);
-    let written = create_new(&temporary).and_then(|mut f| f.write_all(bytes)).and_then(|()| std::fs::rename(&temporary, path));
+    let created = OpenOptions::new().write(true).create_new(true).custom_flags(libc::O_NOFOLLOW).mode(mode).open(&temporary);
+    let written = created.and_then(|mut f| f.write_all(bytes)).and_then(|()| std::fs::rename(&temporary, path));
     if written.is_err() {
         let _ = std::fs::remove_file(&temporary);
     }

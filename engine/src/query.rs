@@ -29,6 +29,10 @@
 
 use std::fmt;
 
+/// Terms a query may have: more is not a search anyone types, and each term is an encoder call
+/// (or a catalog lookup) that other requests would wait behind.
+pub const MAX_TERMS: usize = 16;
+
 /// Norms below this count as zero: a term that embeds to nothing, or terms that cancel out.
 const NEAR_ZERO: f32 = 1e-6;
 
@@ -189,6 +193,9 @@ impl<'a> Parser<'a> {
                 ),
                 None => (1.0, None, at),
             };
+            if terms.len() == MAX_TERMS {
+                return Err(self.error(at, format!("the query has more than {MAX_TERMS} terms")));
+            }
             let (term, next) = self.term(after_operator, sign, operator)?;
             terms.push(term);
             at = next;
@@ -480,6 +487,15 @@ mod tests {
     }
 
     // Operators.
+
+    #[test]
+    fn a_query_has_at_most_max_terms_terms() {
+        let most = vec!["cat"; MAX_TERMS].join(" + ");
+        assert_eq!(terms(&most).len(), MAX_TERMS);
+        let (position, message) = error(&format!("{most} + dog"));
+        assert_eq!(message, format!("the query has more than {MAX_TERMS} terms"));
+        assert_eq!(position, most.chars().count() + 2);
+    }
 
     #[test]
     fn plus_and_minus_add_and_subtract_terms() {

@@ -178,12 +178,18 @@ pub struct Searcher {
     store: Option<StoreChoice>,
     /// Near-duplicate pairs, found on first use for this opened version of the index.
     near_pairs: std::sync::OnceLock<Arc<NearPairs>>,
+    /// Held while the near pairs are searched: concurrent first callers wait for that one
+    /// search instead of each running their own.
+    pair_search: Mutex<()>,
     /// The ids each recently used filter keeps, for this opened version of the index.
     filtered: Mutex<LruCache<Filter, Arc<Vec<i64>>>>,
     batcher: Batcher,
     /// Concurrent text queries encoded together; shared with a reopened searcher.
     texts: Arc<TextBatcher>,
     catalog: Mutex<Catalog>,
+    /// A second connection for evaluating filters: a slow filter (many conditions over a big
+    /// catalog) then never holds the connection every search needs for its results' rows.
+    filter_catalog: Mutex<Catalog>,
     index_dir: PathBuf,
     stats: IndexStats,
     /// Where the links the last scan followed lead: files there may be served too.
@@ -268,10 +274,12 @@ impl Searcher {
             batcher: Batcher::new(vectors.clone() as Arc<dyn VectorSearch>),
             filtered: Mutex::new(LruCache::new(FILTER_CACHE)),
             near_pairs: std::sync::OnceLock::new(),
+            pair_search: Mutex::new(()),
             texts,
             vectors,
             store,
             catalog: Mutex::new(catalog),
+            filter_catalog: Mutex::new(Catalog::open_read_only(index_dir)?),
             index_dir: index_dir.to_path_buf(),
             stats,
             links,
@@ -492,7 +500,7 @@ impl Searcher {
         if let Some(ids) = cache().get(filter) {
             return Ok(ids.clone());
         }
-        let ids = Arc::new(self.catalog().ids_matching(filter)?);
+        let ids = Arc::new(self.filter_catalog.lock().unwrap_or_else(|p| p.into_inner()).ids_matching(filter)?);
         cache().put(filter.clone(), ids.clone());
         Ok(ids)
     }
@@ -533,15 +541,25 @@ impl Searcher {
         if !(duplicates::MIN_THRESHOLD..=1.0).contains(&threshold) {
             return Err(EngineError::Usage(format!("the threshold must be from {} to 1, not {threshold}", duplicates::MIN_THRESHOLD)));
         }
-        let pairs = match self.near_pairs.get() {
-            Some(pairs) => pairs.clone(),
-            None => {
-                let rows = self.catalog().images()?;
-                let found = Arc::new(NearPairs::find(rows, self.clip.dim(), |id| self.vectors.vector(id))?);
-                self.near_pairs.get_or_init(|| found).clone()
-            }
-        };
-        Ok(pairs.groups(threshold, burst_seconds))
+        Ok(self.near_pairs()?.groups(threshold, burst_seconds))
+    }
+
+    /// The near pairs of this opened index, searched once: the first caller searches, callers
+    /// meanwhile wait for its answer (a failed search is tried again by the next caller).
+    fn near_pairs(&self) -> Result<Arc<NearPairs>> {
+        if let Some(pairs) = self.near_pairs.get() {
+            return Ok(pairs.clone());
+        }
+        let _searching = self.pair_search.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(pairs) = self.near_pairs.get() {
+            return Ok(pairs.clone());
+        }
+        let started = std::time::Instant::now();
+        let rows = self.catalog().images()?;
+        let images = rows.len();
+        let found = Arc::new(NearPairs::find(rows, self.clip.dim(), |id| self.vectors.vector(id))?);
+        tracing::info!("searched near-duplicate pairs among {images} images in {:.2} s", started.elapsed().as_secs_f64());
+        Ok(self.near_pairs.get_or_init(|| found).clone())
     }
 
     fn catalog(&self) -> std::sync::MutexGuard<'_, Catalog> {

@@ -24,7 +24,10 @@ pub async fn duplicates(threshold: Option<String>, burst: Option<String>) -> Res
     let images = searcher.stats().images;
     let groups = tokio::task::spawn_blocking(move || searcher.duplicates(threshold, burst))
         .await
-        .map_err(|e| ApiError::new(500, format!("The duplicate search stopped: {e}")))?
+        .map_err(|e| {
+            tracing::error!("the duplicate search stopped: {e}");
+            ApiError::new(500, "The duplicate search stopped; the server's log says why.")
+        })?
         .map_err(ssr::api_error)?;
     Ok(DuplicatesReply { threshold, images, groups: groups.into_iter().map(ssr::to_duplicate_group).collect() })
 }

@@ -4,6 +4,7 @@
 pub mod duplicates;
 pub mod filters;
 pub mod live;
+pub mod login;
 pub mod results;
 pub mod search;
 #[cfg(feature = "ssr")]
@@ -20,9 +21,12 @@ use leptos_router::{
 
 use crate::i18n::*;
 use duplicates::DuplicatesPage;
+use login::LoginPage;
 use search::SearchPage;
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    ssr::set_page_policy(&options);
     view! {
         <!DOCTYPE html>
         // `lang` is the chosen language's, set by the i18n provider below.
@@ -58,6 +62,7 @@ pub fn App() -> impl IntoView {
                     // Async: the server waits for the results, so `/?q=...` renders them without JavaScript.
                     <Route path=StaticSegment("") view=SearchPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("duplicates") view=DuplicatesPage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("login") view=LoginPage ssr=SsrMode::Async/>
                 </Routes>
             </Router>
         </I18nContextProvider>

@@ -72,7 +72,7 @@ pub async fn load_status(skipped: Option<String>) -> Result<StatusReply, ApiErro
     while text_batches.last() == Some(&0) {
         text_batches.pop();
     }
-    Ok(StatusReply { index: state.status(), indexing: state.indexing(with_files), text_batches })
+    Ok(StatusReply { index: state.status(), indexing: state.indexing(with_files), text_batches, signed_in: super::ssr::signed_in_by_session() })
 }
 
 /// What the URL asks for.
@@ -270,7 +270,12 @@ pub fn SearchPage() -> impl IntoView {
             <header class="masthead">
                 <h1><a href="/">"clipfind"</a></h1>
                 <p class="tagline">{t!(i18n, tagline)}</p>
-                <nav class="nav"><a href="/duplicates">{t!(i18n, nav_duplicates)}</a><super::LanguageSwitch/></nav>
+                <nav class="nav">
+                    <a href="/duplicates">{t!(i18n, nav_duplicates)}</a><super::LanguageSwitch/>
+                    <Suspense fallback=|| ()>
+                        {move || status.get().and_then(Result::ok).filter(|s| s.signed_in).map(|_| view! { <super::login::SignOut/> })}
+                    </Suspense>
+                </nav>
             </header>
             <Suspense fallback=|| ()>
                 {move || status.get().and_then(Result::ok).map(|s| view! { <IndexBanner status=s.index/> })}

@@ -14,6 +14,14 @@ pub const MAX_K: usize = 200;
 /// The seed's similarity threshold.
 pub const DEFAULT_MIN_SCORE: f32 = 0.1;
 pub const MAX_UPLOAD_BYTES: usize = 20 << 20;
+/// Fields of an upload besides the image (`k`, `min`, the filters, the page): a few dozen bytes each.
+pub const MAX_UPLOAD_FIELDS: usize = 16;
+pub const MAX_UPLOAD_FIELD_BYTES: usize = 1024;
+/// Uploads read at once; more wait their turn (each holds up to [`MAX_UPLOAD_BYTES`]).
+pub const MAX_CONCURRENT_UPLOADS: usize = 4;
+/// The most an upload's body may be: what is read of the image (4x its limit, so the client gets
+/// the 413) and the other fields with their multipart headers.
+pub const MAX_UPLOAD_BODY: usize = 4 * MAX_UPLOAD_BYTES + 64 * 1024;
 /// Largest upload the server decodes, in pixels: a 50 MP photo decodes to at most 200 MB, and
 /// decodes wait for room in the engine's decode budget, so uploads cannot exhaust memory.
 pub const MAX_UPLOAD_PIXELS: u64 = 50_000_000;
@@ -87,6 +95,9 @@ pub struct StatusReply {
     /// `text_batches[n - 1]` calls encoded n queries together.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub text_batches: Vec<u64>,
+    /// The request came from a browser signed in with the password (it may sign out).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub signed_in: bool,
 }
 
 /// One event of `GET /api/live` (server-sent events): sent when indexing progresses or the

@@ -19,6 +19,7 @@ mod models_cmd;
 mod progress;
 mod search;
 mod terminal;
+mod token_cmd;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,6 +34,10 @@ pub struct Cli {
     #[command(flatten)]
     pub settings: Settings,
 
+    /// How the server is reached and who may use it (also when serving with no subcommand).
+    #[command(flatten)]
+    pub serve: ServeArgs,
+
     /// Log more (-v: debug, -vv: trace). RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -44,11 +49,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the web app (the default).
-    Serve {
-        /// Watch the data folder and index what changes in it in the background.
-        #[arg(long, env = "CLIPFIND_WATCH")]
-        watch: bool,
-    },
+    Serve(ServeArgs),
     /// Check the installation: load ONNX Runtime and FAISS and report their versions.
     Doctor {
         /// Print a JSON object instead of text.
@@ -70,6 +71,35 @@ pub enum Command {
         #[command(subcommand)]
         action: models_cmd::ModelsAction,
     },
+    /// Bearer tokens for scripts reading a password-protected library.
+    Token {
+        #[command(subcommand)]
+        action: token_cmd::TokenAction,
+    },
+}
+
+/// How the server is reached and who may use it.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// Watch the data folder and index what changes in it in the background.
+    #[arg(long, env = "CLIPFIND_WATCH")]
+    pub watch: bool,
+
+    /// File whose first line is the password (or its argon2 hash) every visitor must give;
+    /// CLIPFIND_PASSWORD sets it too. Required to listen on an address other than loopback.
+    #[arg(long, env = "CLIPFIND_PASSWORD_FILE", value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+
+    /// Another name the server may be reached by (addresses, localhost and this machine's
+    /// name always work); repeat it or separate with commas.
+    #[arg(long = "allow-host", env = "CLIPFIND_ALLOWED_HOSTS", value_name = "NAME", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+}
+
+impl ServeArgs {
+    fn access(&self) -> crate::server::access::AccessConfig {
+        crate::server::access::AccessConfig { password_file: self.password_file.clone(), allowed_hosts: self.allowed_hosts.clone(), index_dir: None }
+    }
 }
 
 /// Where the images, the index and the model are, and where the encoders run.
@@ -126,6 +156,11 @@ pub struct Settings {
     /// the one the index records; local for a new index].
     #[arg(long, env = "CLIPFIND_STORE", global = true, value_name = "STORE")]
     pub store: Option<StoreChoice>,
+
+    /// File whose first line is the Milvus password (CLIPFIND_MILVUS_PASSWORD sets it too):
+    /// never put it in --store, where every user of the machine can read it in the process list.
+    #[arg(long, env = "CLIPFIND_MILVUS_PASSWORD_FILE", global = true, value_name = "FILE")]
+    pub milvus_password_file: Option<PathBuf>,
 }
 
 impl Settings {
@@ -143,7 +178,24 @@ impl Settings {
             runtime_library: self.ort_library.clone(),
             exact_decode: self.exact_decode,
             text_int8: self.text_int8,
-            store: self.store.clone(),
+            store: self.store(),
+        }
+    }
+
+    /// The store, its Milvus password from the environment or the password file when given.
+    fn store(&self) -> Option<StoreChoice> {
+        let store = self.store.clone()?;
+        let StoreChoice::Milvus(url) = store else { return Some(store) };
+        if url.password.is_some() && std::env::args().any(|a| a.contains("milvus://") && a.contains('@')) {
+            tracing::warn!("the Milvus password on the command line is visible to every user of this machine: use CLIPFIND_MILVUS_PASSWORD_FILE");
+        }
+        let file = self.milvus_password_file.as_deref();
+        match url.clone().with_password_from_env(file) {
+            Ok(url) => Some(StoreChoice::Milvus(url)),
+            Err(e) => {
+                tracing::error!("cannot read the Milvus password file: {e}");
+                Some(StoreChoice::Milvus(url))
+            }
         }
     }
 
@@ -158,10 +210,8 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
     clipfind_engine::clip::budget::set_budget(cli.settings.decode_memory_mb << 20);
-    // With no subcommand clap parses no `serve` flags: watch mode then comes from the environment.
-    let watch_by_env = std::env::var("CLIPFIND_WATCH").is_ok_and(|v| matches!(v.as_str(), "1" | "true" | "yes"));
-    let result = match cli.command.unwrap_or(Command::Serve { watch: watch_by_env }) {
-        Command::Serve { watch } => crate::server::run(cli.settings.library_config(true), watch),
+    let result = match cli.command.unwrap_or(Command::Serve(cli.serve)) {
+        Command::Serve(serve) => crate::server::run(cli.settings.library_config(true), serve.watch, serve.access()),
         Command::Doctor { json } => doctor::run(&cli.settings, json),
         Command::Index(args) => index::run(&cli.settings, &args),
         Command::Search(args) => search::run(&cli.settings, &args),
@@ -169,6 +219,7 @@ pub fn main() -> ExitCode {
         Command::Eval(args) => eval::run(&cli.settings, &args),
         Command::Duplicates(args) => duplicates_cmd::run(&cli.settings, &args),
         Command::Models { action } => models_cmd::run(&cli.settings, action),
+        Command::Token { action } => token_cmd::run(&cli.settings, action),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -222,6 +273,17 @@ mod tests {
         let cli = Cli::try_parse_from(["clipfind", "doctor", "--device", "cuda:1"]).unwrap();
         assert_eq!(cli.settings.device, Device::Cuda(1));
         assert!(matches!(cli.command, Some(Command::Doctor { json: false })));
+    }
+
+    #[test]
+    fn serve_options_work_with_and_without_the_subcommand() {
+        let cli = Cli::try_parse_from(["clipfind", "--allow-host", "photos.home.arpa,nas", "--password-file", "pw"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.serve.allowed_hosts, ["photos.home.arpa", "nas"]);
+        let cli = Cli::try_parse_from(["clipfind", "serve", "--watch", "--password-file", "pw"]).unwrap();
+        let Some(Command::Serve(serve)) = cli.command else { panic!("not serve") };
+        assert!(serve.watch);
+        assert_eq!(serve.password_file, Some(PathBuf::from("pw")));
     }
 
     #[test]

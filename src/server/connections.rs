@@ -4,7 +4,8 @@
 
 use std::{future::Future, sync::Arc, time::Duration};
 
-use axum::Router;
+use axum::{extract::ConnectInfo, Router};
+use tower::ServiceExt;
 use hyper_util::{
     rt::{TokioIo, TokioTimer},
     service::TowerToHyperService,
@@ -24,9 +25,9 @@ pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Out
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let slot = slots.clone().acquire_owned().await.expect("the connection semaphore is never closed");
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of descriptors or a reset before accept: pause instead of spinning.
                     tracing::warn!("accepting a connection failed: {e}");
@@ -36,7 +37,11 @@ pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Out
             },
             () = &mut shutdown => return,
         };
-        let app = app.clone();
+        // Every request knows its client (sign-in attempts are counted per address).
+        let app = app.clone().map_request(move |mut request: axum::http::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            request
+        });
         tokio::spawn(async move {
             let _slot = slot;
             // A connection that sends nothing is closed, so idle sockets cannot pile up.

@@ -63,7 +63,10 @@ async fn serve(state: &AppState, id: &str, request: Request, thumb: Option<Optio
     let row = match searcher.image(id) {
         Ok(Some(row)) => row,
         Ok(None) => return error(StatusCode::NOT_FOUND, &format!("There is no image #{id} in the index.")),
-        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, &format!("The index cannot be read: {}", e.chain())),
+        Err(e) => {
+            tracing::error!("reading image #{id} from the index: {}", e.chain());
+            return error(StatusCode::SERVICE_UNAVAILABLE, "The index cannot be read; the server's log says why.");
+        }
     };
     let Some(ms) = thumb else {
         return serve_original(&searcher, state, id, request, "o").await;
@@ -159,7 +162,7 @@ fn served_etag(kind: &str, hash: &str, meta: &std::fs::Metadata) -> HeaderValue 
 fn with_cache_headers(mut response: Response, etag: HeaderValue) -> Response {
     let headers = response.headers_mut();
     headers.insert(header::ETAG, etag);
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=86400"));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     response
 }

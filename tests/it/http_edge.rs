@@ -10,10 +10,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-struct Server {
-    child: Child,
-    addr: String,
-    _data: tempfile::TempDir,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) addr: String,
+    pub(crate) data: tempfile::TempDir,
 }
 
 impl Drop for Server {
@@ -23,7 +23,7 @@ impl Drop for Server {
     }
 }
 
-fn root() -> &'static Path {
+pub(crate) fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
@@ -39,7 +39,13 @@ fn start_with(index_options: &[&str]) -> Server {
 
 /// As [`start_with`], with more environment variables for the server; with `open_files`, the
 /// server runs under `ulimit -n open_files`.
-fn start_limited(index_options: &[&str], server_env: &[(&str, &str)], open_files: Option<u32>) -> Server {
+pub(crate) fn start_limited(index_options: &[&str], server_env: &[(&str, &str)], open_files: Option<u32>) -> Server {
+    start_serving(index_options, server_env, open_files, Stdio::inherit())
+}
+
+/// As [`start_limited`], with the server's log (stderr) sent to `log`; a server with a password
+/// is ready when it answers at all.
+pub(crate) fn start_serving(index_options: &[&str], server_env: &[(&str, &str)], open_files: Option<u32>, log: Stdio) -> Server {
     let data = tempfile::tempdir().unwrap();
     for name in ["photo.jpg", "wide.png", "cmyk.jpg"] {
         std::fs::copy(root().join("tests/fixtures/images").join(name), data.path().join(name)).unwrap();
@@ -65,17 +71,18 @@ fn start_limited(index_options: &[&str], server_env: &[(&str, &str)], open_files
     };
     serve.arg("serve");
     let child = for_library(serve)
-        .envs(server_env.iter().copied())
         .env("LEPTOS_SITE_ADDR", &addr)
         .env("LEPTOS_OUTPUT_NAME", "clipfind")
         .env("LEPTOS_SITE_ROOT", root().join("target/site"))
         .env("RUST_LOG", "error")
+        .envs(server_env.iter().copied())
         .stdout(Stdio::null())
+        .stderr(log)
         .spawn()
         .unwrap();
-    let server = Server { child, addr, _data: data };
+    let server = Server { child, addr, data };
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !send(&server, "GET /api/status HTTP/1.1\r\n\r\n").is_some_and(|(status, _)| status == 200) {
+    while !send(&server, "GET /api/status HTTP/1.1\r\n\r\n").is_some_and(|(status, _)| status == 200 || status == 401) {
         assert!(Instant::now() < deadline, "the server did not start");
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -84,7 +91,7 @@ fn start_limited(index_options: &[&str], server_env: &[(&str, &str)], open_files
 
 /// Sends one raw request (a `Host` and `Connection: close` are added after the first line) and
 /// reads the whole answer; `None` when the connection failed or closed without one.
-fn send(server: &Server, raw: &str) -> Option<(u16, String)> {
+pub(crate) fn send(server: &Server, raw: &str) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(&server.addr).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
     let (first, rest) = raw.split_once("\r\n").unwrap_or((raw, ""));
@@ -97,7 +104,7 @@ fn send(server: &Server, raw: &str) -> Option<(u16, String)> {
     Some((status, answer))
 }
 
-fn body(answer: &str) -> &str {
+pub(crate) fn body(answer: &str) -> &str {
     answer.split_once("\r\n\r\n").map_or("", |(_, b)| b)
 }
 
@@ -216,7 +223,7 @@ fn a_file_overwritten_in_place_never_answers_304_to_its_old_etag() {
     assert_eq!(ureq::get(&url).set("If-None-Match", &etag).call().unwrap().status(), 304);
 
     // The same bytes written again: still the indexed content, served under a new ETag.
-    let file = server._data.path().join(&path);
+    let file = server.data.path().join(&path);
     let photo = std::fs::read(&file).unwrap();
     std::thread::sleep(Duration::from_millis(20));
     std::fs::write(&file, &photo).unwrap();
@@ -236,7 +243,7 @@ fn a_file_overwritten_in_place_never_answers_304_to_its_old_etag() {
     }
     let indexed = Command::new(env!("CARGO_BIN_EXE_clipfind"))
         .args(["index", "--quiet", "--data"])
-        .arg(server._data.path())
+        .arg(server.data.path())
         .env("CLIPFIND_MODEL", root().join("models/test-tiny"))
         .env("CLIPFIND_DEVICE", "cpu")
         .env_remove("CLIPFIND_INDEX")
@@ -274,7 +281,7 @@ fn a_missing_thumbnail_is_made_on_demand_not_replaced_by_the_original() {
 }
 
 /// Kilobytes of a `/proc/PID/status` field (`VmRSS`, `VmHWM`).
-fn memory_kb(pid: u32, field: &str) -> u64 {
+pub(crate) fn memory_kb(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let line = status.lines().find(|l| l.starts_with(field)).unwrap_or_else(|| panic!("no {field}"));
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
@@ -298,7 +305,7 @@ fn upload(server: &Server, name: &str, bytes: &[u8]) -> u16 {
     }
 }
 
-fn jpeg(width: u32, height: u32) -> Vec<u8> {
+pub(crate) fn jpeg(width: u32, height: u32) -> Vec<u8> {
     let image = image::RgbImage::from_fn(width, height, |x, y| image::Rgb([(x / 32) as u8, (y / 32) as u8, 128]));
     let mut out = Vec::new();
     image::DynamicImage::ImageRgb8(image).write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Jpeg).unwrap();

@@ -1,6 +1,7 @@
 //! The integration tests, in one binary so the statically linked FAISS and ONNX Runtime glue are
 //! linked once (as ripgrep's `tests/tests.rs` does).
 
+mod access;
 mod cli_embed;
 mod clip_parity;
 mod demo_model;

@@ -11,6 +11,9 @@ pub const STORE_KEY: &str = "store";
 /// `store::milvus::sync`).
 pub const REMOTE_MARKER_KEY: &str = "milvus_synced";
 
+/// The environment variable that may hold the Milvus password.
+pub const PASSWORD_VAR: &str = "CLIPFIND_MILVUS_PASSWORD";
+
 /// Milvus' default gRPC port.
 pub const MILVUS_PORT: u16 = 19530;
 
@@ -39,6 +42,8 @@ pub struct MilvusUrl {
     pub password: Option<String>,
     /// The vector index Milvus builds.
     pub index: RemoteIndex,
+    /// Connect over TLS (`?tls=true`), checking the server's certificate against the system's roots.
+    pub tls: bool,
 }
 
 /// The vector index a Milvus collection is searched through.
@@ -104,10 +109,16 @@ impl fmt::Display for MilvusUrl {
             write!(f, "{}@", percent_encoding::utf8_percent_encode(user, percent_encoding::NON_ALPHANUMERIC))?;
         }
         write!(f, "{}:{}/{}", self.host, self.port, self.collection)?;
-        match self.index {
-            RemoteIndex::Flat => Ok(()),
-            RemoteIndex::Hnsw { m, ef_construction, ef } => write!(f, "?index=hnsw&m={m}&ef_construction={ef_construction}&ef={ef}"),
-            RemoteIndex::IvfFlat { nlist, nprobe } => write!(f, "?index=ivf_flat&nlist={nlist}&nprobe={nprobe}"),
+        let index = match self.index {
+            RemoteIndex::Flat => String::new(),
+            RemoteIndex::Hnsw { m, ef_construction, ef } => format!("index=hnsw&m={m}&ef_construction={ef_construction}&ef={ef}"),
+            RemoteIndex::IvfFlat { nlist, nprobe } => format!("index=ivf_flat&nlist={nlist}&nprobe={nprobe}"),
+        };
+        let tls = if self.tls { "tls=true" } else { "" };
+        let query = [index.as_str(), tls].into_iter().filter(|p| !p.is_empty()).collect::<Vec<_>>().join("&");
+        match query.is_empty() {
+            true => Ok(()),
+            false => write!(f, "?{query}"),
         }
     }
 }
@@ -121,7 +132,21 @@ impl fmt::Debug for MilvusUrl {
 impl MilvusUrl {
     /// The gRPC endpoint the client connects to.
     pub fn endpoint(&self) -> String {
-        format!("http://{}:{}", self.host, self.port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}:{}", self.host, self.port)
+    }
+
+    /// Takes the password from `CLIPFIND_MILVUS_PASSWORD`, else from the file `password_file`
+    /// (its first line), over one in the URL: a URL given on the command line is visible to
+    /// every user of the machine.
+    pub fn with_password_from_env(mut self, password_file: Option<&Path>) -> std::io::Result<MilvusUrl> {
+        if let Some(password) = std::env::var(PASSWORD_VAR).ok().filter(|p| !p.is_empty()) {
+            self.password = Some(password);
+        } else if let Some(file) = password_file {
+            let text = std::fs::read_to_string(file)?;
+            self.password = Some(text.lines().next().unwrap_or_default().to_string());
+        }
+        Ok(self)
     }
 
     /// The index searched, in words: `Milvus FLAT (HOST:PORT/COLLECTION)`.
@@ -163,7 +188,12 @@ fn parse_milvus(text: &str) -> Result<MilvusUrl, String> {
     let user = Some(url.username()).filter(|u| !u.is_empty()).map(decode);
     let password = url.password().map(decode);
     let index = remote_index(&url).map_err(|why| bad(&why))?;
-    Ok(MilvusUrl { host, port: url.port().unwrap_or(MILVUS_PORT), collection, user, password, index })
+    let tls = match url.query_pairs().find(|(k, _)| k == "tls").map(|(_, v)| v.to_ascii_lowercase()).as_deref() {
+        None | Some("false" | "0" | "no") => false,
+        Some("true" | "1" | "yes") => true,
+        Some(other) => return Err(bad(&format!("tls={other}: use true or false"))),
+    };
+    Ok(MilvusUrl { host, port: url.port().unwrap_or(MILVUS_PORT), collection, user, password, index, tls })
 }
 
 /// The file in the index folder holding the password of the recorded Milvus store (readable by
@@ -213,7 +243,7 @@ fn remote_index(url: &url::Url) -> Result<RemoteIndex, String> {
         params.get(key).map_or(Ok(default), |v| v.parse().ok().filter(|n| *n > 0).ok_or(format!("{key}={v} is not a positive whole number")))
     };
     for key in params.keys() {
-        if !["index", "m", "ef_construction", "ef", "nlist", "nprobe"].contains(&key.as_str()) {
+        if !["index", "m", "ef_construction", "ef", "nlist", "nprobe", "tls"].contains(&key.as_str()) {
             return Err(format!("unknown parameter {key}"));
         }
     }
@@ -253,6 +283,21 @@ mod tests {
         let StoreChoice::Milvus(plain) = "milvus://localhost/c1".parse().unwrap() else { panic!() };
         assert_eq!((plain.port, plain.index, plain.endpoint()), (MILVUS_PORT, RemoteIndex::Flat, "http://localhost:19530".to_string()));
         assert_eq!("local".parse::<StoreChoice>().unwrap(), StoreChoice::Local);
+        let StoreChoice::Milvus(tls) = "milvus://db.example/c1?index=ivf_flat&tls=true".parse().unwrap() else { panic!() };
+        assert_eq!(tls.endpoint(), "https://db.example:19530");
+        assert_eq!(tls.to_string(), "milvus://db.example:19530/c1?index=ivf_flat&nlist=1024&nprobe=16&tls=true");
+        assert!("milvus://db.example/c1?tls=maybe".parse::<StoreChoice>().unwrap_err().contains("tls=maybe"));
+    }
+
+    #[test]
+    fn the_password_comes_from_a_file_rather_than_the_url() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), "from-file\n").unwrap();
+        let StoreChoice::Milvus(url) = "milvus://root@db.example/c1".parse().unwrap() else { panic!() };
+        std::env::remove_var(PASSWORD_VAR);
+        let url = url.with_password_from_env(Some(file.path())).unwrap();
+        assert_eq!(url.password.as_deref(), Some("from-file"));
+        assert!(!url.to_string().contains("from-file"));
     }
 
     #[test]

@@ -27,7 +27,10 @@ pub async fn reply(
     let started = Instant::now();
     let found = tokio::task::spawn_blocking(move || search(&searcher))
         .await
-        .map_err(|e| ApiError::new(500, format!("The search stopped: {e}")))?;
+        .map_err(|e| {
+            tracing::error!("a search stopped: {e}");
+            ApiError::new(500, "The search stopped; the server's log says why.")
+        })?;
     Ok(SearchReply {
         query,
         index: state.status().clone(),
@@ -48,11 +51,12 @@ pub fn api_error(e: EngineError) -> ApiError {
         // Milvus down or refusing the credentials: the server is fine and retries on the next search.
         EngineError::StoreUnavailable(message) => {
             tracing::warn!("search failed: {message}");
-            ApiError::new(503, format!("The vector store is unavailable: {message}"))
+            ApiError::new(503, "The vector store is unavailable; the server's log says why.")
         }
+        // The cause names files and folders: logged, not sent.
         e => {
             tracing::error!("search failed: {}", e.chain());
-            ApiError::new(500, format!("The search failed: {}", e.chain()))
+            ApiError::new(500, "The search failed; the server's log says why.")
         }
     }
 }
@@ -87,6 +91,30 @@ pub fn check_upload_pixels(bytes: &[u8]) -> Result<(), ApiError> {
         ));
     }
     Ok(())
+}
+
+/// Who a request proved itself to be (the server's access check puts it on every request it
+/// lets through).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// No password is set: the server is reachable from this machine only.
+    Local,
+    /// A signed-in browser.
+    Session,
+    /// HTTP Basic with the password.
+    Password,
+    /// A bearer token (its id).
+    Token(String),
+}
+
+/// Whether this request came from a signed-in browser (the page then offers to sign out).
+pub fn signed_in_by_session() -> bool {
+    use_context::<axum::http::request::Parts>().is_some_and(|parts| parts.extensions.get::<Principal>() == Some(&Principal::Session))
+}
+
+/// A turn to read an upload (held until the reply is made).
+pub async fn upload_turn() -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    Ok(app_state()?.upload_turn().await)
 }
 
 /// The state the server provides to every server function.

@@ -35,6 +35,8 @@ struct Shared {
     live: tokio::sync::watch::Sender<LiveStatus>,
     /// The newest query number of each recent page (live typing supersedes older queries).
     pages: Mutex<LruCache<String, Arc<AtomicU64>>>,
+    /// Turns to read an upload: at most a few uploads' bytes are in memory at once.
+    uploads: Arc<tokio::sync::Semaphore>,
 }
 
 /// Pages whose newest query is remembered.
@@ -84,7 +86,8 @@ impl AppState {
         let loaded = load(config);
         let (live, _) = tokio::sync::watch::channel(LiveStatus::default());
         let pages = Mutex::new(LruCache::new(PAGES));
-        let state = AppState(Arc::new(Shared { current: RwLock::new(Arc::new(loaded)), config: config.clone(), live, pages }));
+        let uploads = Arc::new(tokio::sync::Semaphore::new(crate::app::types::MAX_CONCURRENT_UPLOADS));
+        let state = AppState(Arc::new(Shared { current: RwLock::new(Arc::new(loaded)), config: config.clone(), live, pages, uploads }));
         state.publish_live();
         state
     }
@@ -130,6 +133,11 @@ impl AppState {
         let page = page?;
         let newest = self.0.pages.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(page.to_string(), Default::default).clone();
         Some(Ticket::next(&newest))
+    }
+
+    /// Waits for a turn to read an upload; the turn ends when the permit is dropped.
+    pub async fn upload_turn(&self) -> tokio::sync::OwnedSemaphorePermit {
+        self.0.uploads.clone().acquire_owned().await.expect("the upload semaphore is never closed")
     }
 
     /// Live status updates, for `/api/live`.
@@ -255,23 +263,32 @@ fn open_searcher(config: &LibraryConfig) -> Result<(Searcher, bool), IndexStatus
     };
     if !Searcher::exists(&dir) {
         return Err(IndexStatus::NotLoaded {
-            reason: format!("No search index exists at {} yet.", dir.display()),
+            reason: "No search index exists for this library yet.".into(),
             command: Some(index_command(config)),
         });
     }
-    let not_loaded = |e: clipfind_engine::EngineError| IndexStatus::NotLoaded { reason: format!("The index could not be loaded: {}", e.chain()), command: None };
+    // The reason names files and folders: the server's log gets it, visitors do not.
+    let not_loaded = |e: clipfind_engine::EngineError| {
+        tracing::error!("the index could not be loaded: {}", e.chain());
+        IndexStatus::NotLoaded { reason: "The index could not be loaded; the server's log says why.".into(), command: None }
+    };
     let library = Library::open(config.clone()).map_err(not_loaded)?;
     let demo = library.is_demo_model();
     Ok((library.searcher().map_err(not_loaded)?, demo))
 }
 
-/// The command that builds the missing index, quoted for a POSIX shell.
+/// The command that builds the missing index, quoted for a POSIX shell. Folders are named as
+/// the server was given them when relative; an absolute one by its last part after `…/` (a
+/// reply never holds an absolute path; the server's log has the whole command).
 fn index_command(config: &LibraryConfig) -> String {
     let mut words = vec!["clipfind".to_string(), "index".to_string()];
     let folders = config.data.iter().map(|d| ("--data", d)).chain(config.index.iter().map(|i| ("--index", i)));
     for (flag, path) in folders {
         words.push(flag.to_string());
-        words.push(path.display().to_string());
+        words.push(match path.is_absolute() {
+            true => format!("…/{}", path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned())),
+            false => path.display().to_string(),
+        });
     }
     shlex::try_join(words.iter().map(String::as_str)).unwrap_or_else(|_| words.join(" "))
 }
@@ -312,8 +329,11 @@ mod tests {
         let state = AppState::load(&settings(Some(photos.clone())));
         assert!(state.searcher().is_none());
         let IndexStatus::NotLoaded { reason, command } = state.status() else { panic!("loaded nothing, yet ready") };
-        assert!(reason.contains("No search index exists at") && reason.contains(".clipfind"), "{reason}");
-        assert_eq!(command.as_deref(), Some(format!("clipfind index --data '{}'", photos.display()).as_str()));
+        assert_eq!(reason, "No search index exists for this library yet.");
+        assert_eq!(command.as_deref(), Some("clipfind index --data '…/my photos'"));
+        let state = AppState::load(&settings(Some(PathBuf::from("my photos"))));
+        let IndexStatus::NotLoaded { command, .. } = state.status() else { panic!("loaded nothing, yet ready") };
+        assert_eq!(command.as_deref(), Some("clipfind index --data 'my photos'"));
     }
 
     #[test]

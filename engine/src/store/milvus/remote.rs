@@ -339,7 +339,13 @@ impl Remote {
         if let Some(client) = slot.as_ref() {
             return Ok(client.clone());
         }
-        let mut builder = ClientBuilder::new(self.url.endpoint()).timeout(CALL_TIMEOUT);
+        let mut endpoint = tonic::transport::Endpoint::from_shared(self.url.endpoint()).map_err(|e| self.unavailable("connect", &e.to_string()))?;
+        if self.url.tls {
+            // The server's certificate is checked against the system's roots.
+            let tls = tonic::transport::ClientTlsConfig::new().with_native_roots().domain_name(self.url.host.clone());
+            endpoint = endpoint.tls_config(tls).map_err(|e| self.unavailable("connect", &format!("TLS: {e}")))?;
+        }
+        let mut builder = ClientBuilder::new(endpoint).timeout(CALL_TIMEOUT);
         if let Some(user) = &self.url.user {
             builder = builder.username(user).password(self.url.password.as_deref().unwrap_or(""));
         }
