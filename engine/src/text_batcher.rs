@@ -109,6 +109,8 @@ impl TextBatcher {
 /// Encodes a batch, less its superseded queries; a text that cannot be encoded gets its own
 /// error, the others their vectors.
 fn encode(clip: &Clip, batch: Vec<Request>) {
+    // Tests hold the encoder here to queue queries behind it deterministically.
+    crate::killpoint::pause("text-encode");
     let batch = without_superseded(batch, |r| r.ticket.as_ref(), |r| drop(r.reply.send(Err(EngineError::Superseded))));
     if batch.is_empty() {
         return;

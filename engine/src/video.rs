@@ -1601,14 +1601,12 @@ mod tests {
         std::fs::write(&concat, "ffconcat version 1.0\nfile segment.ts\n").unwrap();
 
         for (path, demuxer) in [(hls, "hls"), (concat, "concat")] {
-            let started = Instant::now();
             let file = path.clone();
             let Some(result) = within(Duration::from_secs(60), move || sample(&file, &SamplingOptions::default())) else {
                 let _ = std::fs::OpenOptions::new().write(true).open(&fifo); // lets the blocked reader go
                 panic!("{} still sampling after 60 s", path.display());
             };
             assert_not_a_video(result, &format!("its content is {demuxer}, not a video container"));
-            assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
 
             // ffmpeg refuses it by itself too, without the probe.
             let info = VideoInfo { duration: Duration::from_secs(10), width: 320, height: 240, codec: "h264".into() };
@@ -1697,9 +1695,7 @@ mod tests {
         let limits = TimeLimits { decode_base: limit, decode_per_video_second: 0, decode_max: limit, ..TimeLimits::DEFAULT };
         let tools = Tools { limits, ..Tools::from_env() };
         let options = SamplingOptions { decode: Decode::AllFrames, ..Default::default() };
-        let started = Instant::now();
         let err = tools.sample(&path, &options).unwrap_err();
-        assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
         assert!(matches!(err, VideoError::TimedOut { tool: "ffmpeg", .. }), "{err:?}");
         assert_eq!(err.reason(), "ffmpeg took longer than 0.1 s and was stopped");
 
@@ -1716,13 +1712,11 @@ mod tests {
     fn a_process_past_its_limit_is_killed_and_reaped() {
         let mut command = Command::new("sleep");
         command.arg("30");
-        let started = Instant::now();
         let mut sleeper = Supervised::spawn(command, "sleep", Path::new("sleep"), Duration::from_millis(200)).unwrap();
         let pid = sleeper.pid();
         assert!(read_capped(&mut sleeper.stdout, 10).unwrap().is_empty(), "stdout ends when it is killed");
         let (exit, _) = sleeper.finish().unwrap();
         assert!(exit.is_none(), "stopped by the limit: {exit:?}");
-        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
         assert!(!Path::new(&format!("/proc/{pid}")).exists(), "sleep {pid} outlived its limit");
     }
 

@@ -431,16 +431,19 @@ fn missing_thumbnails_are_made_again_and_temporary_files_cleaned() {
     assert_eq!(n(&index(d.path(), &[]), "thumbnails_made"), 0, "nothing more to make");
 }
 
-/// Peak resident memory (VmHWM, MB) of a running child, polled until it exits.
+/// Peak resident memory (VmHWM, MB) of a running child, polled until it exits. Fails when
+/// /proc never said (a peak of 0 would pass any bound).
 fn peak_mb_until_exit(child: &mut std::process::Child) -> (u64, std::process::ExitStatus) {
-    let mut peak_kb = 0;
+    let (mut peak_kb, mut readings) = (0, 0);
     loop {
         if let Ok(status) = std::fs::read_to_string(format!("/proc/{}/status", child.id())) {
             if let Some(kb) = status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()) {
                 peak_kb = peak_kb.max(kb);
+                readings += 1;
             }
         }
         if let Some(exit) = child.try_wait().unwrap() {
+            assert!(readings > 0 && peak_kb > 0, "/proc/{}/status never gave the peak memory", child.id());
             return (peak_kb / 1024, exit);
         }
         std::thread::sleep(Duration::from_millis(5));

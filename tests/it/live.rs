@@ -52,6 +52,11 @@ fn serve(data: &Path, extra: &[&str]) -> Server {
 
 /// Serves the library in `data` (already indexed) with `model` on a free loopback port.
 pub(crate) fn serve_model(data: &Path, model: &Path, extra: &[&str]) -> Server {
+    serve_model_env(data, model, extra, &[])
+}
+
+/// As [`serve_model`], with more environment variables for the server.
+fn serve_model_env(data: &Path, model: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
     let addr = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
     let child = for_library_with(Command::new(env!("CARGO_BIN_EXE_clipfind")), data, model)
         .arg("serve")
@@ -60,6 +65,7 @@ pub(crate) fn serve_model(data: &Path, model: &Path, extra: &[&str]) -> Server {
         .env("LEPTOS_OUTPUT_NAME", "clipfind")
         .env("LEPTOS_SITE_ROOT", root().join("target/site"))
         .env("RUST_LOG", std::env::var("CLIPFIND_TEST_SERVER_LOG").unwrap_or_else(|_| "error".into()))
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
@@ -150,10 +156,21 @@ fn watch_mode_indexes_photos_copied_in_while_searches_keep_answering() {
     let mut file = std::fs::File::create(d.path().join("slow.png")).unwrap();
     file.write_all(first).unwrap();
     file.flush().unwrap();
-    std::thread::sleep(Duration::from_millis(2500));
+    // While half of it is there, it is neither indexed nor reported as a file it could not read.
+    let half_until = Instant::now() + Duration::from_millis(2500);
+    while Instant::now() < half_until {
+        let now = get(&format!("{}/api/status?skipped=1", server.url)).1;
+        assert_eq!(now["images"].as_u64(), Some(60), "the half-written file was indexed: {now}");
+        let skipped = now["indexing"]["skipped_files"].as_array().cloned().unwrap_or_default();
+        assert!(skipped.iter().all(|f| f["path"] != "slow.png"), "the half-written file was skipped as broken: {now}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     file.write_all(rest).unwrap();
     drop(file);
     seconds_until(&server, 61);
+    let catalog = clipfind_engine::catalog::Catalog::open_read_only(&d.path().join(".clipfind")).unwrap();
+    let row = catalog.image_at("slow.png").unwrap().expect("slow.png indexed");
+    assert_eq!(row.size, slow.len() as u64, "indexed as it was half-written");
 
     for i in 0..5 {
         std::fs::remove_file(d.path().join(format!("g-{i:03}.png"))).unwrap();
@@ -294,32 +311,53 @@ fn a_watch_mode_server_killed_mid_indexing_resumes_after_a_restart() {
     assert_eq!(summary["skipped"], serde_json::json!([]));
 }
 
-/// Live typing from one page: prefixes sent at once with the page's id. Older ones overtaken
-/// before the encoder reached them answer 409 with a message (never a 5xx); at least the newest
-/// is answered. A malformed page id is a 400.
+/// Live typing from one page: with the text encoder held busy, the page's prefixes queue behind
+/// it, then its whole query; every prefix overtaken before the encoder reached it answers 409
+/// with a message (never a 5xx) and the whole query is answered. A malformed page id is a 400.
 #[test]
 fn superseded_prefixes_from_one_page_are_dropped_harmlessly() {
     let d = tempfile::tempdir().unwrap();
     images(d.path(), 0..5);
     index(d.path());
-    let server = serve(d.path(), &[]);
+    let held = tempfile::tempdir().unwrap();
+    let pause = held.path().join("encoder-held");
+    let pause_at = format!("text-encode@{}", pause.display());
+    let server = serve_model_env(d.path(), &tiny(), &[], &[("CLIPFIND_PAUSE_AT", &pause_at)]);
     let query = "a red bicycle leaning on a blue wall at night in the rain";
-    let answers: Vec<(u16, Value)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (1..=query.len())
-            .map(|n| {
-                let url = format!("{}/api/search?q={}&min=-1&page=typing-test", server.url, query[..n].replace(' ', "%20"));
-                s.spawn(move || get(&url))
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    let search = |q: &str, page: &str| get(&format!("{}/api/search?q={}&min=-1{page}", server.url, q.replace(' ', "%20")));
+    let done = AtomicBool::new(false);
+    let (blocker, prefixes, whole) = std::thread::scope(|s| {
+        // The encoder takes another client's query and is held there (it says so by the file).
+        let blocker = s.spawn(|| search("a blocker", ""));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !pause.exists() {
+            assert!(Instant::now() < deadline, "the encoder was never held");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let prefixes: Vec<_> = (1..query.len()).map(|n| s.spawn(move || search(&query[..n], "&page=typing-test"))).collect();
+        // The whole query comes last, after every prefix has arrived.
+        std::thread::sleep(Duration::from_secs(1));
+        let whole = s.spawn(|| search(query, "&page=typing-test"));
+        std::thread::sleep(Duration::from_millis(500));
+        // Let the encoder go on, each time it stops at the step again.
+        s.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                let _ = std::fs::remove_file(&pause);
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        });
+        let answers = (blocker.join().unwrap(), prefixes.into_iter().map(|h| h.join().unwrap()).collect::<Vec<_>>(), whole.join().unwrap());
+        done.store(true, Ordering::Relaxed);
+        answers
     });
-    let count = |code: u16| answers.iter().filter(|(c, _)| *c == code).count();
-    assert_eq!(count(200) + count(409), answers.len(), "{answers:?}");
-    assert!(count(200) >= 1);
-    for (_, body) in answers.iter().filter(|(c, _)| *c == 409) {
+    assert_eq!(blocker.0, 200, "{}", blocker.1);
+    assert_eq!(whole.0, 200, "{}", whole.1);
+    assert_eq!(whole.1["query"], query, "the answer is not the whole query's");
+    for (code, body) in &prefixes {
+        assert_eq!(*code, 409, "a prefix overtaken while it waited was answered: {body}");
         assert!(body["error"].as_str().unwrap().contains("A newer search from this page replaced this one"), "{body}");
     }
-    eprintln!("{} prefixes at once: {} answered, {} dropped before the encoder", answers.len(), count(200), count(409));
+    eprintln!("{} prefixes queued behind a held encoder: all dropped, the whole query answered", prefixes.len());
     let (code, body) = get(&format!("{}/api/search?q=dog&page=no%20spaces", server.url));
     assert_eq!(code, 400, "{body}");
 }

@@ -48,10 +48,11 @@ pub fn api_error(e: EngineError) -> ApiError {
         EngineError::Superseded => ApiError::new(409, "A newer search from this page replaced this one; its answer was not computed."),
         EngineError::Usage(message) | EngineError::Tokenize(message) => ApiError::bad_request(message),
         e @ EngineError::Query(_) => ApiError::bad_request(format!("{}.", capitalised(&e.to_string()))),
-        // Milvus down or refusing the credentials: the server is fine and retries on the next search.
+        // Milvus down or refusing the credentials: the message names the store's address and
+        // what failed (never a password or a path), and the server retries on the next search.
         EngineError::StoreUnavailable(message) => {
             tracing::warn!("search failed: {message}");
-            ApiError::new(503, "The vector store is unavailable; the server's log says why.")
+            ApiError::new(503, format!("The vector store is unavailable: {message}"))
         }
         // The cause names files and folders: logged, not sent.
         e => {

@@ -77,12 +77,16 @@ fn normalised(authority: &str) -> String {
 
 /// Whether the request comes from a page of this server, or from no page at all.
 fn same_origin(headers: &HeaderMap, host: &str) -> bool {
+    // A browser's own word (scripts cannot set Sec-Fetch-Site): it sends `Origin: null` for a
+    // form posted from a page whose referrer policy withholds its origin.
+    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
     match headers.get(header::ORIGIN).map(|o| o.to_str().unwrap_or("null")) {
+        Some("null") => fetch_site == Some("same-origin"),
         Some(origin) => origin.split_once("://").is_some_and(|(scheme, authority)| {
             ["http", "https"].contains(&scheme) && authority.eq_ignore_ascii_case(host)
         }),
         // Browsers send Origin on every cross-site POST; this covers one that did not.
-        None => headers.get("sec-fetch-site").is_none_or(|site| site != "cross-site"),
+        None => fetch_site != Some("cross-site"),
     }
 }
 
@@ -126,6 +130,9 @@ mod tests {
         let status = |r: Result<(), Response>| r.unwrap_err().status();
         assert_eq!(status(hosts.check(&request(Method::POST, "127.0.0.1:3000", Some("https://evil.example")))), StatusCode::FORBIDDEN);
         assert_eq!(status(hosts.check(&request(Method::POST, "127.0.0.1:3000", Some("null")))), StatusCode::FORBIDDEN);
+        let mut own_form = request(Method::POST, "127.0.0.1:3000", Some("null"));
+        own_form.headers_mut().insert("sec-fetch-site", "same-origin".parse().unwrap());
+        assert!(hosts.check(&own_form).is_ok(), "a form of this server's page, origin withheld");
         assert_eq!(status(hosts.check(&request(Method::GET, "evil.example", None))), StatusCode::MISDIRECTED_REQUEST);
         // Reading is not refused by Origin: a cross-site page cannot read the answer anyway.
         assert!(hosts.check(&request(Method::GET, "localhost", Some("https://evil.example"))).is_ok());
