@@ -13,10 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use clipfind_engine::clip::{
-    pipeline::{self, PipelineOptions},
-    Clip, ClipOptions,
-};
+use clipfind_engine::{ingest::pipeline::{self, PipelineOptions}, clip::Clip, clip::ClipOptions};
 use image::{ImageFormat, RgbImage};
 
 fn percentile(samples: &mut [Duration], p: f64) -> f64 {

@@ -14,10 +14,7 @@ mod common;
 
 use common::photo_like;
 
-use clipfind_engine::{
-    clip::{Clip, ClipOptions},
-    indexer::{self, IndexOptions},
-};
+use clipfind_engine::{clip::{Clip, ClipOptions}, ingest::indexer::{self, IndexOptions}};
 
 const MEGAPIXELS: [u32; 4] = [2, 12, 24, 50];
 
@@ -102,7 +99,7 @@ fn main() {
 /// The demo model's held-out evaluation with every image enlarged to a 1200x1200 JPEG, decoded
 /// exactly and scaled.
 fn held_out_recall_enlarged(root: &Path) {
-    use clipfind_engine::evaluate::{evaluate, EvalSet};
+    use clipfind_engine::{search::evaluate::{evaluate, EvalSet}};
     let set = EvalSet::load(&root.join("samples/shapes")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let renamed = |file: &str| format!("{}.jpg", Path::new(file).file_stem().unwrap().to_string_lossy());

@@ -13,10 +13,7 @@ use std::{
 
 mod common;
 
-use clipfind_engine::{
-    filter::Filter,
-    searcher::{SearchParams, Searcher},
-};
+use clipfind_engine::{catalog::filter::Filter, search::searcher::{SearchParams, Searcher}};
 use common::{load, synthetic_index, SYNTHETIC_START};
 
 fn ms(d: Duration) -> f64 {

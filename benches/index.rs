@@ -17,8 +17,8 @@ mod common;
 
 use common::{load, photo_like, synthetic_index};
 use clipfind_engine::{
-    indexer::{self, IndexOptions},
-    searcher::{SearchParams, Searcher},
+    ingest::indexer::{self, IndexOptions},
+    search::searcher::{SearchParams, Searcher},
 };
 use image::RgbImage;
 

@@ -15,17 +15,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use clipfind_engine::{
-    catalog::Catalog,
-    clip::Clip,
-    filter::Filter,
-    store::{
+use clipfind_engine::{catalog::Catalog, clip::Clip, catalog::filter::Filter, store::{
         choice::StoreChoice,
         indexed::IndexedVectors,
         milvus::{sync, MilvusVectors, Remote},
         LibraryVectors, VectorSearch,
-    },
-};
+    }};
 
 mod common;
 

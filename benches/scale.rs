@@ -22,15 +22,13 @@ use std::{
 };
 
 use clipfind_engine::{
+    catalog::vector_file::{self, VectorAppender, FILE_KEY, SLOTS_KEY},
     catalog::{Catalog, NewImage},
-    photo_meta::PhotoMeta,
     clip::{Clip, ClipOptions},
-    searcher::{SearchParams, Searcher},
-    store::{
-        policy::{FactoryChoice, IndexPolicy},
-        snapshot::{self, Committed},
-        vector_file::{self, VectorAppender, FILE_KEY, SLOTS_KEY},
-    },
+    media::photo_meta::PhotoMeta,
+    search::searcher::{SearchParams, Searcher},
+    store::policy::{FactoryChoice, IndexPolicy},
+    store::snapshot::{self, Committed},
 };
 
 mod common;
@@ -56,7 +54,7 @@ fn main() {
 }
 
 fn model() -> PathBuf {
-    clipfind_engine::openmp::ensure_passive_wait();
+    clipfind_engine::runtime::openmp::ensure_passive_wait();
     std::env::var_os("CLIPFIND_BENCH_MODEL").map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("models/test-tiny"), PathBuf::from)
 }
 

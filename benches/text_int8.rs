@@ -10,8 +10,8 @@ use std::{path::Path, time::Instant};
 
 use clipfind_engine::{
     clip::{Clip, ClipOptions},
-    evaluate::EvalSet,
-    searcher::{SearchParams, Searcher},
+    search::evaluate::EvalSet,
+    search::searcher::{SearchParams, Searcher},
 };
 
 fn queries(n: usize) -> Vec<String> {

@@ -10,8 +10,8 @@ use std::{path::Path, process::Command, time::Instant};
 
 use clipfind_engine::{
     clip::{Clip, ClipOptions},
-    indexer::{self, IndexOptions},
-    video::{self, SamplingOptions},
+    ingest::indexer::{self, IndexOptions},
+    media::video::{self, SamplingOptions},
 };
 
 const SECONDS: u32 = 60;

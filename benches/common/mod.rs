@@ -4,10 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use clipfind_engine::{
+    catalog::vector_file::{self, VectorAppender, FILE_KEY},
     catalog::{Catalog, NewImage},
-    photo_meta::{PhotoMeta, Taken, TakenSource},
     clip::{Clip, ClipOptions},
-    store::vector_file::{self, VectorAppender, FILE_KEY},
+    media::photo_meta::{PhotoMeta, Taken, TakenSource},
 };
 
 /// When the first synthetic photo was taken (wall-clock seconds); photo i is i minutes later.
@@ -90,7 +90,7 @@ pub fn sample_photos() -> Vec<image::RgbImage> {
 /// The full-size ViT-B/32-architecture model the benches run (CLIPFIND_BENCH_MODEL overrides),
 /// or None after saying how to make it.
 pub fn bench_model() -> Option<PathBuf> {
-    clipfind_engine::openmp::ensure_passive_wait();
+    clipfind_engine::runtime::openmp::ensure_passive_wait();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let model = std::env::var_os("CLIPFIND_BENCH_MODEL").map_or_else(|| root.join("models/vit-b32-random"), PathBuf::from);
     if clipfind_engine::clip::spec::ModelSpec::is_model_dir(&model) {

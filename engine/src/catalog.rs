@@ -1,6 +1,6 @@
 //! The catalog: one SQLite file that is the index's source of truth. Per image: path (relative to
 //! the data folder), size, mtime, content hash, dimensions, when it was indexed and the slot of
-//! its embedding in the vector file (see [`crate::store::vector_file`]); plus the model identity
+//! its embedding in the vector file (see [`crate::catalog::vector_file`]); plus the model identity
 //! and data root. Every change happens in a transaction (WAL mode), so a killed process leaves the
 //! last committed state.
 //!
@@ -15,14 +15,17 @@ use std::{
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
-use super::{
-    filter::Filter,
-    photo_meta::{PhotoMeta, Taken, TakenSource},
-    store::vector_file::{VectorAppender, SLOTS_KEY},
+use crate::{
+    media::photo_meta::{PhotoMeta, Taken, TakenSource},
     EngineError, Result,
 };
+use filter::Filter;
+use vector_file::{VectorAppender, SLOTS_KEY};
 
+pub mod filter;
+pub mod identity;
 mod upgrade;
+pub mod vector_file;
 
 /// File name of the catalog database inside the index folder.
 pub const CATALOG_FILE: &str = "catalog.sqlite";
@@ -155,7 +158,7 @@ pub struct VectorRow {
     pub slot: u64,
     /// The file's stored path.
     pub path: String,
-    /// Capture time, wall-clock seconds (see [`crate::photo_meta::Taken::local`]).
+    /// Capture time, wall-clock seconds (see [`crate::media::photo_meta::Taken::local`]).
     pub taken: Option<i64>,
     /// Upright width and height.
     pub width: u32,
@@ -215,7 +218,7 @@ impl Catalog {
     /// format is upgraded in place first (embeddings move to the vector file, nothing is
     /// re-embedded).
     pub fn open(index_dir: &Path) -> Result<Catalog> {
-        crate::index_folder::check(index_dir, crate::index_folder::Access::Write)?;
+        crate::support::index_folder::check(index_dir, crate::support::index_folder::Access::Write)?;
         let path = index_dir.join(CATALOG_FILE);
         let err = db_error(&path);
         let conn = Connection::open(&path).map_err(&err)?;
@@ -250,7 +253,7 @@ impl Catalog {
 
     /// Opens an existing catalog without ever writing to it.
     pub fn open_read_only(index_dir: &Path) -> Result<Catalog> {
-        crate::index_folder::check(index_dir, crate::index_folder::Access::Read)?;
+        crate::support::index_folder::check(index_dir, crate::support::index_folder::Access::Read)?;
         let path = index_dir.join(CATALOG_FILE);
         if !path.is_file() {
             return Err(EngineError::NoIndex(index_dir.to_path_buf()));
@@ -503,9 +506,9 @@ impl Catalog {
         let tx = self.conn.transaction().map_err(db_error(&path))?;
         let out = f(&Writer { tx: &tx, path: &path }, vectors)?;
         vectors.sync()?;
-        crate::killpoint::reached("vectors-synced");
+        crate::support::killpoint::reached("vectors-synced");
         tx.commit().map_err(db_error(&path))?;
-        crate::killpoint::reached("catalog-committed");
+        crate::support::killpoint::reached("catalog-committed");
         Ok(out)
     }
 
@@ -856,7 +859,7 @@ impl Writer<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::vector_file::MappedVectors;
+    use crate::catalog::vector_file::MappedVectors;
 
     fn image<'a>(path: &'a str, hash: &'a str) -> NewImage<'a> {
         static NONE: PhotoMeta = PhotoMeta { taken: None, camera_make: None, camera_model: None, location: None };
@@ -952,6 +955,6 @@ mod tests {
     }
 
     fn vector_file_key() -> &'static str {
-        crate::store::vector_file::FILE_KEY
+        crate::catalog::vector_file::FILE_KEY
     }
 }

@@ -117,9 +117,9 @@ pub enum EngineError {
     #[error("{0}")]
     ModelMismatch(String),
 
-    /// A query that does not follow the query grammar (see [`crate::query`]).
+    /// A query that does not follow the query grammar (see [`crate::search::query`]).
     #[error("the query cannot be read {0}")]
-    Query(crate::query::QueryError),
+    Query(crate::search::query::QueryError),
 
     /// A newer query from the same client replaced this one before it was encoded.
     #[error("a newer search from the same page replaced this one")]

@@ -19,37 +19,34 @@
 
 #![deny(missing_docs)]
 
-pub(crate) mod batcher;
+//! The folders follow the flow of the data, each importing only from the ones above it in this list:
+//!
+//! | module | what it holds |
+//! | --- | --- |
+//! | [`error`] | the one error type |
+//! | [`support`] | small shared pieces: digests, the index folder's safe file access, progress hooks, crash points |
+//! | [`runtime`] | where encoders run: ONNX Runtime loading, CUDA or CPU, OpenMP |
+//! | [`clip`] | CLIP itself: model files, tokenizer, preprocessing, the encoders |
+//! | [`media`] | reading photo metadata (EXIF) and video frames |
+//! | [`catalog`] | the SQLite catalog of files, the vector file, filters, the model identity |
+//! | [`store`] | vector stores: FAISS (exact or IVF), snapshots, Milvus |
+//! | [`models`] | the model zoo and its downloader |
+//! | [`ingest`] | building an index: scan, roots, the embedding pipeline, the indexer, its lock and status, thumbnails |
+//! | [`search`] | answering queries: the query grammar, the searcher, batching, duplicates, evaluation |
+//! | [`library`] | one place that opens a library for the CLI and the server |
+
 pub mod catalog;
 pub mod clip;
-pub mod device;
-pub(crate) mod digest;
-pub mod duplicates;
 pub mod error;
-pub mod evaluate;
-pub mod filter;
-pub(crate) mod identity;
-pub mod index_folder;
-pub mod indexer;
-pub mod killpoint;
+pub mod ingest;
 pub mod library;
+pub mod media;
 pub mod models;
-pub mod openmp;
-pub mod original;
-pub mod photo_meta;
-pub mod progress;
-pub mod query;
-pub mod roots;
-pub mod run_status;
 pub mod runtime;
-pub(crate) mod scan;
-pub mod searcher;
-pub(crate) mod thumbs;
+pub mod search;
 pub mod store;
-pub mod video;
-pub mod text_batcher;
-pub mod writer_lock;
+pub mod support;
 
-pub use device::Device;
 pub use error::{EngineError, Result};
 pub use library::{Library, LibraryConfig};
+pub use runtime::device::Device;

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use crate::{
     catalog::Catalog,
     clip::{spec::ModelSpec, Clip, ClipOptions},
-    indexer::{self, IndexOptions, Summary},
+    ingest::indexer::{self, IndexOptions, Summary},
     models,
-    searcher::Searcher,
+    search::searcher::Searcher,
     store::choice::StoreChoice,
     Device, EngineError, Result,
 };

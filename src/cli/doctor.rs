@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::Settings;
-use clipfind_engine::{runtime, store::faiss_store as vectors, video};
+use clipfind_engine::{media::video, runtime::onnx, store::faiss_store as vectors};
 
 #[derive(Debug, Serialize)]
 struct DoctorReport {
@@ -37,7 +37,7 @@ struct FaissReport {
 
 /// Loads every native part and says what it found; fails when any part is unusable.
 pub fn run(settings: &Settings, json: bool) -> anyhow::Result<()> {
-    let ort = runtime::load(settings.ort_library.as_deref());
+    let ort = onnx::load(settings.ort_library.as_deref());
     let report = DoctorReport {
         clipfind: env!("CARGO_PKG_VERSION"),
         onnxruntime: ort.as_ref().ok().map(|rt| OnnxRuntimeReport {

@@ -7,9 +7,9 @@ use clap::Args;
 use super::Settings;
 use super::terminal::shown;
 use clipfind_engine::{
-    duplicates::{GroupKind, DEFAULT_BURST_SECONDS, DEFAULT_THRESHOLD},
     library::Library,
-    searcher::Searcher,
+    search::duplicates::{GroupKind, DEFAULT_BURST_SECONDS, DEFAULT_THRESHOLD},
+    search::searcher::Searcher,
 };
 
 #[derive(Debug, Args)]

@@ -6,8 +6,8 @@ use clap::Args;
 
 use super::Settings;
 use clipfind_engine::{
-    evaluate::{self, EvalSet, Metrics},
     library::{Library, LibraryConfig},
+    search::evaluate::{self, EvalSet, Metrics},
 };
 
 #[derive(Debug, Args)]

@@ -7,8 +7,8 @@ use clap::Args;
 use super::{progress::Bar, Settings};
 use super::terminal::shown;
 use clipfind_engine::{
-    indexer::{IndexOptions, Summary},
-    progress::{Progress, Silent},
+    ingest::indexer::{IndexOptions, Summary},
+    support::progress::{Progress, Silent},
 };
 
 #[derive(Debug, Args)]

@@ -4,11 +4,7 @@ use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Args, Parser, Subcommand};
 
-use clipfind_engine::{
-    library::{Library, LibraryConfig},
-    store::choice::StoreChoice,
-    Device,
-};
+use clipfind_engine::{library::{Library, LibraryConfig}, store::choice::StoreChoice, Device};
 
 mod doctor;
 mod duplicates_cmd;
@@ -206,7 +202,7 @@ impl Settings {
 }
 
 pub fn main() -> ExitCode {
-    clipfind_engine::openmp::ensure_passive_wait();
+    clipfind_engine::runtime::openmp::ensure_passive_wait();
     let cli = Cli::parse();
     init_logging(cli.verbose);
     clipfind_engine::clip::budget::set_budget(cli.settings.decode_memory_mb << 20);

@@ -5,10 +5,7 @@ use std::io::IsTerminal;
 use clap::Subcommand;
 
 use super::progress::Bar;
-use clipfind_engine::{
-    models::{self, fetch, ModelChoice},
-    progress::{Progress, Silent},
-};
+use clipfind_engine::{models::{self, fetch, ModelChoice}, support::progress::{Progress, Silent}};
 
 #[derive(Debug, Subcommand)]
 pub enum ModelsAction {

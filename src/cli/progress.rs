@@ -4,7 +4,7 @@ use std::sync::Mutex;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use clipfind_engine::progress::Progress;
+use clipfind_engine::support::progress::Progress;
 
 /// One bar per task, drawn on stderr; `template` uses indicatif's keys.
 pub struct Bar {

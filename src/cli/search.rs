@@ -9,9 +9,9 @@ use super::Settings;
 use super::terminal::shown;
 use crate::app::types::Narrow;
 use clipfind_engine::{
-    filter::Filter,
+    catalog::filter::Filter,
     library::Library,
-    searcher::{SearchParams, Searcher, Sort},
+    search::searcher::{SearchParams, Searcher, Sort},
 };
 
 #[derive(Debug, Args)]

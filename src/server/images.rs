@@ -16,7 +16,7 @@ use tower_http::services::ServeFile;
 
 use std::sync::Arc;
 
-use clipfind_engine::searcher::Searcher;
+use clipfind_engine::search::searcher::Searcher;
 
 use crate::app::{
     ssr::{AppState, Loaded},
@@ -74,7 +74,7 @@ async fn serve(state: &AppState, id: &str, request: Request, thumb: Option<Optio
     match open_thumbnail(&searcher, id, ms, state).await {
         Ok((file, kind)) => {
             // Held open until the response has its own handle on the same file.
-            let path = clipfind_engine::index_folder::fd_path(&file);
+            let path = clipfind_engine::support::index_folder::fd_path(&file);
             let served = serve_file(&path, &kind, &row.hash, request, std::path::Path::new("thumbnail.jpg")).await;
             drop(file);
             served

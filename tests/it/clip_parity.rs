@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use clipfind_engine::clip::{Clip, ClipOptions};
+use clipfind_engine::{clip::{Clip, ClipOptions}};
 use serde::Deserialize;
 
 use super::references::{cosine, ImageRef, TextRef};
@@ -92,7 +92,7 @@ fn batched_text_equals_one_by_one() {
 /// a single-query run gives it), and every query is counted in exactly one batch.
 #[test]
 fn concurrent_text_queries_are_batched_and_each_gets_its_own_answer() {
-    use clipfind_engine::text_batcher::TextBatcher;
+    use clipfind_engine::search::text_batcher::TextBatcher;
     let clip = std::sync::Arc::new(clip());
     let batcher = TextBatcher::new(clip.clone());
     let texts: Vec<String> = (0..48).map(|i| format!("photo {i} of a {} by the sea", ["dog", "cat", "red bicycle"][i % 3])).collect();
@@ -195,7 +195,7 @@ fn scaled_decoding_keeps_embeddings_of_the_full_size_decode() {
 /// "superseded", not encoded; the newest is encoded.
 #[test]
 fn a_superseded_query_is_not_encoded() {
-    use clipfind_engine::text_batcher::{TextBatcher, Ticket};
+    use clipfind_engine::{search::text_batcher::{TextBatcher, Ticket}};
     use std::sync::{atomic::AtomicU64, Arc};
     let batcher = TextBatcher::new(Arc::new(clip()));
     let client = Arc::new(AtomicU64::new(0));

@@ -11,8 +11,8 @@ use std::{
 
 use clipfind_engine::{
     clip::{Clip, ClipOptions},
-    evaluate::{self, EvalSet, Metrics, Report},
-    searcher::{SearchParams, Searcher},
+    search::evaluate::{self, EvalSet, Metrics, Report},
+    search::searcher::{SearchParams, Searcher},
 };
 
 fn root() -> &'static Path {

@@ -11,10 +11,10 @@ use std::{
     path::Path,
 };
 
-use clipfind_engine::photo_meta::testing::{
+use clipfind_engine::{media::photo_meta::testing::{
     exif::{Field, In, Tag, Value as ExifValue},
     exif_tiff, jpeg_with_app1,
-};
+}};
 use serde_json::Value;
 
 use crate::{

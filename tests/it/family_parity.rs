@@ -5,11 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
-use clipfind_engine::clip::{
+use clipfind_engine::{clip::{
     spec::{ModelSpec, Padding, ResizeMode, SpecialTokens},
     text_clean::Clean,
     Clip, ClipOptions,
-};
+}};
 use serde::Deserialize;
 
 use super::references::{cosine, ImageRef, TextRef};

@@ -15,7 +15,7 @@ use std::{
 use clipfind_engine::{
     catalog::Catalog,
     clip::{Clip, ClipOptions},
-    searcher::{SearchParams, Searcher},
+    search::searcher::{SearchParams, Searcher},
 };
 use serde_json::Value;
 
@@ -267,7 +267,7 @@ fn a_format_1_index_is_upgraded_in_place_without_re_embedding() {
     let rebuilt = open_searcher(&fresh.path().join(".clipfind")).search_text(query, SearchParams { k: 14, min_score: -1.0, ..Default::default() }).unwrap();
     // rgba.png was embedded before its resize followed Pillow's premultiplied arithmetic
     // exactly: its stored vector is from then (cosine 0.9997 to today's), as an upgrade keeps it.
-    let pairs = |hits: &[clipfind_engine::searcher::Hit]| {
+    let pairs = |hits: &[clipfind_engine::search::searcher::Hit]| {
         hits.iter().filter(|h| h.path != "rgba.png").map(|h| (h.path.clone(), (h.score * 1e4).round() as i64)).collect::<Vec<_>>()
     };
     assert_eq!(pairs(&upgraded), pairs(&rebuilt));

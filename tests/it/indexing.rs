@@ -10,7 +10,7 @@ use std::{
 use clipfind_engine::{
     catalog::Catalog,
     clip::{Clip, ClipOptions},
-    searcher::{SearchParams, Searcher},
+    search::searcher::{SearchParams, Searcher},
     store::snapshot::Committed,
 };
 use serde_json::Value;
@@ -384,7 +384,7 @@ fn an_index_in_a_folder_the_user_cannot_write_is_searched() {
     assert!(indexed.status.success(), "{}", String::from_utf8_lossy(&indexed.stderr));
     let index_dir = photos.join(".clipfind");
     assert!(!index_dir.join("catalog.sqlite-shm").exists(), "clipfind leaves no -shm file behind");
-    let library = clipfind_engine::runtime::locate(None).unwrap();
+    let library = clipfind_engine::runtime::onnx::locate(None).unwrap();
     std::fs::create_dir_all(&runtime).unwrap();
     std::fs::copy(&library, runtime.join(library.file_name().unwrap())).unwrap();
     readable_by_all(d.path());

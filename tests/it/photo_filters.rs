@@ -6,18 +6,18 @@
 use std::{collections::BTreeSet, path::Path};
 
 use clipfind_engine::{
+    catalog::filter::Filter,
     catalog::Catalog,
     clip::{Clip, ClipOptions},
-    filter::Filter,
-    photo_meta::{
+    media::photo_meta::{
         testing::{
             exif::{Field, In, Rational, Tag, Value as ExifValue},
             jpeg_with_exif,
         },
         TakenSource,
     },
-    query::{self, Query},
-    searcher::{SearchParams, Searcher, Sort},
+    search::query::{self, Query},
+    search::searcher::{SearchParams, Searcher, Sort},
 };
 use serde_json::Value;
 

@@ -18,8 +18,8 @@ use rusqlite::params;
 
 use super::{db_error, Catalog};
 use crate::{
-    killpoint,
-    store::vector_file::{self, VectorAppender, FILE_KEY, SLOTS_KEY},
+    catalog::vector_file::{self, VectorAppender, FILE_KEY, SLOTS_KEY},
+    support::killpoint,
     EngineError, Result,
 };
 

@@ -3,7 +3,6 @@
 pub mod budget;
 pub mod immich;
 pub mod pil_resize;
-pub mod pipeline;
 pub mod preprocess;
 pub mod session;
 pub mod spec;

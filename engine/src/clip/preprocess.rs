@@ -5,7 +5,9 @@
 
 use std::{io::Cursor, path::Path};
 
-use fast_image_resize::{images::Image as FirImage, FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use fast_image_resize::{
+    images::Image as FirImage, FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer,
+};
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage};
 
 use super::{
@@ -475,7 +477,10 @@ mod tests {
 
     #[test]
     fn a_big_exif_rotated_jpeg_is_turned_upright_after_scaled_decoding() {
-        use crate::photo_meta::testing::{exif::{Field, In, Tag, Value}, exif_tiff, jpeg_with_app1};
+        use crate::media::photo_meta::testing::{
+            exif::{Field, In, Tag, Value},
+            exif_tiff, jpeg_with_app1,
+        };
         let orientation = Field { tag: Tag::Orientation, ifd_num: In::PRIMARY, value: Value::Short(vec![6]) };
         let mut payload = b"Exif\0\0".to_vec();
         payload.extend(exif_tiff(&[orientation]));

@@ -8,7 +8,7 @@ use ort::{
     value::ValueType,
 };
 
-use crate::{runtime, Device, EngineError, Result};
+use crate::{runtime::onnx, Device, EngineError, Result};
 
 /// Where a session actually runs, after `auto` is resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +53,7 @@ pub enum Spin {
 /// Opens `path` on the device with the intra-op threads `options` ask for (0: ONNX Runtime's choice).
 pub fn open(path: &Path, options: &super::ClipOptions, spin: Spin) -> Result<LoadedSession> {
     let (device, threads) = (options.device, options.threads);
-    let rt = runtime::load(options.runtime_library.as_deref())?;
+    let rt = onnx::load(options.runtime_library.as_deref())?;
     let model_error = |reason: String| EngineError::Model { path: path.to_path_buf(), reason };
     if !path.is_file() {
         return Err(model_error("file not found".into()));

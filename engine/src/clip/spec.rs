@@ -242,7 +242,7 @@ impl ModelSpec {
         for file in [&self.text.file, &self.vision.file, &self.tokenizer] {
             let hash = match self.sha256.get(file.as_str()) {
                 Some(h) => h.clone(),
-                None => crate::digest::sha256_file(&dir.join(file))?,
+                None => crate::support::digest::sha256_file(&dir.join(file))?,
             };
             lines.push(format!("{file}={hash}"));
         }

@@ -20,8 +20,8 @@ use crate::{
         immich,
         spec::{ModelSpec, TextSpec, VisionSpec, OPENAI_MEAN, OPENAI_STD, SPEC_FILE, SPEC_FORMAT},
     },
-    digest::{git_blob_sha1_file, sha256_file},
-    progress::Progress,
+    support::digest::{git_blob_sha1_file, sha256_file},
+    support::progress::Progress,
     EngineError, Result,
 };
 
@@ -681,7 +681,7 @@ mod tests {
 
     #[test]
     fn a_body_longer_than_its_limit_is_cut_off() {
-        let progress = crate::progress::Silent;
+        let progress = crate::support::progress::Silent;
         let mut written = Vec::new();
         let endless = std::io::repeat(7);
         assert_eq!(copy_body(endless, &mut written, 100_000, &progress).unwrap(), BodyEnd::OverCap);

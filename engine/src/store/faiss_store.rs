@@ -8,7 +8,9 @@
 
 use std::{ffi::CStr, path::Path};
 
-use faiss::{index::IndexImpl, index_factory, ConcurrentIndex, FlatIndex, IdMap, Idx, Index, MetricType};
+use faiss::{
+    index::IndexImpl, index_factory, ConcurrentIndex, FlatIndex, IdMap, Idx, Index, MetricType,
+};
 
 use super::{VectorSearch, VectorStore};
 use crate::{EngineError, Result};
@@ -248,7 +250,7 @@ pub fn self_check() -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{VectorSearch, VectorStore};
+    use crate::{store::{VectorSearch, VectorStore}};
 
     fn unit(v: &[f32]) -> Vec<f32> {
         let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();

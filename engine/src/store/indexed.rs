@@ -6,11 +6,11 @@
 
 use std::path::Path;
 
+use crate::catalog::vector_file::MappedVectors;
 use super::{
     faiss_store::FaissStore,
     policy::EXACT,
     snapshot::{self, candidates_for, rerank, Committed},
-    vector_file::MappedVectors,
     LibraryVectors, VectorSearch,
 };
 use crate::{catalog::Catalog, Result};

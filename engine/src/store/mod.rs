@@ -1,5 +1,5 @@
 //! Where a library's vectors live and how they are searched. Every embedding is stored once, in
-//! the append-only [`vector_file`]; the search structure over it is exact (built in memory) or an
+//! the append-only [`crate::catalog::vector_file`]; the search structure over it is exact (built in memory) or an
 //! approximate FAISS [`snapshot`] kept current by the catalog's vector log, chosen by [`policy`];
 //! [`indexed`] puts them together for searching, re-ranking approximate candidates exactly. Ids
 //! are catalog ids; vectors are L2-normalised, so the inner product is cosine similarity.
@@ -11,13 +11,12 @@ pub mod indexed;
 pub mod milvus;
 pub mod policy;
 pub mod snapshot;
-pub mod vector_file;
 
 use std::path::Path;
 
 pub use faiss_store::FaissStore;
 
-use crate::{filter::Filter, Result};
+use crate::{catalog::filter::Filter, Result};
 
 /// A searchable set of (catalog id, vector) pairs.
 pub trait VectorSearch: Send + Sync {

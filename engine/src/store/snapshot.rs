@@ -12,13 +12,13 @@
 
 use std::path::Path;
 
+use crate::catalog::vector_file::{MappedVectors, FILE_KEY, SLOTS_KEY};
 use super::{
     faiss_store::FaissStore,
     policy::{self, FactoryChoice, IndexPolicy, EXACT},
-    vector_file::{MappedVectors, FILE_KEY, SLOTS_KEY},
     VectorSearch, VectorStore,
 };
-use crate::{catalog::Catalog, killpoint, Result};
+use crate::{catalog::Catalog, support::killpoint, Result};
 
 const FILE: &str = "ann_file";
 const SEQ: &str = "ann_seq";

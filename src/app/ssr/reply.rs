@@ -4,14 +4,17 @@
 use std::time::Instant;
 
 use clipfind_engine::{
-    filter::Filter,
-    searcher::{Hit as EngineHit, SearchParams, Searcher},
+    catalog::filter::Filter,
+    search::searcher::{Hit as EngineHit, SearchParams, Searcher},
     EngineError,
 };
 use leptos::prelude::*;
 
 use super::AppState;
-use crate::app::types::{parse_k, parse_min_score, ApiError, DuplicateGroup, DuplicateMember, Hit, Narrow, SearchReply, MAX_UPLOAD_PIXELS};
+use crate::app::types::{
+    parse_k, parse_min_score, ApiError, DuplicateGroup, DuplicateMember, Hit, Narrow, SearchReply,
+    MAX_UPLOAD_PIXELS,
+};
 
 /// Runs `search` on a blocking thread (encoders and FAISS are CPU work) and builds the reply.
 /// Without an index, the reply says why instead of failing.
@@ -150,8 +153,8 @@ fn to_hit(h: EngineHit) -> Hit {
 }
 
 /// A duplicate group as the page and the JSON API show it.
-pub fn to_duplicate_group(group: clipfind_engine::duplicates::Group) -> DuplicateGroup {
-    use clipfind_engine::duplicates::GroupKind;
+pub fn to_duplicate_group(group: clipfind_engine::search::duplicates::Group) -> DuplicateGroup {
+    use clipfind_engine::search::duplicates::GroupKind;
     let kind = match group.kind {
         GroupKind::Exact => "exact",
         GroupKind::Near => "near",

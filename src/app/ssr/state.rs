@@ -10,11 +10,11 @@ use std::{
 };
 
 use clipfind_engine::{
+    ingest::roots::Roots,
+    ingest::run_status,
     library::{Library, LibraryConfig},
-    roots::Roots,
-    run_status,
-    searcher::{IndexStats, Searcher},
-    text_batcher::Ticket,
+    search::searcher::{IndexStats, Searcher},
+    search::text_batcher::Ticket,
 };
 
 use lru::LruCache;

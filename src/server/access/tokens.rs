@@ -12,7 +12,7 @@ use std::{
 };
 
 use anyhow::{bail, Context};
-use clipfind_engine::index_folder;
+use clipfind_engine::support::index_folder;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use super::remote::NO_TIME;
-use crate::filter::{extension_names, Filter, Media, Orientation};
+use crate::{catalog::filter::{extension_names, Filter, Media, Orientation}};
 
 /// The expression for `filter`, and the part of it Milvus cannot evaluate (for the catalog).
 pub fn expression(filter: &Filter) -> (String, Option<Filter>) {

@@ -22,10 +22,7 @@ use milvus::{
 use serde::{Deserialize, Serialize};
 use tonic::Code;
 
-use crate::{
-    store::choice::{MilvusUrl, RemoteIndex},
-    EngineError, Result,
-};
+use crate::{store::choice::{MilvusUrl, RemoteIndex}, EngineError, Result};
 
 /// How long a connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);

@@ -22,11 +22,7 @@ use std::{
 use xxhash_rust::xxh3::Xxh3;
 
 use super::remote::{RemoteRow, Remote, MAX_LIMIT, MAX_PATH, NO_TIME};
-use crate::{
-    catalog::{Catalog, VectorRow, FRAME_IDS},
-    store::snapshot::Committed,
-    Result,
-};
+use crate::{catalog::{Catalog, VectorRow, FRAME_IDS}, store::snapshot::Committed, Result};
 
 use crate::store::choice::REMOTE_MARKER_KEY as MARKER_KEY;
 
@@ -91,7 +87,7 @@ pub fn sync(catalog: &mut Catalog, index_dir: &Path, dim: usize, remote: &Remote
         }
         let batch_rows: Vec<RemoteRow> = batch.iter().map(|(row, _)| row.clone()).collect();
         remote.upsert(&batch_rows, vectors, dim)?;
-        crate::killpoint::reached("milvus-uploaded");
+        crate::support::killpoint::reached("milvus-uploaded");
         progress((done * UPLOAD_BATCH + batch.len()).min(send.len()), send.len());
     }
     for batch in delete.chunks(DELETE_BATCH) {
@@ -107,7 +103,7 @@ pub fn sync(catalog: &mut Catalog, index_dir: &Path, dim: usize, remote: &Remote
             rows.len()
         )));
     }
-    crate::killpoint::reached("milvus-flushed");
+    crate::support::killpoint::reached("milvus-flushed");
     let marker = format!("{}-{}", catalog.generation()?, std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
     remote.set_marker(&marker)?;
     let sent: Vec<(i64, i64)> = send.iter().map(|(row, _)| (row.id, row.sig)).collect();
@@ -149,7 +145,7 @@ fn list(catalog: &Catalog, remote: &Remote) -> Result<HashMap<i64, i64>> {
 /// The row Milvus holds for a vector: the fields filters read, and its signature.
 pub fn remote_row(row: &VectorRow, vector_file: &str) -> RemoteRow {
     let ext = row.path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).filter(|e| !e.contains('/')).unwrap_or_default();
-    let kind = i64::from(crate::scan::is_video_name(&row.path));
+    let kind = i64::from(crate::ingest::scan::is_video_name(&row.path));
     let orient = match row.width.cmp(&row.height) {
         std::cmp::Ordering::Greater => 0,
         std::cmp::Ordering::Less => 1,

@@ -8,9 +8,12 @@ use std::{path::Path, sync::{Arc, OnceLock}};
 
 use super::{expr, remote::Remote};
 use crate::{
+    catalog::filter::Filter,
     catalog::Catalog,
-    filter::Filter,
-    store::{choice::MilvusUrl, indexed::StoredVectors, snapshot::Committed, LibraryVectors, VectorSearch},
+    store::{
+        choice::MilvusUrl, indexed::StoredVectors, snapshot::Committed, LibraryVectors,
+        VectorSearch,
+    },
     EngineError, Result,
 };
 

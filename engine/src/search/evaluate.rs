@@ -15,10 +15,10 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
-use super::{
+use crate::{
     clip::Clip,
-    indexer::{self, IndexOptions},
-    searcher::{Hit, SearchParams, Searcher},
+    ingest::indexer::{self, IndexOptions},
+    search::searcher::{Hit, SearchParams, Searcher},
     EngineError, Result,
 };
 
@@ -183,7 +183,7 @@ pub fn evaluate(searcher: &Searcher, set: &EvalSet) -> Result<Report> {
             let id = searcher
                 .id_of(Path::new(file))?
                 .ok_or_else(|| EngineError::NotFound(format!("{file}, listed in {EVAL_FILE}, is not in the index")))?;
-            let hits = searcher.similar_to(id, everything, &crate::filter::Filter::default())?;
+            let hits = searcher.similar_to(id, everything, &crate::catalog::filter::Filter::default())?;
             image.push(ranked(&hits, group.iter().filter(|g| *g != file).map(String::as_str).collect()));
         }
     }

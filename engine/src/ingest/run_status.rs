@@ -12,7 +12,7 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
-use crate::indexer::Skipped;
+use crate::ingest::indexer::Skipped;
 
 /// The file's name inside the index folder.
 pub const FILE: &str = "indexing.json";
@@ -105,7 +105,7 @@ impl StatusFile {
         let json = serde_json::to_vec(status).expect("a status serialises");
         // Best effort: progress display must never fail an indexing run. A fresh temporary file
         // of its own, renamed over the old: a planted link is replaced, never written through.
-        let _ = crate::index_folder::replace_file(&self.path, &json);
+        let _ = crate::support::index_folder::replace_file(&self.path, &json);
     }
 }
 
@@ -118,7 +118,7 @@ impl Drop for StatusFile {
 /// The status of the run indexing `index_dir` now, if one is running.
 pub fn read(index_dir: &Path) -> Option<RunStatus> {
     // Bounded, and never through a link or from a FIFO (a server reads this on every status call).
-    let bytes = crate::index_folder::read_own_file(&index_dir.join(FILE), 1 << 20).ok()?;
+    let bytes = crate::support::index_folder::read_own_file(&index_dir.join(FILE), 1 << 20).ok()?;
     let status: RunStatus = serde_json::from_slice(&bytes).ok()?;
     is_running(status.pid).then_some(status)
 }

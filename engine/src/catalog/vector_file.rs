@@ -17,7 +17,7 @@ use std::{
 
 use memmap2::Mmap;
 
-use crate::{catalog::Catalog, killpoint, EngineError, Result};
+use crate::{catalog::Catalog, support::killpoint, EngineError, Result};
 
 /// Meta key naming the vector file inside the index folder.
 pub const FILE_KEY: &str = "vector_file";

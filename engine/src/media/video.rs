@@ -110,10 +110,10 @@ use std::{
 use ffmpeg_sidecar::command::FfmpegCommand;
 use image::RgbImage;
 
-use crate::clip::{
+use crate::{clip::{
     budget,
     preprocess::{MAX_ASPECT, MAX_PIXELS, MIN_SIDE},
-};
+}};
 
 /// How [`sample`] chooses the frames of a video. See the module docs for the rules.
 #[derive(Debug, Clone, PartialEq)]
@@ -344,7 +344,7 @@ pub fn sample(path: &Path, options: &SamplingOptions) -> Result<(VideoInfo, Vec<
 
 /// Whether `path` names a video by its extension (mp4, mov, m4v, mkv, webm, avi; any case).
 pub fn is_video_path(path: &Path) -> bool {
-    path.file_name().and_then(|n| n.to_str()).is_some_and(crate::scan::is_video_name)
+    path.file_name().and_then(|n| n.to_str()).is_some_and(crate::ingest::scan::is_video_name)
 }
 
 /// The first frame of the video at `path` (its thumbnail when indexing did not write one).

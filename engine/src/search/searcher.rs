@@ -20,18 +20,22 @@ use std::{
 use lru::LruCache;
 use serde::Serialize;
 
-use super::{
-    batcher::Batcher,
+use crate::{
+    catalog::filter::Filter,
+    catalog::identity,
     catalog::{Catalog, ImageRow, FRAME_IDS},
     clip::Clip,
-    duplicates::{self, Group, NearPairs},
-    filter::Filter,
-    identity,
-    query::{self, Query, TermKind},
-    roots::Roots,
-    store::{choice::{StoreChoice, STORE_KEY}, indexed::IndexedVectors, LibraryVectors, VectorSearch},
-    text_batcher::{BatchSizes, TextBatcher, Ticket},
-    thumbs,
+    ingest::roots::Roots,
+    ingest::thumbs,
+    search::batcher::Batcher,
+    search::duplicates::{self, Group, NearPairs},
+    search::query::{self, Query, TermKind},
+    search::text_batcher::{BatchSizes, TextBatcher, Ticket},
+    store::{
+        choice::{StoreChoice, STORE_KEY},
+        indexed::IndexedVectors,
+        LibraryVectors, VectorSearch,
+    },
     EngineError, Result,
 };
 
@@ -209,7 +213,7 @@ impl Searcher {
     /// records (the same Milvus collection with credentials, or through another address).
     pub fn open_in(index_dir: &Path, clip: Clip, store: Option<StoreChoice>) -> Result<Searcher> {
         if Catalog::needs_upgrade(index_dir) {
-            let _lock = crate::writer_lock::acquire(index_dir)?;
+            let _lock = crate::ingest::writer_lock::acquire(index_dir)?;
             Catalog::open(index_dir)?;
         }
         let clip = Arc::new(clip);
@@ -232,7 +236,7 @@ impl Searcher {
 
     fn version_of(catalog: &Catalog) -> Result<String> {
         catalog.read(|c| {
-            let keys = ["generation", "ann_file", crate::store::vector_file::FILE_KEY, "model_identity", STORE_KEY];
+            let keys = ["generation", "ann_file", crate::catalog::vector_file::FILE_KEY, "model_identity", STORE_KEY];
             let values = keys.iter().map(|k| c.meta(k).map(Option::unwrap_or_default)).collect::<Result<Vec<_>>>()?;
             Ok(values.join("|"))
         })
@@ -266,7 +270,7 @@ impl Searcher {
             last_indexed: catalog.meta("last_indexed")?.and_then(|t| t.parse().ok()).unwrap_or(0),
             replayed_changes: vectors.replayed(),
         };
-        let links = crate::original::followed_links(&catalog)?;
+        let links = crate::ingest::original::followed_links(&catalog)?;
         Ok(Searcher {
             clip,
             query_cache,
@@ -288,7 +292,7 @@ impl Searcher {
 
     /// Whether `index_dir` holds an index at all.
     pub fn exists(index_dir: &Path) -> bool {
-        index_dir.join(super::catalog::CATALOG_FILE).is_file()
+        index_dir.join(crate::catalog::CATALOG_FILE).is_file()
     }
 
     /// The model queries are embedded with.
@@ -313,7 +317,7 @@ impl Searcher {
         self.search_vector(&v, params, None)
     }
 
-    /// A query in the [`query`](crate::query) grammar (plain text, or text and indexed images
+    /// A query in the [`query`](crate::search::query) grammar (plain text, or text and indexed images
     /// added and subtracted with weights), narrowed by `filter`. Images the query names are
     /// left out of its results. A malformed query is [`EngineError::Query`].
     pub fn search_query(&self, text: &str, params: SearchParams, filter: &Filter, ticket: Option<Ticket>) -> Result<Vec<Hit>> {
@@ -593,7 +597,7 @@ impl Searcher {
 
     /// As [`Searcher::thumbnail`]; for a video and a moment `ms`, the frame's thumbnail written
     /// when it was indexed (and the moment), else the video's own. The file comes open: served
-    /// from it (see [`crate::index_folder::fd_path`]), never by its name again.
+    /// from it (see [`crate::support::index_folder::fd_path`]), never by its name again.
     pub fn thumbnail_at(&self, id: i64, ms: Option<i64>, roots: &Roots) -> Result<(std::fs::File, Option<i64>)> {
         let row = self.image(id)?.ok_or_else(|| EngineError::NotFound(format!("no image with id {id} in the index")))?;
         if let (Some(ms), Some(_)) = (ms, row.video) {
@@ -605,7 +609,7 @@ impl Searcher {
             return Ok((thumbnail, None));
         }
         // Made only from the indexed content, never from whatever the name leads to now.
-        let original = crate::original::open(&row, roots, &self.links)?;
+        let original = crate::ingest::original::open(&row, roots, &self.links)?;
         thumbs::make_from_file(&self.index_dir, &row.hash, &original.real_path)?;
         let made = thumbs::open(&self.index_dir, &row.hash)
             .ok_or_else(|| EngineError::NotFound(format!("the thumbnail of image #{id} cannot be opened")))?;
@@ -613,10 +617,10 @@ impl Searcher {
     }
 
     /// The file of image `id`, open and checked: still the indexed content, inside the
-    /// library (see [`crate::original`]); NotFound otherwise.
-    pub fn original(&self, id: i64, roots: &Roots) -> Result<(ImageRow, crate::original::Original)> {
+    /// library (see [`crate::ingest::original`]); NotFound otherwise.
+    pub fn original(&self, id: i64, roots: &Roots) -> Result<(ImageRow, crate::ingest::original::Original)> {
         let row = self.image(id)?.ok_or_else(|| EngineError::NotFound(format!("no image with id {id} in the index")))?;
-        let original = crate::original::open(&row, roots, &self.links)?;
+        let original = crate::ingest::original::open(&row, roots, &self.links)?;
         Ok((row, original))
     }
 }

@@ -2,7 +2,7 @@
 
 use std::{fmt, str::FromStr};
 
-use super::EngineError;
+use crate::EngineError;
 
 /// Where the user asks the encoders to run; parsed from and shown as `auto`, `cpu` or `cuda:N`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

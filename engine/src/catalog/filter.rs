@@ -1,9 +1,9 @@
 //! Narrowing a search to the photos a user means: a folder, a date range, a file type, an
 //! orientation, a camera, whether it has a location. A filter is a SQL condition on the
 //! catalog; the searcher turns it into the set of ids the vector search may return (see
-//! [`crate::searcher`]), so a filter never returns fewer than `k` results when `k` match.
+//! [`crate::search::searcher`]), so a filter never returns fewer than `k` results when `k` match.
 //!
-//! Dates are wall-clock times where the photo was taken ([`crate::photo_meta::Taken::local`]):
+//! Dates are wall-clock times where the photo was taken ([`crate::media::photo_meta::Taken::local`]):
 //! `after` keeps photos taken at or after the start of its period, `before` those taken before
 //! the start of its period, `taken` those inside its period (`2023`, `2023-06`, `2023-06-01`).
 
@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 
 use rusqlite::types::Value;
 
-use crate::photo_meta::Period;
+use crate::media::photo_meta::Period;
 
 /// Which way round a photo is (from its upright width and height).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

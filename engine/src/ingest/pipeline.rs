@@ -3,7 +3,7 @@
 //! previous batch, so the encoder does not wait for JPEG decoding.
 //!
 //! A video goes through the same threads: its frames are sampled (by `ffmpeg`, see
-//! [`crate::video`]) and preprocessed on a decode thread, then embedded in batches between the
+//! [`crate::media::video`]) and preprocessed on a decode thread, then embedded in batches between the
 //! images' batches, and the file comes out whole, with every kept frame's embedding.
 
 use std::{
@@ -16,14 +16,14 @@ use std::{
 
 use image::DynamicImage;
 
-use super::{
+use crate::{clip::{
     preprocess::{image_error, Prepared, Source},
     Clip,
-};
+}};
 use crate::{
-    digest::content_hash,
-    photo_meta::{self, PhotoMeta},
-    video::{self, SamplingOptions},
+    media::photo_meta::{self, PhotoMeta},
+    media::video::{self, SamplingOptions},
+    support::digest::content_hash,
     Result,
 };
 

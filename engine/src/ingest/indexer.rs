@@ -22,28 +22,24 @@ use image::DynamicImage;
 
 use serde::Serialize;
 
-use super::{
+use crate::{
+    catalog::identity::{self, Recorded},
+    catalog::vector_file::{self, VectorAppender, FILE_KEY, SLOTS_KEY},
     catalog::{Catalog, ImageRow, NewImage, SkippedRow, VideoSpan, Writer},
-    clip::{
-        pipeline::{self, PipelineOptions, Read, Triage},
-        Clip,
-    },
-    progress::{Progress, Silent},
-    roots::Roots,
-    run_status::StatusFile,
-    scan::{self, FoundFile, ScanOptions},
-    store::{
-        choice::{StoreChoice, REMOTE_MARKER_KEY, STORE_KEY},
-        faiss_store::normalise_factory,
-        policy::{FactoryChoice, IndexPolicy},
-        snapshot,
-        vector_file::{self, VectorAppender, FILE_KEY, SLOTS_KEY},
-    },
-    identity::{self, Recorded},
-    photo_meta::{self, PhotoMeta, Taken},
-    thumbs,
-    video::SamplingOptions,
-    writer_lock::{self, WriterLock},
+    clip::Clip,
+    ingest::pipeline::{self, PipelineOptions, Read, Triage},
+    ingest::roots::Roots,
+    ingest::run_status::StatusFile,
+    ingest::scan::{self, FoundFile, ScanOptions},
+    ingest::thumbs,
+    ingest::writer_lock::{self, WriterLock},
+    media::photo_meta::{self, PhotoMeta, Taken},
+    media::video::SamplingOptions,
+    store::choice::{StoreChoice, REMOTE_MARKER_KEY, STORE_KEY},
+    store::faiss_store::normalise_factory,
+    store::policy::{FactoryChoice, IndexPolicy},
+    store::snapshot,
+    support::progress::{Progress, Silent},
     EngineError, Result,
 };
 
@@ -232,7 +228,7 @@ pub fn run(clip: &Clip, options: &IndexOptions) -> Result<Summary> {
     let scan = scan::scan_roots(&roots, &ScanOptions { exclude: options.exclude.clone(), skip_dir: Some(options.index_dir.clone()), unchanged_since })?;
     tracing::debug!("scanned {} files in {:.2} s (full: {full_scan})", scan.files.len(), started.elapsed().as_secs_f64());
     // Before any file is read: a server serves files outside the folders only under these.
-    crate::original::record_links(&mut catalog, &scan.links)?;
+    crate::ingest::original::record_links(&mut catalog, &scan.links)?;
     let mut plan = plan(&catalog, &roots, &catalog.skipped()?, scan.files)?;
     let unsettled = plan.leave_unsettled(options.settle);
     let videos_waiting = plan.leave_videos_without_ffmpeg();
@@ -283,7 +279,7 @@ pub fn run(clip: &Clip, options: &IndexOptions) -> Result<Summary> {
 fn open_catalog(clip: &Clip, options: &IndexOptions) -> Result<(WriterLock, Catalog, Roots, FactoryChoice)> {
     let index_dir = &options.index_dir;
     // Checked before the lock file is opened: a planted link must not be written through.
-    crate::index_folder::create(index_dir)?;
+    crate::support::index_folder::create(index_dir)?;
     let lock = writer_lock::acquire(index_dir)?;
     let mut catalog = Catalog::open(index_dir)?;
     check_model(&mut catalog, clip, options)?;
@@ -351,7 +347,7 @@ fn open_remote_store(catalog: &mut Catalog, clip: &Clip, options: &IndexOptions)
 /// snapshot maintenance).
 #[cfg(feature = "milvus")]
 fn sync_remote_store(catalog: &mut Catalog, remote: &RemoteStore, clip: &Clip, options: &IndexOptions, status: &StatusFile, summary: &mut Summary) -> Result<snapshot::Maintenance> {
-    crate::killpoint::pause("remote-sync");
+    crate::support::killpoint::pause("remote-sync");
     status.phase("uploading vectors to Milvus", 0);
     let report = crate::store::milvus::sync(catalog, &options.index_dir, clip.dim(), remote, &|done, total| {
         tracing::debug!("uploaded {done} of {total} vectors to Milvus");
@@ -464,11 +460,11 @@ impl Plan {
     /// Without a working `ffmpeg`, takes the videos out of the candidates (not recorded as
     /// broken: they are read once `ffmpeg` is there); returns how many, and why.
     fn leave_videos_without_ffmpeg(&mut self) -> Option<(usize, String)> {
-        let is_video = |file: &FoundFile| crate::scan::is_video_name(&file.rel);
+        let is_video = |file: &FoundFile| crate::ingest::scan::is_video_name(&file.rel);
         if !self.candidates.iter().any(|(file, _)| is_video(file)) {
             return None;
         }
-        let missing = crate::video::ffmpeg_version().err()?;
+        let missing = crate::media::video::ffmpeg_version().err()?;
         let before = self.candidates.len();
         self.candidates.retain(|(file, _)| !is_video(file));
         let waiting = before - self.candidates.len();

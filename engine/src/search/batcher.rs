@@ -9,7 +9,7 @@ use std::{
     thread,
 };
 
-use super::{store::VectorSearch, text_batcher::Ticket, EngineError, Result};
+use crate::{store::VectorSearch, search::text_batcher::Ticket, EngineError, Result};
 
 /// Most queries in one FAISS call.
 const MAX_BATCH: usize = 64;

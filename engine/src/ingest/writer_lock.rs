@@ -24,7 +24,7 @@ pub fn acquire(index_dir: &Path) -> Result<WriterLock> {
     let path = index_dir.join(LOCK_FILE);
     let io = |source| EngineError::Io { path: path.clone(), source };
     // Never through a link or into a file with other names (a planted `writer.lock -> ~/.profile`).
-    let mut file = crate::index_folder::open_own_file(&path).map_err(io)?;
+    let mut file = crate::support::index_folder::open_own_file(&path).map_err(io)?;
     match file.try_lock() {
         Ok(()) => {
             file.set_len(0).map_err(io)?;

@@ -15,11 +15,7 @@ use std::{
     thread,
 };
 
-use super::{
-    batcher::{next_batch, without_superseded},
-    clip::Clip,
-    EngineError, Result,
-};
+use crate::{search::batcher::{next_batch, without_superseded}, clip::Clip, EngineError, Result};
 
 /// Most queries in one encoder call.
 const MAX_BATCH: usize = 16;
@@ -110,7 +106,7 @@ impl TextBatcher {
 /// error, the others their vectors.
 fn encode(clip: &Clip, batch: Vec<Request>) {
     // Tests hold the encoder here to queue queries behind it deterministically.
-    crate::killpoint::pause("text-encode");
+    crate::support::killpoint::pause("text-encode");
     let batch = without_superseded(batch, |r| r.ticket.as_ref(), |r| drop(r.reply.send(Err(EngineError::Superseded))));
     if batch.is_empty() {
         return;

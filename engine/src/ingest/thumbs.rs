@@ -51,7 +51,7 @@ pub fn ensure(index_dir: &Path, hash: &str, image: &DynamicImage) -> Result<(), 
     }
     let bytes = encode(image)?;
     // A fresh temporary file, renamed into place: a crash or a full disk leaves no half file.
-    crate::index_folder::replace_file(&target, &bytes).map_err(|e| e.to_string())
+    crate::support::index_folder::replace_file(&target, &bytes).map_err(|e| e.to_string())
 }
 
 /// Opens the thumbnail `key` (a hash, or a frame's [`frame_key`]) to serve it: None when it is
@@ -64,7 +64,7 @@ pub fn open(index_dir: &Path, key: &str) -> Option<std::fs::File> {
     if !own_dir(&dir(index_dir)) || !own_dir(shard) {
         return None;
     }
-    crate::index_folder::open_own_for_reading(&target).ok()
+    crate::support::index_folder::open_own_for_reading(&target).ok()
 }
 
 /// Makes `folder` unless it exists; one that is a link (planted after the index folder was
@@ -111,7 +111,7 @@ fn is_thumbnail_name(path: &Path) -> bool {
 /// releases named them.
 fn is_temporary_name(path: &Path) -> bool {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-    let own = crate::index_folder::is_temporary_name(name) && is_thumbnail_name(Path::new(name.splitn(3, '.').take(2).collect::<Vec<_>>().join(".").as_str()));
+    let own = crate::support::index_folder::is_temporary_name(name) && is_thumbnail_name(Path::new(name.splitn(3, '.').take(2).collect::<Vec<_>>().join(".").as_str()));
     let earlier = name.strip_suffix(".tmp").and_then(|r| r.split_once('.')).is_some_and(|(h, pid)| is_hash(h.split('-').next().unwrap_or(h)) && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
     own || earlier
 }
@@ -123,8 +123,8 @@ fn is_hash(s: &str) -> bool {
 /// Decodes `original` (within the process's decode budget; a video's first frame, by `ffmpeg`)
 /// and writes its thumbnail as `hash`.
 pub fn make_from_file(index_dir: &Path, hash: &str, original: &Path) -> crate::Result<()> {
-    if crate::video::is_video_path(original) {
-        let image = crate::video::first_frame(original).map_err(|e| crate::EngineError::Image { path: original.to_path_buf(), reason: e.to_string() })?;
+    if crate::media::video::is_video_path(original) {
+        let image = crate::media::video::first_frame(original).map_err(|e| crate::EngineError::Image { path: original.to_path_buf(), reason: e.to_string() })?;
         return ensure(index_dir, hash, &DynamicImage::ImageRgb8(image))
             .map_err(|reason| crate::EngineError::Image { path: original.to_path_buf(), reason: format!("cannot write its thumbnail: {reason}") });
     }

@@ -2,11 +2,7 @@
 //! the same when their files hash the same (see `ModelSpec::identity`); an index records the
 //! identity, name and dimension of its model in the catalog.
 
-use crate::{
-    catalog::{Catalog, Writer},
-    clip::Clip,
-    EngineError, Result,
-};
+use crate::{catalog::{Catalog, Writer}, clip::Clip, EngineError, Result};
 
 /// How a loaded model compares with the model an index records.
 #[derive(Debug, Clone, PartialEq, Eq)]

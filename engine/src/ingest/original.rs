@@ -14,11 +14,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use crate::{
-    catalog::{Catalog, ImageRow},
-    roots::Roots,
-    EngineError, Result,
-};
+use crate::{catalog::{Catalog, ImageRow}, ingest::roots::Roots, EngineError, Result};
 
 /// Meta key: the link targets the last scan followed, as JSON.
 const LINKS_KEY: &str = "followed_links";
@@ -37,7 +33,7 @@ pub struct Original {
 impl Original {
     /// `/proc/self/fd/N`: opening it again opens this very file, whatever its name now names.
     pub fn fd_path(&self) -> PathBuf {
-        crate::index_folder::fd_path(&self.file)
+        crate::support::index_folder::fd_path(&self.file)
     }
 }
 
@@ -71,7 +67,7 @@ fn is_allowed(real: &Path, roots: &Roots, links: &[PathBuf]) -> bool {
 /// Same size and mtime as indexed; else the same content hash (a `touch`, a copy back).
 fn is_indexed_content(row: &ImageRow, original: &mut Original) -> Result<bool> {
     let meta = &original.metadata;
-    if (meta.len(), crate::scan::mtime_ns(meta)) == (row.size, row.mtime_ns) {
+    if (meta.len(), crate::ingest::scan::mtime_ns(meta)) == (row.size, row.mtime_ns) {
         return Ok(true);
     }
     if meta.len() != row.size && row.video.is_none() {
@@ -79,11 +75,11 @@ fn is_indexed_content(row: &ImageRow, original: &mut Original) -> Result<bool> {
     }
     let io = |source| EngineError::Io { path: original.real_path.clone(), source };
     let hash = match row.video {
-        Some(_) => crate::video::hash_sampled(&original.file, meta.len()).map_err(io)?,
+        Some(_) => crate::media::video::hash_sampled(&original.file, meta.len()).map_err(io)?,
         None => {
             let mut bytes = Vec::with_capacity(meta.len() as usize);
             (&original.file).take(row.size).read_to_end(&mut bytes).map_err(io)?;
-            crate::digest::content_hash(&bytes)
+            crate::support::digest::content_hash(&bytes)
         }
     };
     use std::io::Seek;
@@ -114,7 +110,7 @@ mod tests {
     use std::os::unix::fs::symlink;
 
     use super::*;
-    use crate::photo_meta::PhotoMeta;
+    use crate::media::photo_meta::PhotoMeta;
 
     fn row_for(path: &Path, stored: &str) -> ImageRow {
         let meta = std::fs::metadata(path).unwrap();
@@ -122,8 +118,8 @@ mod tests {
             id: 1,
             path: stored.into(),
             size: meta.len(),
-            mtime_ns: crate::scan::mtime_ns(&meta),
-            hash: crate::digest::content_hash(&std::fs::read(path).unwrap()),
+            mtime_ns: crate::ingest::scan::mtime_ns(&meta),
+            hash: crate::support::digest::content_hash(&std::fs::read(path).unwrap()),
             width: 1,
             height: 1,
             indexed_at: 0,

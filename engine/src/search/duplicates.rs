@@ -14,9 +14,9 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::{
+use crate::{
     catalog::ImageRow,
-    photo_meta::TakenSource,
+    media::photo_meta::TakenSource,
     store::{faiss_store::FaissStore, VectorSearch},
     Result,
 };
@@ -358,7 +358,7 @@ impl DisjointSets {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::photo_meta::{PhotoMeta, Taken};
+    use crate::{media::photo_meta::{PhotoMeta, Taken}};
 
     fn row(id: i64, hash: &str, size: u64, exif_time: Option<i64>) -> ImageRow {
         let taken = exif_time.map(|local| Taken { local, offset_minutes: None, source: TakenSource::ExifOriginal });

@@ -17,12 +17,12 @@ use std::{
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use walkdir::WalkDir;
 
-use super::{roots::Roots, EngineError, Result};
+use crate::{ingest::roots::Roots, EngineError, Result};
 
 /// Extensions clipfind reads (lower case; matched case-insensitively).
 pub const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"];
-/// Videos the index samples frames of (through `ffmpeg`, see [`crate::video`]).
-pub use crate::filter::VIDEO_EXTENSIONS;
+/// Videos the index samples frames of (through `ffmpeg`, see [`crate::media::video`]).
+pub use crate::catalog::filter::VIDEO_EXTENSIONS;
 
 #[derive(Debug, Clone, Default)]
 pub struct ScanOptions {

@@ -10,7 +10,7 @@ use std::{
     sync::OnceLock,
 };
 
-use super::{EngineError, Result};
+use crate::{EngineError, Result};
 
 /// The ONNX Runtime release the `api-31` feature of `ort` is built against.
 pub const PINNED_VERSION: &str = "1.31.1";
