@@ -34,7 +34,7 @@ pub async fn duplicates(threshold: Option<String>, burst: Option<String>) -> Res
 
 #[component]
 pub fn DuplicatesPage() -> impl IntoView {
-    let hydrated = super::search::use_hydrated();
+    let hydrated = super::chrome::use_hydrated();
     let i18n = use_i18n();
     let params = use_query_map();
     let threshold = Memo::new(move |_| params.read().get("threshold").unwrap_or_default());
@@ -50,7 +50,7 @@ pub fn DuplicatesPage() -> impl IntoView {
             <header class="masthead">
                 <h1><a href="/">"clipfind"</a></h1>
                 <p class="tagline">{t!(i18n, duplicates_tagline)}</p>
-                <nav class="nav"><a href="/">{t!(i18n, nav_search)}</a><super::LanguageSwitch/></nav>
+                <nav class="nav"><a href="/">{t!(i18n, nav_search)}</a><super::chrome::LanguageSwitch/></nav>
             </header>
             <form class="controls" method="get" action="/duplicates">
                 <label>{t!(i18n, similarity_threshold)}

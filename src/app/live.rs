@@ -4,7 +4,7 @@
 
 use leptos::prelude::*;
 
-use super::{search::load_status, types::*};
+use super::{status::load_status, types::*};
 use crate::i18n::*;
 
 /// What the server last said, and a counter that moves each time the searched index changed

@@ -9,7 +9,7 @@ use crate::i18n::*;
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
-    let hydrated = super::search::use_hydrated();
+    let hydrated = super::chrome::use_hydrated();
     let i18n = use_i18n();
     let query = use_query_map();
     let next = move || query.read().get("next").unwrap_or_else(|| "/".into());
@@ -20,7 +20,7 @@ pub fn LoginPage() -> impl IntoView {
             <header class="masthead">
                 <h1>"clipfind"</h1>
                 <p class="tagline">{t!(i18n, login_tagline)}</p>
-                <nav class="nav"><super::LanguageSwitch/></nav>
+                <nav class="nav"><super::chrome::LanguageSwitch/></nav>
             </header>
             <form class="login-form" method="post" action="/api/login">
                 <label for="password">{t!(i18n, password_label)}</label>

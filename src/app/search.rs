@@ -17,7 +17,9 @@ use leptos_router::{
 };
 
 use super::{
+    chrome::{use_hydrated, LanguageSwitch},
     filters::FilterControls,
+    status::load_status,
     live::{use_live, IndexingProgress, Live},
     results::Results,
     types::*,
@@ -60,19 +62,6 @@ pub async fn similar(id: Option<String>, k: Option<String>, min: Option<String>,
     };
     let label = row.map(|r| format!("images like {}", r.path)).ok_or_else(|| ApiError::new(404, format!("There is no image #{id} in the index.")))?;
     ssr::reply(label, move |s| s.similar_to(id, params, &filter)).await
-}
-
-/// Whether an index is loaded, what it holds, and the indexing in progress:
-/// `GET /api/status` (`?skipped=1` lists the files the run could not index, and why).
-#[server(endpoint = "status", input = GetUrl)]
-pub async fn load_status(skipped: Option<String>) -> Result<StatusReply, ApiError> {
-    let state = super::ssr::app_state()?;
-    let with_files = matches!(skipped.as_deref(), Some("1" | "true"));
-    let mut text_batches = state.searcher().map(|s| s.text_batch_sizes().counts).unwrap_or_default();
-    while text_batches.last() == Some(&0) {
-        text_batches.pop();
-    }
-    Ok(StatusReply { index: state.status(), indexing: state.indexing(with_files), text_batches, signed_in: super::ssr::signed_in_by_session() })
 }
 
 /// What the URL asks for.
@@ -144,13 +133,6 @@ fn use_ask() -> Memo<Ask> {
             narrow: Narrow::from_params(|name| p.get(name)),
         }
     })
-}
-
-/// True once the page is hydrated (effects only run in the browser): browser tests wait for it.
-pub(crate) fn use_hydrated() -> RwSignal<bool> {
-    let hydrated = RwSignal::new(false);
-    Effect::new(move |_| hydrated.set(true));
-    hydrated
 }
 
 /// The text in the search box. It follows the URL (the back button), except for what this page
@@ -271,7 +253,7 @@ pub fn SearchPage() -> impl IntoView {
                 <h1><a href="/">"clipfind"</a></h1>
                 <p class="tagline">{t!(i18n, tagline)}</p>
                 <nav class="nav">
-                    <a href="/duplicates">{t!(i18n, nav_duplicates)}</a><super::LanguageSwitch/>
+                    <a href="/duplicates">{t!(i18n, nav_duplicates)}</a><LanguageSwitch/>
                     <Suspense fallback=|| ()>
                         {move || status.get().and_then(Result::ok).filter(|s| s.signed_in).map(|_| view! { <super::login::SignOut/> })}
                     </Suspense>

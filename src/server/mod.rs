@@ -80,7 +80,7 @@ async fn serve(library: LibraryConfig, watch: bool, leptos_options: LeptosOption
         .with_state(leptos_options)
         .merge(images::routes(state.clone()))
         .merge(live::routes(state))
-        .merge(Access::routes(access.clone()))
+        .merge(access::routes(access.clone()))
         .layer(axum::middleware::from_fn(guard::api_requests))
         // A request gets a minute in all (a search takes milliseconds; a 20 MB upload over a
         // slow 3 Mbit/s link about 55 s), and its body may stall for at most 30 s.

@@ -13,6 +13,7 @@ mod growing;
 mod hostile;
 mod http_edge;
 mod indexing;
+mod layout;
 mod live;
 mod milvus;
 mod models_fetch;

@@ -16,7 +16,7 @@ use std::path::Path;
 
 use rusqlite::params;
 
-use super::{db_error, Catalog};
+use super::{connection::Catalog, rows::db_error};
 use crate::{
     catalog::vector_file::{self, VectorAppender, FILE_KEY, SLOTS_KEY},
     support::killpoint,
@@ -91,7 +91,7 @@ pub(super) fn from_format_3(catalog: &mut Catalog) -> Result<()> {
     let err = db_error(&catalog.path);
     let tx = catalog.conn.transaction().map_err(&err)?;
     tx.execute_batch("ALTER TABLE images ADD COLUMN duration_ms INTEGER; ALTER TABLE images ADD COLUMN frame_ms INTEGER;").map_err(&err)?;
-    tx.execute("UPDATE meta SET value = ?1 WHERE key = 'format'", [super::FORMAT]).map_err(&err)?;
+    tx.execute("UPDATE meta SET value = ?1 WHERE key = 'format'", [super::schema::FORMAT]).map_err(&err)?;
     tx.commit().map_err(&err)?;
     tracing::info!("upgraded the catalog from format 3: it can hold videos now");
     Ok(())

@@ -1,6 +1,7 @@
 //! CLIP through ONNX Runtime: text and images in, L2-normalised embeddings out.
 
 pub mod budget;
+mod folder;
 pub mod immich;
 pub mod pil_resize;
 pub mod preprocess;
@@ -8,6 +9,8 @@ pub mod session;
 pub mod spec;
 pub mod text_clean;
 pub mod tokenizer;
+
+pub use session::ClipOptions;
 
 use std::path::{Path, PathBuf};
 
@@ -19,25 +22,7 @@ use self::{
     spec::{Batch, ModelSpec, Pooling},
     tokenizer::ClipTokenizer,
 };
-use super::{Device, EngineError, Result};
-
-/// How to run the encoders.
-#[derive(Debug, Clone, Default)]
-pub struct ClipOptions {
-    /// Where to run the encoders (`auto`: CUDA when usable, else the CPU).
-    pub device: Device,
-    /// Intra-op threads per session; 0 lets ONNX Runtime decide.
-    pub threads: usize,
-    /// The ONNX Runtime library (the first one loaded serves the whole process); `None` looks
-    /// in the usual places.
-    pub runtime_library: Option<PathBuf>,
-    /// Decode every image at full size, as open_clip does, instead of decoding big JPEGs at a
-    /// DCT scale (1/2 to 1/8) that keeps their short side at least twice the input size.
-    pub exact_decode: bool,
-    /// Encode queries with the model's int8 text encoder when it has one (see
-    /// [`spec::TextSpec::int8_file`]).
-    pub text_int8: bool,
-}
+use super::{EngineError, Result};
 
 /// A loaded CLIP model: tokenizer, text encoder, image preprocessing and vision encoder.
 pub struct Clip {

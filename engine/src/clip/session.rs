@@ -1,6 +1,9 @@
 //! ONNX Runtime sessions on the requested device, and the names of their inputs and outputs.
 
-use std::{path::Path, sync::Mutex};
+use std::{
+    path::{Path, PathBuf},
+    sync::Mutex,
+};
 
 use ort::{
     ep,
@@ -9,6 +12,25 @@ use ort::{
 };
 
 use crate::{runtime::onnx, Device, EngineError, Result};
+
+
+/// How to run the encoders.
+#[derive(Debug, Clone, Default)]
+pub struct ClipOptions {
+    /// Where to run the encoders (`auto`: CUDA when usable, else the CPU).
+    pub device: Device,
+    /// Intra-op threads per session; 0 lets ONNX Runtime decide.
+    pub threads: usize,
+    /// The ONNX Runtime library (the first one loaded serves the whole process); `None` looks
+    /// in the usual places.
+    pub runtime_library: Option<PathBuf>,
+    /// Decode every image at full size, as open_clip does, instead of decoding big JPEGs at a
+    /// DCT scale (1/2 to 1/8) that keeps their short side at least twice the input size.
+    pub exact_decode: bool,
+    /// Encode queries with the model's int8 text encoder when it has one (see
+    /// [`super::spec::TextSpec::int8_file`]).
+    pub text_int8: bool,
+}
 
 /// Where a session actually runs, after `auto` is resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +73,7 @@ pub enum Spin {
 }
 
 /// Opens `path` on the device with the intra-op threads `options` ask for (0: ONNX Runtime's choice).
-pub fn open(path: &Path, options: &super::ClipOptions, spin: Spin) -> Result<LoadedSession> {
+pub fn open(path: &Path, options: &ClipOptions, spin: Spin) -> Result<LoadedSession> {
     let (device, threads) = (options.device, options.threads);
     let rt = onnx::load(options.runtime_library.as_deref())?;
     let model_error = |reason: String| EngineError::Model { path: path.to_path_buf(), reason };

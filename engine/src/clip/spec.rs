@@ -182,15 +182,6 @@ pub const OPENAI_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
 pub const OPENAI_STD: [f32; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_11];
 
 impl ModelSpec {
-    /// The description of the model folder `dir`: its `clipfind-model.json`, or one derived
-    /// from the files of an Immich-layout folder (see [`super::immich`]).
-    pub fn read(dir: &Path) -> Result<ModelSpec> {
-        if !dir.join(SPEC_FILE).is_file() && super::immich::is_immich_layout(dir) {
-            return super::immich::derive_spec(dir);
-        }
-        Self::read_file(dir)
-    }
-
     /// Reads and checks the `clipfind-model.json` of the model folder `dir`.
     pub fn read_file(dir: &Path) -> Result<ModelSpec> {
         let path = dir.join(SPEC_FILE);
@@ -228,11 +219,6 @@ impl ModelSpec {
         (vision.resize, vision.interpolation) = Default::default();
         (plain.family, plain.batch) = Default::default();
         plain
-    }
-
-    /// Whether `dir` holds a model clipfind can load (its own description or Immich's layout).
-    pub fn is_model_dir(dir: &Path) -> bool {
-        dir.join(SPEC_FILE).is_file() || super::immich::is_immich_layout(dir)
     }
 
     /// What makes two models the same: the hashes of their files. A folder whose spec lists no

@@ -255,7 +255,7 @@ pub fn run(clip: &Clip, options: &IndexOptions) -> Result<Summary> {
         false => catalog.set_meta(THUMBNAILS_CHECKED, "")?,
     }
 
-    vector_file::compact_if_wasteful(&mut catalog, &options.index_dir, clip.dim())?;
+    crate::catalog::compaction::compact_if_wasteful(&mut catalog, &options.index_dir, clip.dim())?;
     tracing::debug!("committed at {:.2} s", started.elapsed().as_secs_f64());
     status.phase("indexing vectors", 0);
     summary.vector_index = match &remote {
@@ -263,7 +263,7 @@ pub fn run(clip: &Clip, options: &IndexOptions) -> Result<Summary> {
         None => snapshot::maintain(&mut catalog, &options.index_dir, clip.dim(), &factory, &options.policy)?,
     };
     summary.vectors_written = summary.vector_index.written;
-    vector_file::remove_unused(&catalog, &options.index_dir)?;
+    crate::catalog::compaction::remove_unused(&catalog, &options.index_dir)?;
     // With files left for later, the folder times must not say their folders were seen whole.
     if unsettled == 0 {
         record_scan(&mut catalog, options, &scan.folders, full_scan)?;

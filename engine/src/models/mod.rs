@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use super::{clip::{immich, spec::ModelSpec}, EngineError, Result};
 
 pub mod fetch;
+mod hub;
 
 /// The model `clipfind models fetch` installs by default.
 pub const DEFAULT_FETCH: &str = "vit-b32";

@@ -9,7 +9,8 @@ use std::{
     thread,
 };
 
-use crate::{store::VectorSearch, search::text_batcher::Ticket, EngineError, Result};
+use super::queue::{next_batch, without_superseded, Ticket};
+use crate::{store::VectorSearch, EngineError, Result};
 
 /// Most queries in one FAISS call.
 const MAX_BATCH: usize = 64;
@@ -61,27 +62,6 @@ impl Batcher {
             .map_err(|_| EngineError::Faiss("the search thread stopped".into()))?;
         answer.recv().map_err(|_| EngineError::Faiss("the search thread stopped".into()))?
     }
-}
-
-/// Waits for a request, then takes every other one already waiting, up to `most`; None once
-/// every sender is gone.
-pub(crate) fn next_batch<T>(requests: &mpsc::Receiver<T>, most: usize) -> Option<Vec<T>> {
-    let mut batch = vec![requests.recv().ok()?];
-    while batch.len() < most {
-        match requests.try_recv() {
-            Ok(r) => batch.push(r),
-            Err(_) => break,
-        }
-    }
-    Some(batch)
-}
-
-/// The requests of `batch` still wanted: each whose ticket was overtaken is handed to `refuse`
-/// (which answers it [`EngineError::Superseded`]) instead.
-pub(crate) fn without_superseded<T>(batch: Vec<T>, ticket: impl Fn(&T) -> Option<&Ticket>, refuse: impl FnMut(T)) -> Vec<T> {
-    let (dropped, kept): (Vec<T>, Vec<T>) = batch.into_iter().partition(|r| ticket(r).is_some_and(Ticket::is_superseded));
-    dropped.into_iter().for_each(refuse);
-    kept
 }
 
 fn run(vectors: &dyn VectorSearch, batch: Vec<Request>) {

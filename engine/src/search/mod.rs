@@ -5,6 +5,8 @@
 pub(crate) mod batcher;
 pub mod duplicates;
 pub mod evaluate;
+mod hits;
 pub mod query;
+mod queue;
 pub mod searcher;
 pub mod text_batcher;

@@ -18,8 +18,9 @@ use std::{
 };
 
 use lru::LruCache;
-use serde::Serialize;
 
+pub use super::hits::{Hit, IndexStats, Moment, SearchParams, Sort};
+use super::hits::{sort_rows, MOMENTS};
 use crate::{
     catalog::filter::Filter,
     catalog::identity,
@@ -38,127 +39,6 @@ use crate::{
     },
     EngineError, Result,
 };
-
-/// How many results, how similar they must be, and their order.
-#[derive(Debug, Clone, Copy)]
-pub struct SearchParams {
-    /// Most results to return.
-    pub k: usize,
-    /// Cosine similarity below which a result is dropped.
-    pub min_score: f32,
-    /// The order of the results (which results are chosen does not depend on it).
-    pub sort: Sort,
-}
-
-impl Default for SearchParams {
-    /// The seed's defaults: 30 results, similarity at least 0.1, most similar first.
-    fn default() -> Self {
-        SearchParams { k: 30, min_score: 0.1, sort: Sort::Relevance }
-    }
-}
-
-/// The order of a search's results: the `k` most similar above the cutoff are chosen, then
-/// ordered.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Sort {
-    /// Most similar first.
-    #[default]
-    Relevance,
-    /// Most recently taken first (photos without a capture time last).
-    Newest,
-    /// Earliest taken first (photos without a capture time last).
-    Oldest,
-}
-
-impl std::str::FromStr for Sort {
-    type Err = String;
-
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "relevance" | "" => Ok(Sort::Relevance),
-            "newest" | "date" => Ok(Sort::Newest),
-            "oldest" => Ok(Sort::Oldest),
-            _ => Err(format!("'{s}' is not a sort order: use relevance, newest (or date) or oldest")),
-        }
-    }
-}
-
-/// One search result.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Hit {
-    /// Catalog id of the image.
-    pub id: i64,
-    /// Relative to its data folder, `/`-separated.
-    pub path: String,
-    /// The data folder's name, when the library has several (see [`Roots`]).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub folder: Option<String>,
-    /// Cosine similarity to the query (higher is more alike).
-    pub score: f32,
-    /// Width in pixels of the upright image.
-    pub width: u32,
-    /// Height in pixels of the upright image.
-    pub height: u32,
-    /// When it was taken (ISO 8601, the photographer's wall clock, with the UTC offset when
-    /// known) and where that came from: `exif-original`, `exif-datetime` or `file-time`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub taken: Option<String>,
-    /// Where [`Hit::taken`] came from.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub taken_source: Option<&'static str>,
-    /// Camera make and model, when the file says.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub camera: Option<String>,
-    /// Latitude and longitude in degrees, when the file has a GPS position.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub location: Option<(f64, f64)>,
-    /// `image` or `video`.
-    pub kind: &'static str,
-    /// A video's best-matching moment, in seconds from its start (its frame ranks the video).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub timestamp: Option<f64>,
-    /// A video's length, in seconds.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub duration: Option<f64>,
-    /// A video's other matching moments (above the cutoff, among the candidates the search
-    /// looked at), best first.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub moments: Vec<Moment>,
-}
-
-/// A moment of a video and how well its frame matches.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Moment {
-    /// Seconds from the start.
-    pub timestamp: f64,
-    /// Cosine similarity of that frame to the query.
-    pub score: f32,
-}
-
-/// Most other moments a video hit lists.
-const MOMENTS: usize = 5;
-
-/// About a loaded index, for status lines and logs.
-#[derive(Debug, Clone, Serialize)]
-pub struct IndexStats {
-    /// Number of images in the index.
-    pub images: u64,
-    /// Name of the model the index was built with.
-    pub model: String,
-    /// FAISS index factory string of the vector index searched (`Flat` = exact).
-    pub factory: String,
-    /// Recall@10 of the vector index against exact search (1 for exact; measured when an
-    /// approximate index was trained).
-    pub recall: Option<f32>,
-    /// The (first) folder that was indexed, as recorded by the last indexing (empty when unknown).
-    pub data_root: PathBuf,
-    /// Every folder that was indexed, as recorded by the last indexing.
-    pub roots: Roots,
-    /// Unix seconds of the most recent indexing that embedded something.
-    pub last_indexed: i64,
-    /// Changes logged after the approximate index snapshot, replayed into it at load.
-    pub replayed_changes: usize,
-}
 
 /// Text embeddings kept for repeated queries (live typing and popular searches repeat).
 const QUERY_CACHE: NonZeroUsize = NonZeroUsize::new(4096).unwrap();
@@ -641,11 +521,3 @@ fn open_vectors(catalog: &Catalog, index_dir: &Path, clip: &Clip, given: Option<
     }
 }
 
-fn sort_rows(rows: &mut [(ImageRow, f32, Vec<Moment>)], sort: Sort) {
-    let taken = |row: &ImageRow| row.meta.taken.map(|t| t.local);
-    match sort {
-        Sort::Relevance => {}
-        Sort::Newest => rows.sort_by_key(|(row, _, _)| std::cmp::Reverse(taken(row))),
-        Sort::Oldest => rows.sort_by_key(|(row, _, _)| (taken(row).is_none(), taken(row))),
-    }
-}

@@ -15,7 +15,9 @@ use std::{
     thread,
 };
 
-use crate::{search::batcher::{next_batch, without_superseded}, clip::Clip, EngineError, Result};
+pub use super::queue::Ticket;
+use super::queue::{next_batch, without_superseded};
+use crate::{clip::Clip, EngineError, Result};
 
 /// Most queries in one encoder call.
 const MAX_BATCH: usize = 16;
@@ -26,25 +28,6 @@ struct Request {
     text: String,
     ticket: Option<Ticket>,
     reply: Reply,
-}
-
-/// A client's place in line: its queries are numbered, and the shared counter holds the newest.
-#[derive(Debug, Clone)]
-pub struct Ticket {
-    newest: Arc<AtomicU64>,
-    number: u64,
-}
-
-impl Ticket {
-    /// The next query of the client whose newest query number is `newest`.
-    pub fn next(newest: &Arc<AtomicU64>) -> Ticket {
-        Ticket { newest: newest.clone(), number: newest.fetch_add(1, Relaxed) + 1 }
-    }
-
-    /// Whether a newer query from the same client has arrived since.
-    pub fn is_superseded(&self) -> bool {
-        self.newest.load(Relaxed) != self.number
-    }
 }
 
 /// How the batches formed so far were sized: `counts[n - 1]` batches of n queries.

@@ -11,9 +11,55 @@ use super::{
     faiss_store::FaissStore,
     policy::EXACT,
     snapshot::{self, candidates_for, rerank, Committed},
-    LibraryVectors, VectorSearch,
+    vectors::VectorSearch,
 };
-use crate::{catalog::Catalog, Result};
+use crate::{
+    catalog::{filter::Filter, Catalog},
+    Result,
+};
+
+/// What a searcher needs of a library's vectors, whichever store holds them.
+pub trait LibraryVectors: VectorSearch {
+    /// The index folder's vector file, which every store keeps (the catalog's vectors).
+    fn stored(&self) -> &StoredVectors;
+
+    /// The stored vector of `id` (an image's or a frame's).
+    fn vector(&self, id: i64) -> Result<Option<Vec<f32>>> {
+        self.stored().vector(id)
+    }
+
+    /// The `k` vectors among `ids` most similar to `query`, compared exactly.
+    fn search_among(&self, query: &[f32], ids: &[i64], k: usize) -> Result<Vec<(i64, f32)>> {
+        self.stored().search_among(query, ids, k)
+    }
+
+    /// Whether searches are approximate.
+    fn is_approximate(&self) -> bool;
+
+    /// The index searched, in words (`Flat` = exact FAISS).
+    fn factory(&self) -> &str;
+
+    /// Changes replayed into an approximate snapshot when it was opened.
+    fn replayed(&self) -> usize {
+        0
+    }
+
+    /// Recall@10 against exact search, when known (1 for exact search).
+    fn recall(&self) -> Option<f32>;
+
+    /// A search narrowed by `filter` that the store runs itself (Milvus evaluates filters next
+    /// to the vectors); `ids_of` gives the catalog's vector ids for a filter part the store
+    /// cannot evaluate. None: the searcher narrows by the catalog's ids instead.
+    fn search_filtered(
+        &self,
+        _query: &[f32],
+        _filter: &Filter,
+        _ids_of: &dyn Fn(&Filter) -> Result<std::sync::Arc<Vec<i64>>>,
+        _k: usize,
+    ) -> Option<Result<Vec<(i64, f32)>>> {
+        None
+    }
+}
 
 /// The stored vectors of an index by id: the memory-mapped vector file and its (id, slot) pairs.
 pub struct StoredVectors {

@@ -15,7 +15,7 @@ use axum::{
     response::Response,
 };
 
-use super::refusal;
+use super::replies::refusal;
 
 /// The host names requests may name besides addresses and `localhost`.
 #[derive(Debug, Clone, Default)]

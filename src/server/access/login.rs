@@ -12,7 +12,12 @@ use axum::{
     Form, Json, Router,
 };
 
-use super::{client_of, session_of, sessions, too_many, Access};
+use super::{
+    gate::Access,
+    replies::too_many,
+    request::{client_of, session_of},
+    sessions,
+};
 use crate::app::types::encode_component;
 
 /// A sign-in form is a few hundred bytes.

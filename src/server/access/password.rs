@@ -52,7 +52,7 @@ impl Password {
         if secret.chars().count() < MIN_LENGTH {
             bail!("the password is too short: use at least {MIN_LENGTH} characters");
         }
-        let salt = SaltString::encode_b64(&super::random_bytes::<16>()).map_err(|e| anyhow::anyhow!("cannot make a salt: {e}"))?;
+        let salt = SaltString::encode_b64(&super::secret::random_bytes::<16>()).map_err(|e| anyhow::anyhow!("cannot make a salt: {e}"))?;
         let hash = Argon2::default().hash_password(secret.as_bytes(), &salt).map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))?;
         Password::from_hash(&hash.to_string())
     }
@@ -63,7 +63,7 @@ impl Password {
         if parsed.salt.is_none() || parsed.hash.is_none() || !parsed.algorithm.as_str().starts_with("argon2") {
             bail!("the password file's hash is not a whole argon2 hash ($argon2id$v=19$m=...,t=...,p=...$SALT$HASH)");
         }
-        Ok(Password { hash: phc.to_string(), verified: Mutex::new(LruCache::new(REMEMBERED)), key: super::random_bytes() })
+        Ok(Password { hash: phc.to_string(), verified: Mutex::new(LruCache::new(REMEMBERED)), key: super::secret::random_bytes() })
     }
 
     /// Whether `presented` is the password (argon2 verification: tens of milliseconds, so call

@@ -32,7 +32,7 @@ impl Default for Sessions {
 impl Sessions {
     /// A new session; its id, to be sent once in the cookie.
     pub fn start(&self) -> String {
-        let id = super::base64url(&super::random_bytes::<32>());
+        let id = super::secret::base64url(&super::secret::random_bytes::<32>());
         self.lock().put(digest(&id), Instant::now() + LIFETIME);
         id
     }

@@ -74,8 +74,8 @@ impl TokenFile {
     pub fn create(&self, name: &str) -> anyhow::Result<(TokenRecord, String)> {
         self.prepare_folder()?;
         let mut tokens = self.list()?;
-        let id = hex(&super::random_bytes::<4>());
-        let token = format!("{PREFIX}{id}_{}", super::base64url(&super::random_bytes::<32>()));
+        let id = hex(&super::secret::random_bytes::<4>());
+        let token = format!("{PREFIX}{id}_{}", super::secret::base64url(&super::secret::random_bytes::<32>()));
         let created = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
         let record = TokenRecord { id, name: name.to_string(), created, scope: Scope::Read, sha256: hex(&Sha256::digest(token.as_bytes())) };
         tokens.push(record.clone());

@@ -1,0 +1,73 @@
+//! The catalog's tables, its format number and the meta keys every catalog has.
+
+/// File name of the catalog database inside the index folder.
+pub const CATALOG_FILE: &str = "catalog.sqlite";
+
+pub(super) const UPSERT_META: &str =
+    "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value";
+
+/// Bumped when the schema changes; older formats are upgraded in place when opened for writing.
+pub(super) const FORMAT: &str = "4";
+
+/// Vector ids of video frames beyond a video's first are this plus their `frames` row id: one id
+/// space for the vector store, and never an image id (SQLite would need 2^40 inserts to get here).
+pub const FRAME_IDS: i64 = 1 << 40;
+
+pub(super) const META: &str = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);";
+
+pub(super) const SCHEMA: &str = "
+-- AUTOINCREMENT: ids are never reused, so a stale id (in a URL, a FAISS file) never names another image.
+CREATE TABLE IF NOT EXISTS images (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    path TEXT NOT NULL UNIQUE,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    indexed_at INTEGER NOT NULL,
+    slot INTEGER NOT NULL,
+    -- Photo metadata (format 3, see photo_meta.rs). taken_source NULL: not read yet (an
+    -- upgraded catalog's rows until the next indexing run reads their files).
+    taken INTEGER,
+    taken_offset INTEGER,
+    taken_source TEXT,
+    camera_make TEXT,
+    camera_model TEXT,
+    lat REAL,
+    lon REAL,
+    -- Videos (format 4): the length, and the moment of the frame whose vector the row holds
+    -- (the first kept one); NULL for photos. The video's other frames are in `frames`.
+    duration_ms INTEGER,
+    frame_ms INTEGER
+);
+CREATE INDEX IF NOT EXISTS images_by_hash ON images (hash);
+CREATE INDEX IF NOT EXISTS images_by_taken ON images (taken);
+-- Rows an upgrade left without metadata: every indexing run asks, so that must not scan the table.
+CREATE INDEX IF NOT EXISTS images_without_meta ON images (id) WHERE taken_source IS NULL;
+-- (slot, id) pairs without reading the rows: what a search process loads at start.
+CREATE INDEX IF NOT EXISTS images_by_slot ON images (slot);
+-- A video's kept frames after its first (video.rs samples them): each its own vector, with id
+-- FRAME_IDS + id in the vector store. Removed with their video.
+CREATE TABLE IF NOT EXISTS frames (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    video INTEGER NOT NULL,
+    ms INTEGER NOT NULL,
+    slot INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS frames_by_video ON frames (video);
+-- Folder modification times at the last complete scan (see scan.rs).
+CREATE TABLE IF NOT EXISTS folders (path TEXT PRIMARY KEY, mtime_ns INTEGER NOT NULL);
+-- Ids whose vector was added, replaced or removed, in commit order.
+CREATE TABLE IF NOT EXISTS vector_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, id INTEGER NOT NULL);
+-- What a remote vector store (Milvus) was last confirmed to hold: each vector id and the
+-- signature of its row's searchable fields (see store/milvus/sync.rs).
+CREATE TABLE IF NOT EXISTS remote_rows (id INTEGER PRIMARY KEY, sig INTEGER NOT NULL);
+-- Files that could not be read, so an unchanged broken file is not retried on every run.
+CREATE TABLE IF NOT EXISTS skipped (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    reason TEXT NOT NULL
+);
+";

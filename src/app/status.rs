@@ -1,0 +1,18 @@
+//! The library's status, for the search page's header and the live view.
+
+use leptos::{prelude::*, server_fn::codec::GetUrl};
+
+use super::types::*;
+
+/// Whether an index is loaded, what it holds, and the indexing in progress:
+/// `GET /api/status` (`?skipped=1` lists the files the run could not index, and why).
+#[server(endpoint = "status", input = GetUrl)]
+pub async fn load_status(skipped: Option<String>) -> Result<StatusReply, ApiError> {
+    let state = super::ssr::app_state()?;
+    let with_files = matches!(skipped.as_deref(), Some("1" | "true"));
+    let mut text_batches = state.searcher().map(|s| s.text_batch_sizes().counts).unwrap_or_default();
+    while text_batches.last() == Some(&0) {
+        text_batches.pop();
+    }
+    Ok(StatusReply { index: state.status(), indexing: state.indexing(with_files), text_batches, signed_in: super::ssr::signed_in_by_session() })
+}
