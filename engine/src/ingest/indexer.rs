@@ -22,6 +22,7 @@ use image::DynamicImage;
 
 use serde::Serialize;
 
+pub use super::run_status::Skipped;
 use crate::{
     catalog::identity::{self, Recorded},
     catalog::vector_file::{self, VectorAppender, FILE_KEY, SLOTS_KEY},
@@ -106,15 +107,6 @@ impl IndexOptions {
             store: None,
         }
     }
-}
-
-/// A file that was not indexed, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct Skipped {
-    /// The file, relative to the data folder and `/`-separated (a scan problem may give a full path).
-    pub path: String,
-    /// Why, as a sentence for the user.
-    pub reason: String,
 }
 
 /// What one run did.

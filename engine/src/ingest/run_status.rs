@@ -12,7 +12,16 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
-use crate::ingest::indexer::Skipped;
+
+
+/// A file that was not indexed, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Skipped {
+    /// The file, relative to the data folder and `/`-separated (a scan problem may give a full path).
+    pub path: String,
+    /// Why, as a sentence for the user.
+    pub reason: String,
+}
 
 /// The file's name inside the index folder.
 pub const FILE: &str = "indexing.json";
