@@ -1,7 +1,7 @@
 //! Searching an index: text, image and "more like this" queries, ranked by cosine similarity.
 //!
 //! ```no_run
-//! use clipfind_engine::{clip::{Clip, ClipOptions}, searcher::Searcher};
+//! use clipfind_engine::{clip::{Clip, ClipOptions}, search::searcher::Searcher};
 //! # fn main() -> clipfind_engine::Result<()> {
 //! let clip = Clip::load("models/vit-b32".as_ref(), ClipOptions::default())?;
 //! let searcher = Searcher::open("photos/.clipfind".as_ref(), clip)?;
