@@ -6,7 +6,6 @@ N top-level entries.
 
     scripts/module_layout.py engine/src --max-entries 12
     scripts/module_layout.py src -v        # also prints every module's imports
-    --allow-long FILE                      # a file (relative to the folder) not yet split
 
 An import is a `use` or an absolute/relative path (`crate::`, `super::`, `self::`) naming another
 module, followed through `pub use` re-exports to the module that defines the item; test modules
@@ -172,8 +171,7 @@ for m, f in sorted(files.items()):
     with open(f) as fh:
         lines = fh.read().split('\n')
     cut = next((i for i, l in enumerate(lines) if l.startswith('#[cfg(test)]')), len(lines))
-    allowed = [sys.argv[i + 1] for i, a in enumerate(sys.argv) if a == '--allow-long']
-    if cut > MAX_LINES and os.path.relpath(f, root) not in allowed: long_files.append((cut, f))
+    if cut > MAX_LINES: long_files.append((cut, f))
 print('files over %d lines before their tests: %d' % (MAX_LINES, len(long_files)))
 for n, f in long_files: print('  ', n, os.path.relpath(f, root))
 breaches += len(long_files)
