@@ -1,6 +1,6 @@
 //! The `clipfind` command line: flags and environment variables with the same meaning.
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 
@@ -75,7 +75,7 @@ pub enum Command {
 }
 
 /// How the server is reached and who may use it.
-#[derive(Debug, Clone, Default, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Watch the data folder and index what changes in it in the background.
     #[arg(long, env = "CLIPFIND_WATCH")]
@@ -90,11 +90,37 @@ pub struct ServeArgs {
     /// name always work); repeat it or separate with commas.
     #[arg(long = "allow-host", env = "CLIPFIND_ALLOWED_HOSTS", value_name = "NAME", value_delimiter = ',')]
     pub allowed_hosts: Vec<String>,
+
+    /// Seconds a client may take to send a request's head, and a new connection its first byte
+    /// (a real client sends them at once; a slowloris client dribbles them).
+    #[arg(long, env = "CLIPFIND_HEADER_TIMEOUT", value_name = "SECONDS", default_value = "5", value_parser = seconds)]
+    pub header_timeout: Duration,
+
+    /// Seconds a request's body may pause between two pieces before the request gets 408.
+    #[arg(long, env = "CLIPFIND_BODY_TIMEOUT", value_name = "SECONDS", default_value = "30", value_parser = seconds)]
+    pub body_timeout: Duration,
+
+    /// Seconds a request may take in all before it gets 408 (a search takes milliseconds; a
+    /// 20 MB upload over a slow 3 Mbit/s link about 55 s).
+    #[arg(long, env = "CLIPFIND_REQUEST_TIMEOUT", value_name = "SECONDS", default_value = "60", value_parser = seconds)]
+    pub request_timeout: Duration,
+}
+
+/// A positive number of seconds, fractions allowed.
+fn seconds(text: &str) -> Result<Duration, String> {
+    match text.trim().parse::<f64>() {
+        Ok(s) if s > 0.0 && s <= 86_400.0 => Ok(Duration::from_secs_f64(s)),
+        _ => Err(format!("{text:?} is not a number of seconds between 0 and 86400")),
+    }
 }
 
 impl ServeArgs {
     fn access(&self) -> crate::server::access::AccessConfig {
         crate::server::access::AccessConfig { password_file: self.password_file.clone(), allowed_hosts: self.allowed_hosts.clone(), index_dir: None }
+    }
+
+    fn timeouts(&self) -> crate::server::Timeouts {
+        crate::server::Timeouts { header: self.header_timeout, body: self.body_timeout, request: self.request_timeout }
     }
 }
 
@@ -207,7 +233,7 @@ pub fn main() -> ExitCode {
     init_logging(cli.verbose);
     clipfind_engine::clip::budget::set_budget(cli.settings.decode_memory_mb << 20);
     let result = match cli.command.unwrap_or(Command::Serve(cli.serve)) {
-        Command::Serve(serve) => crate::server::run(cli.settings.library_config(true), serve.watch, serve.access()),
+        Command::Serve(serve) => crate::server::run(cli.settings.library_config(true), serve.watch, serve.access(), serve.timeouts()),
         Command::Doctor { json } => doctor::run(&cli.settings, json),
         Command::Index(args) => index::run(&cli.settings, &args),
         Command::Search(args) => search::run(&cli.settings, &args),

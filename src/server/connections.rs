@@ -15,12 +15,23 @@ use tokio::{net::TcpListener, sync::Semaphore};
 /// Connections served at once: three quarters of the common 1,024 open-file limit, leaving room
 /// for the index's files, logs and thumbnails. More wait in the kernel's accept queue.
 pub const MAX_CONNECTIONS: usize = 768;
-/// A request head must arrive within this (a real client sends it at once; a slowloris client
-/// dribbles it). Also how long a connection may sit idle before its first byte.
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a client may take (`clipfind serve --header-timeout`, `--body-timeout`,
+/// `--request-timeout`).
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// For a request's head, and for a new connection's first byte: past it the connection is
+    /// closed.
+    pub header: Duration,
+    /// For each piece of a body after the one before: past it the request answers 408.
+    pub body: Duration,
+    /// For a whole request: past it the request answers 408.
+    pub request: Duration,
+}
 
-/// Accepts and serves connections with `app` until `shutdown` completes.
-pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Output = ()>) {
+/// Accepts and serves connections with `app` until `shutdown` completes; a request head must
+/// arrive within `header_timeout` (a real client sends it at once; a slowloris client dribbles
+/// it), which is also how long a connection may sit idle before its first byte.
+pub async fn serve(listener: TcpListener, app: Router, header_timeout: Duration, shutdown: impl Future<Output = ()>) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -45,12 +56,12 @@ pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Out
         tokio::spawn(async move {
             let _slot = slot;
             // A connection that sends nothing is closed, so idle sockets cannot pile up.
-            if tokio::time::timeout(HEADER_TIMEOUT, stream.peek(&mut [0u8; 1])).await.is_err() {
+            if tokio::time::timeout(header_timeout, stream.peek(&mut [0u8; 1])).await.is_err() {
                 return;
             }
             let served = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
+                .header_read_timeout(header_timeout)
                 .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app))
                 .with_upgrades()
                 .await;

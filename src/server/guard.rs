@@ -1,11 +1,20 @@
 //! The edge of the JSON API: requests its server functions cannot read are answered here with
 //! the API's JSON error, before a codec could panic or answer 500; `HEAD` answers as `GET` does;
-//! and a panic anywhere still answers (500, JSON) instead of dropping the connection.
+//! a request past its time answers 408; and a panic anywhere still answers (500, JSON) instead
+//! of dropping the connection.
 
-use std::any::Any;
+use std::{
+    any::Any,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use axum::{
-    extract::Request,
+    body::Body,
+    extract::{Request, State},
     http::{header, HeaderMap, Method, StatusCode},
     middleware::Next,
     response::{IntoResponse, Response},
@@ -48,6 +57,40 @@ fn multipart_with_boundary(headers: &HeaderMap) -> Result<(), Response> {
         return Err(error(StatusCode::BAD_REQUEST, "The multipart/form-data content type names no boundary."));
     }
     Ok(())
+}
+
+/// Middleware for every request: 408 once it has taken `limit` in all, or when its body
+/// stalled past the body timeout (`RequestBodyTimeoutLayer`, outside this one), whatever the
+/// handler made of the failed read (a multipart parser answers 400, a codec 500).
+pub async fn within_time(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    let stalled = Arc::new(AtomicBool::new(false));
+    let seen = stalled.clone();
+    let request = request.map(|body| {
+        Body::new(http_body_util::BodyExt::map_err(body, move |e| {
+            if is_body_timeout(&e) {
+                seen.store(true, Ordering::Relaxed);
+            }
+            e
+        }))
+    });
+    let answer = tokio::time::timeout(limit, next.run(request)).await;
+    match answer {
+        _ if stalled.load(Ordering::Relaxed) => error(StatusCode::REQUEST_TIMEOUT, "The request's body stopped arriving; send it again."),
+        Ok(response) => response,
+        Err(_) => error(StatusCode::REQUEST_TIMEOUT, "The request took too long; send it again."),
+    }
+}
+
+/// Whether a body error is (caused by) tower-http's body timeout.
+fn is_body_timeout(e: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// What a panic answers (tower-http's `CatchPanicLayer`): logged once, 500 with a message.

@@ -8,25 +8,26 @@ mod images;
 mod live;
 mod watch;
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use anyhow::Context;
-use axum::{http::StatusCode, Router};
+use axum::Router;
 use clipfind_engine::library::LibraryConfig;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tower_http::{
     catch_panic::CatchPanicLayer,
     limit::RequestBodyLimitLayer,
-    timeout::{RequestBodyTimeoutLayer, TimeoutLayer},
+    timeout::RequestBodyTimeoutLayer,
 };
 
 use crate::app::{shell, ssr::AppState, App};
 use access::{Access, AccessConfig};
+pub use connections::Timeouts;
 
 /// Serves the app until Ctrl-C. Address and site root come from Leptos' own configuration
 /// (`LEPTOS_SITE_ADDR`, `LEPTOS_SITE_ROOT`, or the values cargo-leptos passes).
-pub fn run(library: LibraryConfig, watch: bool, access: AccessConfig) -> anyhow::Result<()> {
+pub fn run(library: LibraryConfig, watch: bool, access: AccessConfig, timeouts: Timeouts) -> anyhow::Result<()> {
     let conf = get_configuration(None).context("invalid Leptos configuration")?;
     // Before any other thread starts: the password is read from the environment and removed.
     let access = Arc::new(Access::configure(&AccessConfig { index_dir: library.index_dir(), ..access }, conf.leptos_options.site_addr)?);
@@ -34,10 +35,10 @@ pub fn run(library: LibraryConfig, watch: bool, access: AccessConfig) -> anyhow:
         .enable_all()
         .build()
         .context("cannot start the async runtime")?
-        .block_on(serve(library, watch, conf.leptos_options, access))
+        .block_on(serve(library, watch, conf.leptos_options, access, timeouts))
 }
 
-async fn serve(library: LibraryConfig, watch: bool, leptos_options: LeptosOptions, access: Arc<Access>) -> anyhow::Result<()> {
+async fn serve(library: LibraryConfig, watch: bool, leptos_options: LeptosOptions, access: Arc<Access>, timeouts: Timeouts) -> anyhow::Result<()> {
     if watch {
         watch::start(&library)?;
     }
@@ -80,28 +81,65 @@ async fn serve(library: LibraryConfig, watch: bool, leptos_options: LeptosOption
         .with_state(leptos_options)
         .merge(images::routes(state.clone()))
         .merge(live::routes(state))
-        .merge(access::routes(access.clone()))
-        .layer(axum::middleware::from_fn(guard::api_requests))
-        // A request gets a minute in all (a search takes milliseconds; a 20 MB upload over a
-        // slow 3 Mbit/s link about 55 s), and its body may stall for at most 30 s.
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(60)))
-        .layer(RequestBodyTimeoutLayer::new(Duration::from_secs(30)))
-        // No request is larger than an upload may be (every other one is a few hundred bytes).
-        .layer(RequestBodyLimitLayer::new(crate::app::types::MAX_UPLOAD_BODY))
-        // Credentials are checked before any route runs, and the name the request was sent to
-        // before that; every answer, refusals included, gets the security headers.
-        .layer(axum::middleware::from_fn_with_state(access.clone(), access::signed_in))
-        .layer(axum::middleware::from_fn_with_state(access, access::named_hosts))
-        .layer(axum::middleware::from_fn(headers::secured))
-        .layer(CatchPanicLayer::custom(guard::panic_response));
+        .merge(access::routes(access.clone()));
+    let app = guarded(app, access, &timeouts);
 
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     tracing::info!("listening on http://{addr}");
-    connections::serve(listener, app, async {
+    connections::serve(listener, app, timeouts.header, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await;
     Ok(())
+}
+
+/// The layers every route runs inside, from the outside in: every answer (a panic's too) gets
+/// the security headers; a panic still answers, 500 with the JSON error; the Host is checked,
+/// then the credentials, before any route runs; no body is larger than an upload may be or
+/// stalls longer than `body`, and no request takes longer than `request` (408); and the JSON
+/// API's edge answers what its codecs cannot read.
+fn guarded(routes: Router, access: Arc<Access>, timeouts: &Timeouts) -> Router {
+    routes
+        .layer(axum::middleware::from_fn(guard::api_requests))
+        .layer(axum::middleware::from_fn_with_state(timeouts.request, guard::within_time))
+        .layer(RequestBodyTimeoutLayer::new(timeouts.body))
+        .layer(RequestBodyLimitLayer::new(crate::app::types::MAX_UPLOAD_BODY))
+        .layer(axum::middleware::from_fn_with_state(access.clone(), access::signed_in))
+        .layer(axum::middleware::from_fn_with_state(access, access::named_hosts))
+        .layer(CatchPanicLayer::custom(guard::panic_response))
+        .layer(axum::middleware::from_fn(headers::secured))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::{
+        body::Body,
+        http::{header, Request, StatusCode},
+        routing::get,
+    };
+    use std::time::Duration;
+
+    use tower::ServiceExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_route_answers_500_with_the_json_error_and_the_security_headers() {
+        let access = Access::configure(&AccessConfig::default(), "127.0.0.1:3000".parse().unwrap()).unwrap();
+        let timeouts = Timeouts { header: Duration::from_secs(5), body: Duration::from_secs(30), request: Duration::from_secs(60) };
+        let routes = Router::new().route("/api/boom", get(|| async { panic!("secret detail /home/me/photos") as &'static str }));
+        let app = guarded(routes, Arc::new(access), &timeouts);
+        let request = Request::get("/api/boom").header(header::HOST, "127.0.0.1:3000").body(Body::empty()).unwrap();
+        let answer = app.oneshot(request).await.unwrap();
+        assert_eq!(answer.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(answer.headers()[header::X_FRAME_OPTIONS], "DENY");
+        assert_eq!(answer.headers()[header::CACHE_CONTROL], "no-store");
+        let body = axum::body::to_bytes(answer.into_body(), 1 << 16).await.unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json["status"], 500);
+        assert!(json["error"].as_str().unwrap().contains("it is logged"), "{json}");
+        assert!(!String::from_utf8_lossy(&body).contains("secret"), "the panic's message stays in the log");
+    }
 }

@@ -35,9 +35,17 @@ pub(crate) fn images(dir: &Path, range: Range<u32>) {
 /// Exact search up to 8 images, so a few dozen test images get an IVF index.
 const SMALL_POLICY: [&str; 6] = ["--exact-up-to", "8", "--checkpoint", "2", "--batch", "2"];
 
+/// Approximate search from 8 images, with the default checkpoints and batches: for libraries
+/// of a thousand images and more.
+const LARGE_POLICY: [&str; 2] = ["--exact-up-to", "8"];
+
 fn run_index(data: &Path, kill_at: Option<&str>) -> Output {
+    run_index_with(data, &SMALL_POLICY, kill_at)
+}
+
+fn run_index_with(data: &Path, policy: &[&str], kill_at: Option<&str>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_clipfind"));
-    cmd.args(["index", "--json", "--quiet"]).args(SMALL_POLICY).arg("--data").arg(data);
+    cmd.args(["index", "--json", "--quiet"]).args(policy).arg("--data").arg(data);
     cmd.env("CLIPFIND_MODEL", tiny()).env("CLIPFIND_DEVICE", "cpu").env_remove("CLIPFIND_INDEX");
     if let Some(point) = kill_at {
         cmd.env("CLIPFIND_KILL_AT", point);
@@ -46,7 +54,11 @@ fn run_index(data: &Path, kill_at: Option<&str>) -> Output {
 }
 
 fn index_small(data: &Path) -> Value {
-    let out = run_index(data, None);
+    index_with(data, &SMALL_POLICY)
+}
+
+fn index_with(data: &Path, policy: &[&str]) -> Value {
+    let out = run_index_with(data, policy, None);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
 }
@@ -164,14 +176,18 @@ fn adds_removals_and_renames_change_an_approximate_index_in_place() {
 /// Runs `clipfind index` with a kill at `point`, checks it died there and left a consistent
 /// index, then lets a normal run finish and checks the result.
 fn kill_and_resume(data: &Path, point: &str, want: &HashSet<String>) {
-    let out = run_index(data, Some(point));
+    kill_and_resume_with(data, &SMALL_POLICY, point, want);
+}
+
+fn kill_and_resume_with(data: &Path, policy: &[&str], point: &str, want: &HashSet<String>) {
+    let out = run_index_with(data, policy, Some(point));
     assert_eq!(out.status.signal(), Some(9), "{point}: not killed ({}) {}", out.status, String::from_utf8_lossy(&out.stderr));
     assert_consistent(data, &format!("killed at {point}"));
-    index_small(data);
+    index_with(data, policy);
     let context = format!("resumed after {point}");
     assert_eq!(assert_consistent(data, &context), want.len(), "{context}");
     assert_eq!(&paths(data), want, "{context}");
-    let again = index_small(data);
+    let again = index_with(data, policy);
     assert_eq!((n(&again, "embedded"), n(&again, "removed")), (0, 0), "{context}: {again:#}");
 }
 
@@ -237,6 +253,47 @@ fn kill_9_at_twenty_steps_leaves_a_consistent_index_that_the_next_run_completes(
         let s = index(d.path(), &[]);
         assert_eq!((n(&s, "embedded"), n(&s, "total")), (0, 14), "{point}: {s:#}");
         assert_eq!(assert_consistent(d.path(), point), 14);
+    }
+}
+
+#[test]
+fn kill_9_while_folding_the_log_or_compacting_the_vector_file_leaves_a_consistent_index() {
+    // Both need more than 1,000 changes: a log that long is folded into a new snapshot, and a
+    // vector file with that many unused slots (and more than live ones) is rewritten.
+    let built = tempfile::tempdir().unwrap();
+    images(built.path(), 0..1100);
+    assert_eq!(index_with(built.path(), &LARGE_POLICY)["vector_index"]["retrained"], true);
+    let meta = |d: &Path, key: &str| Catalog::open_read_only(&d.join(".clipfind")).unwrap().meta(key).unwrap();
+    let copy = || {
+        let d = tempfile::tempdir().unwrap();
+        copy_dir(built.path(), d.path());
+        d
+    };
+
+    // 1,001 more images: not enough growth to retrain, a log long enough to fold.
+    let folded = copy();
+    images(folded.path(), 1100..2101);
+    let s = index_with(folded.path(), &LARGE_POLICY);
+    assert_eq!((&s["vector_index"]["written"], &s["vector_index"]["retrained"]), (&true.into(), &false.into()), "{s:#}");
+    assert_ne!(meta(folded.path(), "ann_file"), meta(built.path(), "ann_file"), "a new snapshot holds the log");
+    let killed = copy();
+    images(killed.path(), 1100..2101);
+    kill_and_resume_with(killed.path(), &LARGE_POLICY, "snapshot-folded#1", &expected(0..2101));
+
+    // 1,050 images removed: more unused slots than 1,000 and than live ones.
+    let remove = |d: &Path| (50..1100).for_each(|i| std::fs::remove_file(d.join(format!("g-{i:03}.png"))).unwrap());
+    let compacted = copy();
+    remove(compacted.path());
+    index_with(compacted.path(), &LARGE_POLICY);
+    assert_ne!(meta(compacted.path(), "vector_file"), meta(built.path(), "vector_file"), "the vector file is rewritten");
+    assert_eq!(meta(compacted.path(), "vector_slots").as_deref(), Some("50"));
+    for point in ["compaction-written#1", "compaction-committed#1"] {
+        let d = copy();
+        remove(d.path());
+        kill_and_resume_with(d.path(), &LARGE_POLICY, point, &expected(0..50));
+        let files: Vec<String> = std::fs::read_dir(d.path().join(".clipfind")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let vector_files = files.iter().filter(|f| f.starts_with("vectors-")).count();
+        assert_eq!(vector_files, 1, "{point}: the unused vector file is removed: {files:?}");
     }
 }
 

@@ -361,3 +361,72 @@ fn idle_connections_beyond_the_open_file_limit_do_not_stop_searches() {
     eprintln!("3 searches behind 1,100 idle connections answered in {:?}", started.elapsed());
     drop(idle);
 }
+
+/// A server that gives a request head 1 s, a body 1 s between pieces and a request 3 s in all.
+fn impatient() -> Server {
+    start_limited(&[], &[("CLIPFIND_HEADER_TIMEOUT", "1"), ("CLIPFIND_BODY_TIMEOUT", "1"), ("CLIPFIND_REQUEST_TIMEOUT", "3")], None)
+}
+
+/// Writes `start` on a new connection, then `piece` every `every` until the server answers or
+/// closes (what it sent, if anything) or `pieces` were sent (`None`: the server waited for all).
+fn dribble(server: &Server, start: &str, piece: &str, every: Duration, pieces: usize) -> Option<String> {
+    let mut stream = TcpStream::connect(&server.addr).unwrap();
+    stream.set_read_timeout(Some(every)).unwrap();
+    stream.write_all(start.replace("{host}", &server.addr).as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    for _ in 0..pieces {
+        let mut buffer = [0u8; 4096];
+        match stream.read(&mut buffer) {
+            Ok(0) => return Some(String::from_utf8_lossy(&answer).into_owned()),
+            Ok(n) => {
+                answer.extend_from_slice(&buffer[..n]);
+                if body(&String::from_utf8_lossy(&answer)).ends_with('}') {
+                    return Some(String::from_utf8_lossy(&answer).into_owned());
+                }
+            }
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(_) => return Some(String::from_utf8_lossy(&answer).into_owned()),
+        }
+        if stream.write_all(piece.as_bytes()).is_err() {
+            return Some(String::from_utf8_lossy(&answer).into_owned());
+        }
+    }
+    None
+}
+
+#[test]
+fn a_dribbled_request_head_is_cut_off_and_other_clients_are_served() {
+    let server = impatient();
+    // A header line every 200 ms: the head would take 12 s, the server allows 1.
+    let cut = dribble(&server, "GET /api/status HTTP/1.1\r\nHost: {host}\r\n", "X-Slow: 1\r\n", Duration::from_millis(200), 60);
+    let cut = cut.expect("the server waited for a head dribbled over 12 s");
+    assert!(cut.is_empty() || cut.starts_with("HTTP/1.1 408"), "a cut-off head gets no answer or 408: {cut}");
+    // A connection that never sends a byte is closed too.
+    let silent = dribble(&server, "", "", Duration::from_millis(200), 60);
+    assert_eq!(silent.as_deref(), Some(""), "an idle connection is closed without an answer");
+    let (status, _) = send(&server, "GET /api/status HTTP/1.1\r\n\r\n").expect("answered");
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn a_stalled_body_and_a_request_past_its_time_answer_408_with_the_json_error() {
+    let server = impatient();
+    let head = |path: &str, content_type: &str| format!("POST {path} HTTP/1.1\r\nHost: {{host}}\r\nContent-Type: {content_type}\r\nContent-Length: 100000\r\n\r\n");
+    let multipart = "multipart/form-data; boundary=XX";
+    let part = "--XX\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n\u{ff}\u{d8}";
+    // Stalled: a tenth of the body, then nothing (a piece of nothing every 500 ms).
+    for (path, content_type, start) in [
+        ("/api/search_image", multipart, part),
+        ("/api/login", "application/x-www-form-urlencoded", "password=abc"),
+    ] {
+        let answer = dribble(&server, &(head(path, content_type) + start), "", Duration::from_millis(500), 40).expect("the server waited 20 s for a stalled body");
+        assert!(answer.starts_with("HTTP/1.1 408"), "{path}: {answer}");
+        assert!(body(&answer).contains("stopped arriving"), "{path}: {answer}");
+    }
+    // Never stalled (a byte every 300 ms, under the 1 s allowed) but 30 s long: cut at 3 s.
+    let answer = dribble(&server, &(head("/api/search_image", multipart) + part), "x", Duration::from_millis(300), 100).expect("the server waited 30 s for a slow body");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(body(&answer).contains("took too long"), "{answer}");
+    let (status, _) = send(&server, "GET /api/search?q=dog HTTP/1.1\r\n\r\n").expect("answered");
+    assert_eq!(status, 200);
+}

@@ -185,6 +185,57 @@ fn watch_mode_indexes_photos_copied_in_while_searches_keep_answering() {
 }
 
 #[test]
+fn watch_mode_follows_renames_moves_and_deletions_keeping_each_photo_s_id() {
+    let d = tempfile::tempdir().unwrap();
+    for (folder, range) in [("", 0..6), ("trip", 6..12), ("old", 12..16)] {
+        std::fs::create_dir_all(d.path().join(folder)).unwrap();
+        images(&d.path().join(folder), range);
+    }
+    index(d.path());
+    let server = serve(d.path(), &["--watch"]);
+    let before: std::collections::HashMap<String, i64> = paths_found(&server).into_iter().map(|(id, path)| (path, id)).collect();
+    assert_eq!(before.len(), 16, "{before:?}");
+    let (stop, client) = searching_client(&server);
+
+    let outside = tempfile::tempdir().unwrap();
+    let at = |p: &str| d.path().join(p);
+    std::fs::rename(at("g-000.png"), at("renamed.png")).unwrap();
+    std::fs::create_dir(at("new")).unwrap();
+    std::fs::rename(at("g-001.png"), at("new/g-001.png")).unwrap();
+    std::fs::rename(at("trip"), at("holiday")).unwrap();
+    std::fs::rename(at("g-002.png"), outside.path().join("g-002.png")).unwrap();
+    std::fs::remove_file(at("g-003.png")).unwrap();
+    std::fs::remove_dir_all(at("old")).unwrap();
+
+    // Where each photo is now, and the id it had before.
+    let mut want: Vec<(String, i64)> = vec![
+        ("renamed.png".into(), before["g-000.png"]),
+        ("new/g-001.png".into(), before["g-001.png"]),
+        ("g-004.png".into(), before["g-004.png"]),
+        ("g-005.png".into(), before["g-005.png"]),
+    ];
+    want.extend((6..12).map(|i| (format!("holiday/g-{i:03}.png"), before[&format!("trip/g-{i:03}.png")])));
+    want.sort();
+    let started = Instant::now();
+    let found = loop {
+        let mut now: Vec<(String, i64)> = paths_found(&server).into_iter().map(|(id, path)| (path, id)).collect();
+        now.sort();
+        if now == want || started.elapsed() > Duration::from_secs(30) {
+            break now;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(found, want, "after {:.1} s", started.elapsed().as_secs_f64());
+    seconds_until(&server, 10);
+    assert_all_answered(stop, client);
+    drop(server);
+    // Nothing was embedded again: a run now finds every photo as it is.
+    let out = for_library(Command::new(env!("CARGO_BIN_EXE_clipfind")), d.path()).args(["index", "--json"]).output().unwrap();
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!((summary["embedded"].as_u64(), summary["unchanged"].as_u64()), (Some(0), Some(10)), "{summary:#}");
+}
+
+#[test]
 fn a_running_server_follows_what_another_process_indexes_and_no_request_fails() {
     let d = tempfile::tempdir().unwrap();
     images(d.path(), 0..10);

@@ -50,8 +50,19 @@ fn python() -> PathBuf {
     python
 }
 
-/// Starts scripts/milvus-server.py and waits until it says Milvus is ready.
+/// Starts scripts/milvus-server.py and waits until it says Milvus is ready. On a loaded 2-core
+/// machine Milvus' embedded etcd sometimes misses its own start-up deadline: one more try.
 fn launch(data: &Path, port: u16) -> (Child, ChildStdin) {
+    match try_launch(data, port) {
+        Ok(started) => started,
+        Err(why) => {
+            eprintln!("milvus: {why}; starting it once more");
+            try_launch(data, port).unwrap_or_else(|why| panic!("{why}"))
+        }
+    }
+}
+
+fn try_launch(data: &Path, port: u16) -> Result<(Child, ChildStdin), String> {
     let started = Instant::now();
     let mut child = Command::new(python())
         .arg(root().join("scripts/milvus-server.py"))
@@ -71,10 +82,22 @@ fn launch(data: &Path, port: u16) -> (Child, ChildStdin) {
         let _ = tx.send(ready);
     });
     match rx.recv_timeout(Duration::from_secs(240)) {
-        Ok(true) => eprintln!("milvus: ready on 127.0.0.1:{port} in {:.1} s", started.elapsed().as_secs_f64()),
-        other => panic!("Milvus did not start ({other:?}); its logs are in {}/logs", data.display()),
+        Ok(true) => {
+            eprintln!("milvus: ready on 127.0.0.1:{port} in {:.1} s", started.elapsed().as_secs_f64());
+            Ok((child, stdin))
+        }
+        other => {
+            // The launcher stops Milvus when its standard input closes; then it is killed.
+            drop(stdin);
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(format!("Milvus did not start ({other:?}); its logs are in {}/logs", data.display()))
+        }
     }
-    (child, stdin)
 }
 
 impl Milvus {
@@ -264,6 +287,19 @@ fn killed_mid_index_and_mid_upload_the_next_run_makes_milvus_consistent() {
     assert_eq!(n(&resumed, "uploaded"), 500, "{resumed}");
     assert_consistent(d.path());
     assert_same_as_faiss(d.path(), &[]);
+
+    // Killed after Milvus flushed every row, before the catalog recorded it: the next run finds
+    // them all there by listing, and sends none again.
+    let d = tempfile::tempdir().unwrap();
+    images(d.path(), 40);
+    let store = server.store("killed_flushed");
+    let out = clipfind(d.path(), &tiny()).args(["index", "--quiet", "--store", &store]).env("CLIPFIND_KILL_AT", "milvus-flushed#1").output().unwrap();
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&out.status), Some(9), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(Catalog::open_read_only(&d.path().join(".clipfind")).unwrap().meta("milvus_synced").unwrap().is_none(), "no complete sync recorded");
+    let resumed = index(d.path(), &[]);
+    assert_eq!((n(&resumed, "total"), n(&resumed, "embedded"), n(&resumed, "uploaded")), (40, 0, 0), "{resumed}");
+    assert_consistent(d.path());
+    assert_same_as_faiss(d.path(), &[]);
 }
 
 #[test]
@@ -355,4 +391,45 @@ fn a_local_index_moves_to_milvus_without_re_embedding() {
     assert_eq!(after, before, "the same answers from Milvus");
     assert_consistent(d.path());
     assert_same_as_faiss(d.path(), &[]);
+}
+
+#[test]
+fn hnsw_and_ivf_collections_find_what_exact_search_finds_through_changes() {
+    let mut guard = milvus();
+    let server = guard.as_mut().unwrap();
+    // IVF visiting every list is exact; HNSW with a candidate list as long as the library nearly so.
+    let modes = [("mode_hnsw", "index=hnsw&m=16&ef_construction=200&ef=400", "Milvus HNSW", 19), ("mode_ivf", "index=ivf_flat&nlist=8&nprobe=8", "Milvus IVF_FLAT", 20)];
+    for (collection, options, factory, at_least) in modes {
+        let d = tempfile::tempdir().unwrap();
+        images_from(d.path(), 0, 400);
+        let store = format!("{}?{options}", server.store(collection));
+        let first = index(d.path(), &["--store", &store]);
+        assert!(first["vector_index"]["factory"].as_str().unwrap().starts_with(factory), "{first}");
+        let agree = |context: &str| {
+            assert_consistent(d.path());
+            for query in ["a photo", "red", "a dark picture with stripes"] {
+                let remote = search(d.path(), query, None, &[]);
+                let exact = search(d.path(), query, Some("local"), &[]);
+                assert_eq!(exact.len(), 20, "{context}");
+                let found = remote.iter().filter(|h| exact.iter().any(|e| e.0 == h.0)).count();
+                assert!(found >= at_least, "{context} {collection} {query}: {found} of the exact top 20 ({remote:?} vs {exact:?})");
+                // Milvus' scores are the exact inner products of the stored vectors.
+                for (id, score) in &remote {
+                    if let Some(e) = exact.iter().find(|e| e.0 == *id) {
+                        assert!((score - e.1).abs() <= 1e-5, "{context} {collection} {query}: {id} {score} vs {}", e.1);
+                    }
+                }
+            }
+        };
+        agree("first run");
+        // The index type is kept through deletes and adds, and deleted rows are never found.
+        for i in 0..30 {
+            std::fs::remove_file(d.path().join(format!("img-{i:05}.jpg"))).unwrap();
+        }
+        images_from(d.path(), 1000, 20);
+        let changed = index(d.path(), &[]);
+        assert_eq!((n(&changed, "uploaded"), n(&changed, "remote_deleted")), (20, 30), "{changed}");
+        assert!(changed["vector_index"]["factory"].as_str().unwrap().starts_with(factory), "{changed}");
+        agree("after changes");
+    }
 }

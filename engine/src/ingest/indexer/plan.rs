@@ -48,14 +48,18 @@ pub(super) fn plan(catalog: &Catalog, roots: &Roots, skipped: &HashMap<String, S
 }
 
 impl Plan {
-    /// Takes out the candidates modified less than `settle` ago; returns how many.
+    /// Takes out the candidates modified less than `settle` ago; returns how many. A fresh path
+    /// with the size and mtime of a row whose path is gone stays: a move keeps both (a folder
+    /// renamed right after a copy, say), and its content was complete when that row was read,
+    /// so it is read now and found to be the moved photo, keeping its id.
     pub(super) fn leave_unsettled(&mut self, settle: std::time::Duration) -> usize {
         if settle.is_zero() {
             return 0;
         }
         let newest_settled = now_nanos() - settle.as_nanos() as i64;
+        let moved_away: std::collections::HashSet<(u64, i64)> = self.gone.iter().map(|row| (row.size, row.mtime_ns)).collect();
         let before = self.candidates.len();
-        self.candidates.retain(|(file, _)| file.mtime_ns <= newest_settled);
+        self.candidates.retain(|(file, _)| file.mtime_ns <= newest_settled || moved_away.contains(&(file.size, file.mtime_ns)));
         before - self.candidates.len()
     }
 
