@@ -14,7 +14,10 @@ MILVUS_VERSION=2.3.5
 APT_PACKAGES=(cmake g++ make pkg-config libopenblas-openmp-dev nasm chromium unzip python3-pip)
 # Videos are sampled by Debian's ffmpeg binary (5.1); its recommends (VA/Vulkan drivers, sound
 # servers) are not needed to decode files.
-APT_LEAN_PACKAGES=(ffmpeg)
+# Photo formats: libheif (built from the libheif-sys crate's sources) decodes HEIC with libde265
+# and AVIF with dav1d or libaom; the encoders make the formats' test files (heif-enc, avifenc,
+# cjxl).
+APT_LEAN_PACKAGES=(ffmpeg libde265-dev libdav1d-dev libaom-dev libheif-examples libavif-bin libjxl-tools)
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ORT_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/clipfind/onnxruntime"

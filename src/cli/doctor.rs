@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::Settings;
-use clipfind_engine::{media::video, runtime::onnx, store::faiss_store as vectors};
+use clipfind_engine::{clip::formats, media::video, runtime::onnx, store::faiss_store as vectors};
 
 #[derive(Debug, Serialize)]
 struct DoctorReport {
@@ -15,6 +15,8 @@ struct DoctorReport {
     faiss: FaissReport,
     /// The ffmpeg version, or why videos cannot be indexed (not a failure: images still index).
     ffmpeg: String,
+    /// Still-image formats, each with whether it can be read here.
+    formats: Vec<FormatReport>,
     device: String,
     data: Vec<PathBuf>,
     index: Option<PathBuf>,
@@ -26,6 +28,12 @@ struct OnnxRuntimeReport {
     version: String,
     path: PathBuf,
     cuda: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct FormatReport {
+    name: &'static str,
+    readable: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -51,6 +59,7 @@ pub fn run(settings: &Settings, json: bool) -> anyhow::Result<()> {
             self_check: vectors::self_check().map_or_else(|e| format!("failed: {e}"), |()| "passed".into()),
         },
         ffmpeg: video::ffmpeg_version().unwrap_or_else(|e| format!("not usable, videos are not indexed: {e}")),
+        formats: formats::readable().into_iter().map(|(name, readable)| FormatReport { name, readable }).collect(),
         device: settings.device.to_string(),
         data: settings.data.clone(),
         index: settings.library_config(true).index_dir(),
@@ -84,6 +93,11 @@ fn print_doctor(r: &DoctorReport) {
     }
     println!("FAISS {} (static, self-check {})", r.faiss.version, r.faiss.self_check);
     println!("ffmpeg {}", r.ffmpeg);
+    let named = |readable: bool| r.formats.iter().filter(|f| f.readable == readable).map(|f| f.name).collect::<Vec<_>>().join(", ");
+    println!("image formats: {}", named(true));
+    if r.formats.iter().any(|f| !f.readable) {
+        println!("  NOT readable here (libheif lacks the decoder): {}", named(false));
+    }
     println!("device: {}", r.device);
     let data: Vec<String> = r.data.iter().map(|d| d.display().to_string()).collect();
     println!("data:   {}", if data.is_empty() { "(not set)".to_string() } else { data.join(", ") });

@@ -115,12 +115,19 @@ fn damaged(seeds: Vec<Vec<u8>>) -> impl Strategy<Value = (usize, Vec<u8>)> {
 
 #[test]
 fn images_with_damaged_headers_decode_or_fail_with_a_reason_never_panic() {
-    let names = ["tiny.png", "gray.png", "photo.jpg", "exif-rotated.jpg", "cmyk.jpg", "lossy.webp", "palette.gif", "bitmap.bmp", "scan.tiff"];
-    let seeds: Vec<Vec<u8>> = names.iter().map(|n| std::fs::read(root().join("tests/fixtures/images").join(n)).unwrap()).collect();
+    let fixtures = ["tiny.png", "gray.png", "photo.jpg", "exif-rotated.jpg", "cmyk.jpg", "lossy.webp", "palette.gif", "bitmap.bmp", "scan.tiff"];
+    let mut names: Vec<String> = fixtures.iter().map(|n| n.to_string()).collect();
+    let mut seeds: Vec<Vec<u8>> = fixtures.iter().map(|n| std::fs::read(root().join("tests/fixtures/images").join(n)).unwrap()).collect();
+    // HEIF and JPEG XL made by their encoders: damaged boxes, sizes and codestreams.
+    let made = tempfile::tempdir().unwrap();
+    for name in ["phone.heic", "android.avif", "new.jxl"] {
+        seeds.push(std::fs::read(crate::formats::encoded(&root().join("tests/fixtures/images/photo.jpg"), made.path(), name)).unwrap());
+        names.push(name.to_string());
+    }
     let exact = Preprocess::new(32, OPENAI_MEAN, [1.0; 3]);
     let scaled = exact.clone().with_scaled_decode(true);
     let (decoded, refused) = (Cell::new(0), Cell::new(0));
-    runner(1500)
+    runner(2400)
         .run(&damaged(seeds), |(seed, bytes)| {
             for preprocess in [&exact, &scaled] {
                 let result = std::panic::catch_unwind(AssertUnwindSafe(|| preprocess.prepare_bytes(&bytes)));

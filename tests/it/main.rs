@@ -9,6 +9,7 @@ mod doctor;
 mod duplicates;
 mod family_parity;
 mod folders;
+mod formats;
 mod fuzz;
 mod growing;
 mod hostile;

@@ -2,6 +2,7 @@
 
 pub mod budget;
 mod folder;
+pub mod formats;
 pub mod immich;
 pub mod pil_resize;
 pub mod preprocess;

@@ -11,7 +11,7 @@ use fast_image_resize::{
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage};
 
 use super::{
-    pil_resize,
+    formats, pil_resize,
     spec::{Interpolation, ResizeMode},
 };
 use crate::{EngineError, Result};
@@ -22,6 +22,8 @@ pub const MAX_PIXELS: u64 = 150_000_000;
 /// Smaller images carry no content worth searching (tracking pixels, spacers).
 pub const MIN_SIDE: u32 = 4;
 const MAX_DECODE_BYTES: u64 = 2 << 30;
+/// What a file that is no image this can read is told.
+const UNSUPPORTED: &str = "not an image in a supported format (JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC/HEIF, AVIF, JPEG XL)";
 /// Longer than this many times its short side is not a photo (a 1,000,000 x 4 PNG of a few KB
 /// would otherwise be scaled up to 56 million by 224 pixels, tens of GB): refused.
 pub const MAX_ASPECT: u32 = 256;
@@ -206,9 +208,12 @@ pub(crate) fn image_error(path: &Path, reason: String) -> EngineError {
 
 /// The width and height an encoded image declares in its header, read without decoding it.
 pub fn dimensions(bytes: &[u8]) -> std::result::Result<(u32, u32), String> {
+    if let Some(container) = formats::sniff(bytes) {
+        return formats::dimensions(container, bytes);
+    }
     let reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| e.to_string())?;
     if reader.format().is_none() {
-        return Err("not an image in a supported format (JPEG, PNG, WebP, GIF, BMP, TIFF)".into());
+        return Err(UNSUPPORTED.into());
     }
     reader.into_dimensions().map_err(|e| e.to_string())
 }
@@ -234,11 +239,15 @@ pub fn decode(bytes: &[u8]) -> std::result::Result<DynamicImage, String> {
     if bytes.is_empty() {
         return Err("the file is empty".into());
     }
+    // HEIF applies its own rotation (EXIF orientation there only repeats it); JPEG XL too.
+    if let Some(container) = formats::sniff(bytes) {
+        return formats::decode(container, bytes, check_size);
+    }
     let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| e.to_string())?;
     match reader.format() {
-        None => return Err("not an image in a supported format (JPEG, PNG, WebP, GIF, BMP, TIFF)".into()),
+        None => return Err(UNSUPPORTED.into()),
         Some(ImageFormat::Jpeg) => check_jpeg_complete(bytes)?,
         Some(_) => {}
     }

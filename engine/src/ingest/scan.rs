@@ -20,7 +20,7 @@ use walkdir::WalkDir;
 use crate::{ingest::roots::Roots, EngineError, Result};
 
 /// Extensions clipfind reads (lower case; matched case-insensitively).
-pub const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"];
+pub const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff", "heic", "heif", "hif", "avif", "jxl", "mpo"];
 /// Videos the index samples frames of (through `ffmpeg`, see [`crate::media::video`]).
 pub use crate::catalog::filter::VIDEO_EXTENSIONS;
 

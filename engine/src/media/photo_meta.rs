@@ -147,13 +147,30 @@ pub fn read_file_start(path: &std::path::Path) -> PhotoMeta {
 }
 
 fn parse_exif(bytes: &[u8]) -> Option<Exif> {
-    let result = exif::Reader::new()
-        .continue_on_error(true)
-        .read_from_container(&mut Cursor::new(bytes));
+    let mut reader = exif::Reader::new();
+    reader.continue_on_error(true);
+    // kamadak-exif knows no JPEG XL container: its `Exif` box is read here.
+    let result = match jxl_exif(bytes) {
+        Some(tiff) => reader.read_raw(tiff),
+        None => reader.read_from_container(&mut Cursor::new(bytes)),
+    };
     // A block damaged half-way still gives the tags read before the damage.
     result
         .or_else(|error| error.distill_partial_result(|_| {}))
         .ok()
+}
+
+/// The TIFF data of a JPEG XL file's EXIF (an `Exif` box, or a Brotli-compressed `brob` one as
+/// `cjxl` writes it), read by jxl-oxide.
+fn jxl_exif(bytes: &[u8]) -> Option<Vec<u8>> {
+    if !crate::clip::formats::jxl::is_jxl(bytes) {
+        return None;
+    }
+    let image = jxl_oxide::JxlImage::builder().read(Cursor::new(bytes)).ok()?;
+    match image.aux_boxes().first_exif().ok()? {
+        jxl_oxide::AuxBoxData::Data(raw) => raw.payload().get(raw.tiff_header_offset() as usize..).map(<[u8]>::to_vec),
+        _ => None,
+    }
 }
 
 impl PhotoMeta {

@@ -1,0 +1,54 @@
+//! Still-image containers the `image` crate does not read: HEIF (HEIC from iPhones, HEIF and
+//! AVIF from Android phones) through libheif, and JPEG XL through jxl-oxide. Each is recognised
+//! by its content, not its name, and reads its header first, so the size limits are checked and
+//! the decode budget is reserved before a pixel is decoded.
+
+pub mod heif;
+pub mod jxl;
+
+use image::DynamicImage;
+
+/// A container read here rather than by the `image` crate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Container {
+    /// ISO/IEC 23008-12 images: HEIC (HEVC), AVIF (AV1) and their relatives.
+    Heif,
+    /// JPEG XL, as a bare codestream or in its ISOBMFF container.
+    Jxl,
+}
+
+/// The container `bytes` are in, when it is one of these.
+pub fn sniff(bytes: &[u8]) -> Option<Container> {
+    if heif::is_heif(bytes) {
+        Some(Container::Heif)
+    } else if jxl::is_jxl(bytes) {
+        Some(Container::Jxl)
+    } else {
+        None
+    }
+}
+
+/// Width and height of the (primary) image as stored, from the header alone.
+pub fn dimensions(container: Container, bytes: &[u8]) -> Result<(u32, u32), String> {
+    match container {
+        Container::Heif => heif::dimensions(bytes),
+        Container::Jxl => jxl::dimensions(bytes),
+    }
+}
+
+/// Decodes the (primary) image upright, after `check` accepted its size.
+pub fn decode(container: Container, bytes: &[u8], check: impl Fn(u32, u32) -> Result<(), String>) -> Result<DynamicImage, String> {
+    match container {
+        Container::Heif => heif::decode(bytes, check),
+        Container::Jxl => jxl::decode(bytes, check),
+    }
+}
+
+/// Every still-image format by name, and whether this installation reads it (libheif may lack
+/// its HEVC or AV1 decoder).
+pub fn readable() -> Vec<(&'static str, bool)> {
+    let mut formats: Vec<(&'static str, bool)> = ["JPEG", "PNG", "WebP", "GIF", "BMP", "TIFF", "MPO"].map(|f| (f, true)).to_vec();
+    formats.extend(heif::decoders());
+    formats.push(("JPEG XL", true));
+    formats
+}

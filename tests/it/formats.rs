@@ -1,0 +1,166 @@
+//! The formats phones and cameras write, made here by their real encoders (libheif's `heif-enc`,
+//! libavif's `avifenc`, libjxl's `cjxl`, installed by scripts/setup.sh) from one source image:
+//! each indexes with nearly its source's embedding, keeps its EXIF capture date, and a damaged
+//! one is skipped with a reason.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use clipfind_engine::{
+    clip::{Clip, ClipOptions},
+    media::photo_meta::testing::{
+        exif::{Field, In, Tag, Value as ExifValue},
+        jpeg_with_exif,
+    },
+};
+use serde_json::Value;
+
+use crate::indexing::{clipfind, root};
+
+fn demo() -> PathBuf {
+    root().join("models/clipfind-demo-bilingual")
+}
+
+/// Runs an encoder; a missing one is a set-up problem, said so.
+fn encode(tool: &str, args: &[&str]) {
+    let out = Command::new(tool).args(args).output().unwrap_or_else(|e| panic!("{tool} does not run ({e}): run scripts/setup.sh"));
+    assert!(out.status.success(), "{tool} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// `name.ext` made from `source` by its format's encoder at high quality.
+pub(crate) fn encoded(source: &Path, dir: &Path, name: &str) -> PathBuf {
+    let out = dir.join(name);
+    let (src, dst) = (source.to_str().unwrap(), out.to_str().unwrap());
+    match Path::new(name).extension().and_then(|e| e.to_str()) {
+        Some("heic") => encode("heif-enc", &["-q", "95", "-o", dst, src]),
+        Some("avif") => encode("avifenc", &["--min", "0", "--max", "8", src, dst]),
+        Some("jxl") => encode("cjxl", &[src, dst, "-q", "95"]),
+        Some("mpo") => std::fs::write(&out, mpo(&std::fs::read(source).unwrap())).unwrap(),
+        other => panic!("no encoder for {other:?}"),
+    }
+    out
+}
+
+/// A two-picture MPO as 3D and burst cameras write it: the first JPEG with an APP2 `MPF`
+/// segment, then the second JPEG (here the first one flipped).
+fn mpo(jpeg: &[u8]) -> Vec<u8> {
+    let first = image::load_from_memory(jpeg).unwrap();
+    let mut second = Vec::new();
+    first.fliph().write_to(&mut std::io::Cursor::new(&mut second), image::ImageFormat::Jpeg).unwrap();
+    let mut out = jpeg[..2].to_vec();
+    let mpf = b"MPF\0II*\0\x08\0\0\0";
+    out.extend_from_slice(&[0xFF, 0xE2]);
+    out.extend_from_slice(&((mpf.len() + 2) as u16).to_be_bytes());
+    out.extend_from_slice(mpf);
+    out.extend_from_slice(&jpeg[2..]);
+    out.extend_from_slice(&second);
+    out
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+#[test]
+fn heic_avif_jpeg_xl_and_mpo_index_with_their_source_s_embedding() {
+    let d = tempfile::tempdir().unwrap();
+    let png = root().join("samples/shapes/shapes-0000.png");
+    std::fs::copy(&png, d.path().join("source.png")).unwrap();
+    let jpeg = d.path().join("source.jpg");
+    image::open(&png).unwrap().to_rgb8().save_with_format(&jpeg, image::ImageFormat::Jpeg).unwrap();
+    for name in ["phone.heic", "android.avif", "new.jxl", "camera.mpo"] {
+        let source = if name.ends_with(".mpo") { &jpeg } else { &png };
+        encoded(source, d.path(), name);
+    }
+    let out = clipfind(d.path(), &demo(), &["index", "--json", "--quiet"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["skipped"], serde_json::json!([]), "{summary:#}");
+    assert_eq!(summary["total"], 6, "{summary:#}");
+
+    let clip = Clip::load(&demo(), ClipOptions { device: "cpu".parse().unwrap(), threads: 1, ..Default::default() }).unwrap();
+    let source = clip.embed_image_file(&png).unwrap();
+    for (name, at_least) in [("phone.heic", 0.99), ("android.avif", 0.99), ("new.jxl", 0.99), ("camera.mpo", 0.99)] {
+        let embedding = clip.embed_image_file(&d.path().join(name)).unwrap();
+        let similarity = cosine(&embedding, &source);
+        eprintln!("{name}: cosine {similarity:.5} to its source PNG");
+        assert!(similarity >= at_least, "{name}: cosine {similarity} to its source");
+    }
+    // The MPO is its first picture, not the flipped second one.
+    let mpo = clip.embed_image_file(&d.path().join("camera.mpo")).unwrap();
+    let jpeg = clip.embed_image_file(&jpeg).unwrap();
+    assert!(cosine(&mpo, &jpeg) > 0.9999, "the MPO decodes as its first JPEG");
+}
+
+#[test]
+fn the_capture_date_in_heic_avif_and_jpeg_xl_files_is_searched_by_date() {
+    let d = tempfile::tempdir().unwrap();
+    let date = Field { tag: Tag::DateTimeOriginal, ifd_num: In::PRIMARY, value: ExifValue::Ascii(vec![b"2019:07:04 09:30:00".to_vec()]) };
+    let camera = d.path().join("camera.jpg");
+    std::fs::write(&camera, jpeg_with_exif(320, 240, &[date])).unwrap();
+    let made = tempfile::tempdir().unwrap();
+    for name in ["july.heic", "july.avif", "july.jxl"] {
+        let file = encoded(&camera, made.path(), name);
+        std::fs::rename(file, d.path().join(name)).unwrap();
+    }
+    std::fs::remove_file(&camera).unwrap();
+    let out = clipfind(d.path(), &demo(), &["index", "--quiet"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let found = |extra: &[&str]| -> Vec<String> {
+        let mut args = vec!["search", "a photo", "--json", "--min-score", "-1"];
+        args.extend_from_slice(extra);
+        let out = clipfind(d.path(), &demo(), &args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let hits: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let mut paths: Vec<String> = hits.as_array().unwrap().iter().map(|h| h["path"].as_str().unwrap().to_string()).collect();
+        paths.sort();
+        paths
+    };
+    assert_eq!(found(&["--after", "2019-07-01", "--before", "2019-07-31"]), ["july.avif", "july.heic", "july.jxl"]);
+    assert!(found(&["--after", "2020-01-01"]).is_empty(), "the date is the EXIF date, not the file's");
+}
+
+/// `bytes` with the first `ispe` box (a HEIF image's stored size) saying `width` x `height`.
+fn with_heif_size(mut bytes: Vec<u8>, width: u32, height: u32) -> Vec<u8> {
+    let at = bytes.windows(4).position(|w| w == b"ispe").expect("an ispe box") + 8;
+    bytes[at..at + 4].copy_from_slice(&width.to_be_bytes());
+    bytes[at + 4..at + 8].copy_from_slice(&height.to_be_bytes());
+    bytes
+}
+
+#[test]
+fn damaged_and_oversized_heif_and_jpeg_xl_files_are_skipped_with_a_reason() {
+    let d = tempfile::tempdir().unwrap();
+    let made = tempfile::tempdir().unwrap();
+    let png = root().join("samples/shapes/shapes-0000.png");
+    let heic = std::fs::read(encoded(&png, made.path(), "a.heic")).unwrap();
+    let avif = std::fs::read(encoded(&png, made.path(), "a.avif")).unwrap();
+    let jxl = std::fs::read(encoded(&png, made.path(), "a.jxl")).unwrap();
+    let files: [(&str, Vec<u8>); 7] = [
+        ("truncated.heic", heic[..heic.len() / 2].to_vec()),
+        ("bomb.heic", with_heif_size(heic.clone(), 60_000, 60_000)),
+        ("sliver.avif", with_heif_size(avif.clone(), 20_000, 4)),
+        ("only-ftyp.heic", heic[..32].to_vec()),
+        ("truncated.jxl", jxl[..jxl.len() / 2].to_vec()),
+        ("text.jxl", b"not a JPEG XL file".to_vec()),
+        ("good.heic", heic.clone()),
+    ];
+    for (name, bytes) in &files {
+        std::fs::write(d.path().join(name), bytes).unwrap();
+    }
+    let out = clipfind(d.path(), &demo(), &["index", "--json", "--quiet"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["total"], 1, "only the good one: {summary:#}");
+    let skipped: Vec<(String, String)> =
+        summary["skipped"].as_array().unwrap().iter().map(|s| (s["path"].as_str().unwrap().to_string(), s["reason"].as_str().unwrap().to_string())).collect();
+    assert_eq!(skipped.len(), 6, "{skipped:?}");
+    let reason = |name: &str| skipped.iter().find(|(p, _)| p == name).map(|(_, r)| r.clone()).unwrap_or_else(|| panic!("{name} not skipped: {skipped:?}"));
+    assert!(reason("bomb.heic").contains("megapixel limit"), "{}", reason("bomb.heic"));
+    assert!(reason("sliver.avif").contains("not a photo"), "{}", reason("sliver.avif"));
+    for (name, _) in &files[..6] {
+        assert!(reason(name).len() > 10, "{name}: {}", reason(name));
+    }
+}
