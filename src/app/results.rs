@@ -130,7 +130,7 @@ fn Lightbox(hits: Vec<Hit>, open: RwSignal<Option<usize>>) -> impl IntoView {
                         <figure on:click=|e| e.stop_propagation()>
                             {match hit.is_video() {
                                 true => view! { <video src=media_url(&hit) controls=true autoplay=true muted=true playsinline=true aria-label=hit.label()></video> }.into_any(),
-                                false => view! { <img src=hit.image.clone() alt=hit.label()/> }.into_any(),
+                                false => view! { <img src=hit.view.clone() alt=hit.label()/> }.into_any(),
                             }}
                             <figcaption>
                                 <span class="path">{hit.label()}</span>
@@ -165,6 +165,7 @@ mod tests {
                     height: 1,
                     thumb: String::new(),
                     image: String::new(),
+                    view: String::new(),
                     taken: None,
                     taken_source: None,
                     camera: None,

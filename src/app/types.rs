@@ -126,8 +126,12 @@ pub struct Hit {
     pub height: u32,
     /// `/thumb/ID`
     pub thumb: String,
-    /// `/image/ID`
+    /// `/image/ID`: the original, as it is.
     pub image: String,
+    /// What the page shows: `/image/ID`, or `/view/ID` (a JPEG) for formats browsers cannot
+    /// show (HEIC, JPEG XL, TIFF, MPO).
+    #[serde(default)]
+    pub view: String,
     /// When it was taken: ISO 8601 on the photographer's wall clock (with the UTC offset when
     /// the file gives one).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -24,11 +24,46 @@ use crate::app::{
 };
 
 pub fn routes(state: AppState) -> Router {
-    Router::new().route("/image/{id}", get(original)).route("/thumb/{id}", get(thumbnail)).with_state(state)
+    Router::new()
+        .route("/image/{id}", get(original))
+        .route("/view/{id}", get(rendition))
+        .route("/thumb/{id}", get(thumbnail))
+        .with_state(state)
 }
 
 async fn original(State(state): State<AppState>, Path(id): Path<String>, request: Request) -> Response {
     serve(&state, &id, request, None).await
+}
+
+/// A JPEG of the photo for the page, for formats browsers cannot show (HEIC, JPEG XL, TIFF):
+/// made from the checked original within the decode budget, kept by browsers by its ETag.
+async fn rendition(State(state): State<AppState>, Path(id): Path<String>, request: Request) -> Response {
+    let state = &state.current();
+    let Ok(id) = id.parse::<i64>() else {
+        return error(StatusCode::BAD_REQUEST, "Image ids are numbers.");
+    };
+    let Some(searcher) = state.searcher().cloned() else {
+        return error(StatusCode::NOT_FOUND, "No index is loaded.");
+    };
+    let roots = state.roots().clone();
+    let (row, jpeg) = match tokio::task::spawn_blocking(move || searcher.rendition(id, &roots)).await {
+        Ok(Ok(made)) => made,
+        Ok(Err(e)) => {
+            tracing::info!("no rendition of image #{id}: {}", e.chain());
+            return error(StatusCode::NOT_FOUND, "The image file is gone, changed since it was indexed, or does not decode.");
+        }
+        Err(e) => {
+            tracing::error!("making the rendition of image #{id} stopped: {e}");
+            return error(StatusCode::INTERNAL_SERVER_ERROR, "The image file cannot be read.");
+        }
+    };
+    let etag = HeaderValue::from_str(&format!("\"v{}\"", row.hash)).expect("hex is a valid header");
+    let cached = request.headers().get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == etag.as_bytes());
+    let response = match cached {
+        true => StatusCode::NOT_MODIFIED.into_response(),
+        false => ([(header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg"))], jpeg).into_response(),
+    };
+    with_cache_headers(response, etag)
 }
 
 /// `?t=MS`: a video's frame at that moment (as search results name it).

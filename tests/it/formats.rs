@@ -164,3 +164,36 @@ fn damaged_and_oversized_heif_and_jpeg_xl_files_are_skipped_with_a_reason() {
         assert!(reason(name).len() > 10, "{name}: {}", reason(name));
     }
 }
+
+#[test]
+fn the_page_shows_a_jpeg_rendition_of_a_heic_and_the_original_of_a_jpeg() {
+    let d = tempfile::tempdir().unwrap();
+    let png = root().join("samples/shapes/shapes-0000.png");
+    encoded(&png, d.path(), "phone.heic");
+    image::open(&png).unwrap().to_rgb8().save_with_format(d.path().join("plain.jpg"), image::ImageFormat::Jpeg).unwrap();
+    let out = clipfind(d.path(), &demo(), &["index", "--quiet"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let server = crate::live::serve_model(d.path(), &demo(), &[]);
+    let (status, reply) = crate::live::get(&format!("{}/api/search?q=a+shape&min=-1", server.url));
+    assert_eq!(status, 200, "{reply}");
+    let hit = |name: &str| reply["hits"].as_array().unwrap().iter().find(|h| h["path"] == name).cloned().unwrap_or_else(|| panic!("{name}: {reply}"));
+    let (heic, jpeg) = (hit("phone.heic"), hit("plain.jpg"));
+    assert_eq!(jpeg["view"], jpeg["image"], "a JPEG is shown as it is");
+    assert_eq!(heic["image"], format!("/image/{}", heic["id"]), "the original stays downloadable");
+    assert_eq!(heic["view"], format!("/view/{}", heic["id"]));
+
+    let shown = ureq::get(&format!("{}{}", server.url, heic["view"].as_str().unwrap())).call().unwrap();
+    assert_eq!(shown.header("content-type"), Some("image/jpeg"));
+    assert!(shown.header("cache-control").is_some_and(|c| c.starts_with("private")));
+    let etag = shown.header("etag").unwrap().to_string();
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut shown.into_reader(), &mut bytes).unwrap();
+    let decoded = image::load_from_memory_with_format(&bytes, image::ImageFormat::Jpeg).expect("a JPEG");
+    assert_eq!((decoded.width(), decoded.height()), (800, 600), "the whole photo, not a thumbnail");
+    let again = ureq::get(&format!("{}{}", server.url, heic["view"].as_str().unwrap())).set("If-None-Match", &etag).call().unwrap();
+    assert_eq!(again.status(), 304);
+    // The rendition comes only from the checked original: once the file changes, none.
+    std::fs::write(d.path().join("phone.heic"), b"replaced").unwrap();
+    let gone = ureq::get(&format!("{}{}", server.url, heic["view"].as_str().unwrap())).call();
+    assert!(matches!(gone, Err(ureq::Error::Status(404, _))), "{gone:?}");
+}

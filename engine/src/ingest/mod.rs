@@ -12,3 +12,5 @@ pub mod run_status;
 pub(crate) mod scan;
 pub(crate) mod thumbs;
 pub mod writer_lock;
+
+pub use thumbs::{browsers_show, VIEW_SIZE};

@@ -30,8 +30,30 @@ pub fn path(index_dir: &Path, hash: &str) -> PathBuf {
 
 /// A JPEG at most THUMB_SIZE on its longest side (never enlarged), alpha dropped.
 pub fn encode(image: &DynamicImage) -> Result<Vec<u8>, String> {
-    let small = if image.width().max(image.height()) > THUMB_SIZE {
-        image.thumbnail(THUMB_SIZE, THUMB_SIZE)
+    encode_within(image, THUMB_SIZE)
+}
+
+/// Longest side of the JPEG shown in place of a photo whose format browsers cannot show.
+pub const VIEW_SIZE: u32 = 2048;
+
+/// Extensions of the photo formats common browsers show themselves; others get a JPEG rendition.
+const BROWSER_FORMATS: &[&str] = &["jpg", "jpeg", "png", "webp", "gif", "bmp", "avif"];
+
+/// Whether a browser shows the photo at `path` (by its name) without a rendition.
+pub fn browsers_show(path: &str) -> bool {
+    std::path::Path::new(path).extension().and_then(|e| e.to_str()).is_some_and(|e| BROWSER_FORMATS.iter().any(|f| e.eq_ignore_ascii_case(f)))
+}
+
+/// A JPEG of the photo at `original`, at most [`VIEW_SIZE`] on its longest side, made within
+/// the decode budget (not stored: browsers keep it by its ETag).
+pub fn rendition(original: &Path) -> crate::Result<Vec<u8>> {
+    crate::clip::preprocess::with_decoded_file(original, |image| encode_within(image, VIEW_SIZE))?
+        .map_err(|reason| crate::EngineError::Image { path: original.to_path_buf(), reason: format!("cannot make its JPEG rendition: {reason}") })
+}
+
+fn encode_within(image: &DynamicImage, size: u32) -> Result<Vec<u8>, String> {
+    let small = if image.width().max(image.height()) > size {
+        image.thumbnail(size, size)
     } else {
         image.clone()
     };

@@ -496,6 +496,14 @@ impl Searcher {
         Ok((made, None))
     }
 
+    /// A JPEG rendition of image `id` (see [`thumbs::rendition`]), made only from the checked
+    /// original.
+    pub fn rendition(&self, id: i64, roots: &Roots) -> Result<(ImageRow, Vec<u8>)> {
+        let (row, original) = self.original(id, roots)?;
+        let jpeg = thumbs::rendition(&original.real_path)?;
+        Ok((row, jpeg))
+    }
+
     /// The file of image `id`, open and checked: still the indexed content, inside the
     /// library (see [`crate::ingest::original`]); NotFound otherwise.
     pub fn original(&self, id: i64, roots: &Roots) -> Result<(ImageRow, crate::ingest::original::Original)> {

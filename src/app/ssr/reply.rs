@@ -135,6 +135,10 @@ fn to_hit(h: EngineHit) -> Hit {
     Hit {
         thumb,
         image: format!("/image/{}", h.id),
+        view: match h.kind == "video" || clipfind_engine::ingest::browsers_show(&h.path) {
+            true => format!("/image/{}", h.id),
+            false => format!("/view/{}", h.id),
+        },
         id: h.id,
         path: h.path,
         folder: h.folder,
