@@ -39,11 +39,9 @@ async fn original(State(state): State<AppState>, Path(id): Path<String>, request
 /// made from the checked original within the decode budget, kept by browsers by its ETag.
 async fn rendition(State(state): State<AppState>, Path(id): Path<String>, request: Request) -> Response {
     let state = &state.current();
-    let Ok(id) = id.parse::<i64>() else {
-        return error(StatusCode::BAD_REQUEST, "Image ids are numbers.");
-    };
-    let Some(searcher) = state.searcher().cloned() else {
-        return error(StatusCode::NOT_FOUND, "No index is loaded.");
+    let (id, searcher) = match loaded(state, &id) {
+        Ok(found) => found,
+        Err(refused) => return refused,
     };
     let roots = state.roots().clone();
     let (row, jpeg) = match tokio::task::spawn_blocking(move || searcher.rendition(id, &roots)).await {
@@ -86,14 +84,21 @@ fn error(status: StatusCode, message: &str) -> Response {
     (status, Json(ApiError { error: message.into(), status: status.as_u16() })).into_response()
 }
 
+/// The id a path names and the loaded index's searcher; the answer to give otherwise.
+fn loaded(state: &Loaded, id: &str) -> Result<(i64, Arc<Searcher>), Response> {
+    let Ok(id) = id.parse::<i64>() else {
+        return Err(error(StatusCode::BAD_REQUEST, "Image ids are numbers."));
+    };
+    let searcher = state.searcher().cloned().ok_or_else(|| error(StatusCode::NOT_FOUND, "No index is loaded."))?;
+    Ok((id, searcher))
+}
+
 /// The original (`thumb` None), or the thumbnail (of the frame at `Some(Some(ms))` for a video).
 async fn serve(state: &AppState, id: &str, request: Request, thumb: Option<Option<i64>>) -> Response {
     let state = &state.current();
-    let Ok(id) = id.parse::<i64>() else {
-        return error(StatusCode::BAD_REQUEST, "Image ids are numbers.");
-    };
-    let Some(searcher) = state.searcher().cloned() else {
-        return error(StatusCode::NOT_FOUND, "No index is loaded.");
+    let (id, searcher) = match loaded(state, id) {
+        Ok(found) => found,
+        Err(refused) => return refused,
     };
     let row = match searcher.image(id) {
         Ok(Some(row)) => row,

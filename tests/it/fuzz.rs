@@ -16,7 +16,7 @@ use proptest::{
 };
 use serde_json::Value;
 
-use crate::indexing::{root, tiny};
+use crate::indexing::{clipfind, root, tiny};
 
 /// The same cases on every run; no regression files written into the tree.
 fn runner(cases: u32) -> TestRunner {
@@ -184,15 +184,7 @@ fn a_folder_of_videos_with_damaged_headers_indexes_to_the_end_each_read_or_skipp
         std::fs::write(d.path().join(format!("damaged-{i:02}.{}", ["mp4", "webm"][seed])), bytes).unwrap();
         count += 1;
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_clipfind"))
-        .args(["index", "--json", "--quiet"])
-        .arg("--data")
-        .arg(d.path())
-        .env("CLIPFIND_MODEL", tiny())
-        .env("CLIPFIND_DEVICE", "cpu")
-        .env_remove("CLIPFIND_INDEX")
-        .output()
-        .unwrap();
+    let out = clipfind(d.path(), &tiny(), &["index", "--json", "--quiet"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
     let skipped = summary["skipped"].as_array().unwrap();

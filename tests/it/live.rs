@@ -91,6 +91,12 @@ fn json(r: ureq::Response) -> Value {
     serde_json::from_str(&r.into_string().unwrap_or_default()).unwrap_or(Value::Null)
 }
 
+/// The summary of a `clipfind index --json` run on the library in `data`.
+fn index_summary(data: &Path) -> Value {
+    let out = for_library(Command::new(env!("CARGO_BIN_EXE_clipfind")), data).args(["index", "--json"]).output().unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)))
+}
+
 fn images_in_status(server: &Server) -> u64 {
     get(&format!("{}/api/status", server.url)).1["images"].as_u64().unwrap_or(0)
 }
@@ -178,8 +184,7 @@ fn watch_mode_indexes_photos_copied_in_while_searches_keep_answering() {
     seconds_until(&server, 56);
     assert_all_answered(stop, client);
     drop(server);
-    let out = for_library(Command::new(env!("CARGO_BIN_EXE_clipfind")), d.path()).args(["index", "--json"]).output().unwrap();
-    let summary: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    let summary = index_summary(d.path());
     assert_eq!((summary["embedded"].as_u64(), summary["total"].as_u64()), (Some(0), Some(56)), "{summary:#}");
     assert_eq!(summary["skipped"], serde_json::json!([]), "nothing was read half-written");
 }
@@ -230,8 +235,7 @@ fn watch_mode_follows_renames_moves_and_deletions_keeping_each_photo_s_id() {
     assert_all_answered(stop, client);
     drop(server);
     // Nothing was embedded again: a run now finds every photo as it is.
-    let out = for_library(Command::new(env!("CARGO_BIN_EXE_clipfind")), d.path()).args(["index", "--json"]).output().unwrap();
-    let summary: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    let summary = index_summary(d.path());
     assert_eq!((summary["embedded"].as_u64(), summary["unchanged"].as_u64()), (Some(0), Some(10)), "{summary:#}");
 }
 

@@ -87,14 +87,7 @@ fn try_launch(data: &Path, port: u16) -> Result<(Child, ChildStdin), String> {
             Ok((child, stdin))
         }
         other => {
-            // The launcher stops Milvus when its standard input closes; then it is killed.
-            drop(stdin);
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+            stop_launcher(&mut child, stdin);
             Err(format!("Milvus did not start ({other:?}); its logs are in {}/logs", data.display()))
         }
     }
@@ -106,18 +99,11 @@ impl Milvus {
         format!("milvus://root:Milvus@127.0.0.1:{}/{collection}", self.port)
     }
 
-    /// Stops Milvus (its launcher stops it when its standard input closes) and waits.
+    /// Stops Milvus and waits.
     pub(crate) fn stop(&mut self) {
-        drop(self.stdin.take());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.launcher.try_wait().unwrap().is_none() {
-            if Instant::now() > deadline {
-                let _ = self.launcher.kill();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
+        if let Some(stdin) = self.stdin.take() {
+            stop_launcher(&mut self.launcher, stdin);
         }
-        let _ = self.launcher.wait();
     }
 
     /// Starts it again on the same port with the same data.
@@ -125,6 +111,21 @@ impl Milvus {
         let (launcher, stdin) = launch(self.data.path(), self.port);
         (self.launcher, self.stdin) = (launcher, Some(stdin));
     }
+}
+
+/// Closes the launcher's standard input (it then stops Milvus) and waits for it, killing it after
+/// 30 s.
+fn stop_launcher(launcher: &mut Child, stdin: ChildStdin) {
+    drop(stdin);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while launcher.try_wait().ok().flatten().is_none() {
+        if Instant::now() > deadline {
+            let _ = launcher.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = launcher.wait();
 }
 
 /// `clipfind` on the library in `data` with `model`; no index or store from the environment.

@@ -311,6 +311,12 @@ pub fn decode_scaled_jpeg(bytes: &[u8], min_short: u32) -> std::result::Result<O
 
 /// The size checks every decode makes before taking pixel memory.
 fn check_size(w: u32, h: u32) -> std::result::Result<(), String> {
+    check_picture_size(w, h, "a photo")
+}
+
+/// The size checks of a picture to search (an image, a video's display size): pixels, the
+/// smallest side and the aspect; `what` names what a too long one is not.
+pub fn check_picture_size(w: u32, h: u32, what: &str) -> std::result::Result<(), String> {
     if u64::from(w) * u64::from(h) > MAX_PIXELS {
         return Err(format!("{w}x{h} is larger than the {} megapixel limit", MAX_PIXELS / 1_000_000));
     }
@@ -318,7 +324,7 @@ fn check_size(w: u32, h: u32) -> std::result::Result<(), String> {
         return Err(format!("{w}x{h} is too small to search (at least {MIN_SIDE}x{MIN_SIDE} pixels)"));
     }
     if w.max(h) / w.min(h) > MAX_ASPECT {
-        return Err(format!("{w}x{h} is not a photo: its sides differ more than {MAX_ASPECT} times"));
+        return Err(format!("{w}x{h} is not {what}: its sides differ more than {MAX_ASPECT} times"));
     }
     Ok(())
 }

@@ -21,6 +21,13 @@ pub fn is_heif(bytes: &[u8]) -> bool {
     brands.into_iter().any(|b| STILL_BRANDS.iter().any(|s| &s[..] == b))
 }
 
+/// libheif, initialised once: each `LibHeif` dropped would deinitialise it, and the next decode
+/// set up its decoders again.
+fn libheif() -> &'static LibHeif {
+    static LIBHEIF: std::sync::OnceLock<LibHeif> = std::sync::OnceLock::new();
+    LIBHEIF.get_or_init(LibHeif::new)
+}
+
 fn open(bytes: &[u8]) -> Result<HeifContext<'_>, String> {
     HeifContext::read_from_bytes(bytes).map_err(|e| format!("not a readable HEIF image: {}", e.message))
 }
@@ -43,7 +50,7 @@ pub fn decode(bytes: &[u8], check: impl Fn(u32, u32) -> Result<(), String>) -> R
     // 10-bit HDR photos (recent iPhones) come out as 8-bit like every other image.
     let mut options = DecodingOptions::new().ok_or("libheif cannot make decoding options")?;
     options.set_convert_hdr_to_8bit(true);
-    let decoded = LibHeif::new().decode(&handle, ColorSpace::Rgb(chroma), Some(options)).map_err(|e| format!("the HEIF image does not decode: {}", e.message))?;
+    let decoded = libheif().decode(&handle, ColorSpace::Rgb(chroma), Some(options)).map_err(|e| format!("the HEIF image does not decode: {}", e.message))?;
     let planes = decoded.planes();
     let plane = planes.interleaved.ok_or("libheif returned no interleaved RGB plane")?;
     let (w, h, stride) = (plane.width, plane.height, plane.stride);
@@ -62,7 +69,6 @@ pub fn decode(bytes: &[u8], check: impl Fn(u32, u32) -> Result<(), String>) -> R
 
 /// Whether libheif can decode HEVC (HEIC) and AV1 (AVIF) here, by name.
 pub fn decoders() -> Vec<(&'static str, bool)> {
-    let lib = LibHeif::new();
-    let has = |format| !lib.decoder_descriptors(1, Some(format)).is_empty();
+    let has = |format| !libheif().decoder_descriptors(1, Some(format)).is_empty();
     vec![("HEIC", has(CompressionFormat::Hevc)), ("AVIF", has(CompressionFormat::Av1))]
 }

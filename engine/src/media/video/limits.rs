@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::clip::{
     budget,
-    preprocess::{MAX_ASPECT, MAX_PIXELS, MIN_SIDE},
+    preprocess::check_picture_size,
 };
 
 use super::{
@@ -57,17 +57,7 @@ impl TimeLimits {
 /// Why a display size is refused: the checks an image's size gets, with the same limits. A video
 /// frame of such a size costs memory out of proportion to what it shows.
 pub(super) fn check_display_size(info: &VideoInfo) -> Result<(), String> {
-    let (w, h) = (info.width, info.height);
-    if u64::from(w) * u64::from(h) > MAX_PIXELS {
-        return Err(format!("{w}x{h} is larger than the {} megapixel limit", MAX_PIXELS / 1_000_000));
-    }
-    if w < MIN_SIDE || h < MIN_SIDE {
-        return Err(format!("{w}x{h} is too small to search (at least {MIN_SIDE}x{MIN_SIDE} pixels)"));
-    }
-    if w.max(h) / w.min(h) > MAX_ASPECT {
-        return Err(format!("{w}x{h} is not a picture to search: its sides differ more than {MAX_ASPECT} times"));
-    }
-    Ok(())
+    check_picture_size(info.width, info.height, "a picture to search")
 }
 
 /// The decode budget a sample of `frame`-sized frames holds while decoding: the frames waiting
