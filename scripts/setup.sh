@@ -11,17 +11,20 @@ ORT_VERSION=1.31.1             # must match ort's api-31 feature and runtime::PI
 # The Milvus server the Milvus store's tests start (scripts/milvus-server.py): PyPI `milvus`
 # bundles the real Milvus 2.3 standalone binary, which milvus-sdk-rust 2.6.2 speaks to.
 MILVUS_VERSION=2.3.5
+# The DNG writer of the RAW tests and bench (scripts/make-dng.py): PyPI pidng with numpy and Pillow.
+DNG_TOOLS=(pidng==4.0.9 numpy==2.4.6 pillow==13.0.0)
 APT_PACKAGES=(cmake g++ make pkg-config libopenblas-openmp-dev nasm chromium unzip python3-pip)
 # Videos are sampled by Debian's ffmpeg binary (5.1); its recommends (VA/Vulkan drivers, sound
 # servers) are not needed to decode files.
 # Photo formats: libheif (built from the libheif-sys crate's sources) decodes HEIC with libde265
 # and AVIF with dav1d or libaom; the encoders make the formats' test files (heif-enc, avifenc,
-# cjxl).
-APT_LEAN_PACKAGES=(ffmpeg libde265-dev libdav1d-dev libaom-dev libheif-examples libavif-bin libjxl-tools)
+# cjxl). RAW files without a big enough embedded preview are developed by LibRaw's dcraw_emu.
+APT_LEAN_PACKAGES=(ffmpeg libde265-dev libdav1d-dev libaom-dev libheif-examples libavif-bin libjxl-tools libraw-bin)
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ORT_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/clipfind/onnxruntime"
 MILVUS_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/clipfind/milvus"
+DNG_TOOLS_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/clipfind/dng-tools"
 
 say() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -100,6 +103,16 @@ if ! "$MILVUS_DIR/bin/python" -c "import milvus, sys; sys.exit(milvus.__version_
   rm -rf "$MILVUS_DIR"
   python3 -m venv "$MILVUS_DIR"
   "$MILVUS_DIR/bin/pip" install --quiet --disable-pip-version-check "milvus==$MILVUS_VERSION"
+fi
+
+# --- pidng, for the DNG files the RAW tests write (a virtual environment of its own) ---
+stamp="$DNG_TOOLS_DIR/.clipfind-packages"
+if [ "$(cat "$stamp" 2>/dev/null)" != "${DNG_TOOLS[*]}" ]; then
+  say "installing ${DNG_TOOLS[*]} into $DNG_TOOLS_DIR"
+  rm -rf "$DNG_TOOLS_DIR"
+  python3 -m venv "$DNG_TOOLS_DIR"
+  "$DNG_TOOLS_DIR/bin/pip" install --quiet --disable-pip-version-check "${DNG_TOOLS[@]}"
+  echo "${DNG_TOOLS[*]}" >"$stamp"
 fi
 
 say "ready (cargo-leptos $CARGO_LEPTOS_VERSION, wasm-bindgen $WASM_BINDGEN_VERSION, ONNX Runtime $ORT_VERSION, Milvus $MILVUS_VERSION)"

@@ -197,3 +197,113 @@ fn the_page_shows_a_jpeg_rendition_of_a_heic_and_the_original_of_a_jpeg() {
     let gone = ureq::get(&format!("{}{}", server.url, heic["view"].as_str().unwrap())).call();
     assert!(matches!(gone, Err(ureq::Error::Status(404, _))), "{gone:?}");
 }
+
+/// The Python that writes DNG files (scripts/make-dng.py, with PyPI pidng), from the virtual
+/// environment scripts/setup.sh makes.
+fn dng_python() -> PathBuf {
+    let cache = std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).unwrap_or_else(|| dirs_home().join(".cache"));
+    cache.join("clipfind/dng-tools/bin/python")
+}
+
+fn dirs_home() -> PathBuf {
+    PathBuf::from(std::env::var_os("HOME").expect("HOME"))
+}
+
+/// A DNG of `source`'s pixels as a Bayer mosaic, written as a camera would (see
+/// scripts/make-dng.py for `args`: `--preview`, `--date`, `--orientation`).
+pub(crate) fn dng(source: &Path, out: &Path, args: &[&str]) -> PathBuf {
+    let python = dng_python();
+    let script = root().join("scripts/make-dng.py");
+    let made = Command::new(&python).arg(script).arg(source).arg(out).args(args).output();
+    let made = made.unwrap_or_else(|e| panic!("{} does not run ({e}): run scripts/setup.sh", python.display()));
+    assert!(made.status.success(), "make-dng.py {args:?}: {}", String::from_utf8_lossy(&made.stderr));
+    out.to_path_buf()
+}
+
+/// `bytes` with every one-value LONG entry of TIFF `tag` (little-endian) saying `value`.
+fn with_tiff_long(mut bytes: Vec<u8>, tag: u16, value: u32) -> Vec<u8> {
+    let mut entry = tag.to_le_bytes().to_vec();
+    entry.extend_from_slice(&[4, 0, 1, 0, 0, 0]);
+    let at: Vec<usize> = bytes.windows(8).enumerate().filter(|(_, w)| *w == entry.as_slice()).map(|(i, _)| i + 8).collect();
+    assert!(!at.is_empty(), "no LONG entry of tag {tag:#x}");
+    for i in at {
+        bytes[i..i + 4].copy_from_slice(&value.to_le_bytes());
+    }
+    bytes
+}
+
+fn search_json(data: &Path, extra: &[&str]) -> Vec<Value> {
+    let mut args = vec!["search", "a photo", "--json", "--min-score", "-1"];
+    args.extend_from_slice(extra);
+    let out = clipfind(data, &demo(), &args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice::<Value>(&out.stdout).unwrap().as_array().unwrap().clone()
+}
+
+#[test]
+fn dng_files_index_from_their_jpeg_preview_or_their_developed_mosaic() {
+    let d = tempfile::tempdir().unwrap();
+    let png = root().join("samples/shapes/shapes-0000.png");
+    let date = ["--date", "2019:07:04 09:30:00"];
+    dng(&png, &d.path().join("mosaic.dng"), &date);
+    dng(&png, &d.path().join("preview.dng"), &[&date[..], &["--preview"]].concat());
+    dng(&png, &d.path().join("portrait.dng"), &["--preview", "--orientation", "6"]);
+    let out = clipfind(d.path(), &demo(), &["index", "--json", "--quiet"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["skipped"], serde_json::json!([]), "{summary:#}");
+    assert_eq!(summary["total"], 3, "{summary:#}");
+
+    let clip = Clip::load(&demo(), ClipOptions { device: "cpu".parse().unwrap(), threads: 1, ..Default::default() }).unwrap();
+    let source = clip.embed_image_file(&png).unwrap();
+    for (name, at_least) in [("preview.dng", 0.99), ("mosaic.dng", 0.95)] {
+        let similarity = cosine(&clip.embed_image_file(&d.path().join(name)).unwrap(), &source);
+        eprintln!("{name}: cosine {similarity:.5} to its source PNG");
+        assert!(similarity >= at_least, "{name}: cosine {similarity} to its source");
+    }
+
+    let hits = search_json(d.path(), &[]);
+    let hit = |name: &str| hits.iter().find(|h| h["path"] == name).cloned().unwrap_or_else(|| panic!("{name}: {hits:?}"));
+    let size = |h: &Value| (h["width"].as_u64().unwrap(), h["height"].as_u64().unwrap());
+    assert_eq!(size(&hit("preview.dng")), (800, 600));
+    assert_eq!(size(&hit("mosaic.dng")), (800, 600));
+    assert_eq!(size(&hit("portrait.dng")), (600, 800), "turned upright by the DNG's orientation");
+    // The EXIF capture date inside the raw file.
+    let mut dated: Vec<String> = search_json(d.path(), &["--after", "2019-07-01", "--before", "2019-07-31"]).iter().map(|h| h["path"].as_str().unwrap().to_string()).collect();
+    dated.sort();
+    assert_eq!(dated, ["mosaic.dng", "preview.dng"]);
+}
+
+#[test]
+fn damaged_and_oversized_raw_files_are_skipped_with_a_reason() {
+    let d = tempfile::tempdir().unwrap();
+    let made = tempfile::tempdir().unwrap();
+    let png = root().join("samples/shapes/shapes-0000.png");
+    let mosaic = std::fs::read(dng(&png, &made.path().join("m.dng"), &[])).unwrap();
+    let preview = std::fs::read(dng(&png, &made.path().join("p.dng"), &["--preview"])).unwrap();
+    let files: [(&str, Vec<u8>); 6] = [
+        ("truncated.dng", mosaic[..mosaic.len() / 2].to_vec()),
+        ("bomb.dng", with_tiff_long(with_tiff_long(mosaic.clone(), 0x100, 60_000), 0x101, 60_000)),
+        ("sliver.dng", with_tiff_long(with_tiff_long(mosaic.clone(), 0x100, 40_000), 0x101, 4)),
+        ("header-only.nef", mosaic[..64].to_vec()),
+        ("text.cr2", b"II*\0\x08\0\0\0CR not a raw file at all".to_vec()),
+        ("good.dng", preview.clone()),
+    ];
+    for (name, bytes) in &files {
+        std::fs::write(d.path().join(name), bytes).unwrap();
+    }
+    let out = clipfind(d.path(), &demo(), &["index", "--json", "--quiet"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["total"], 1, "only the good one: {summary:#}");
+    let skipped: Vec<(String, String)> =
+        summary["skipped"].as_array().unwrap().iter().map(|s| (s["path"].as_str().unwrap().to_string(), s["reason"].as_str().unwrap().to_string())).collect();
+    eprintln!("{skipped:#?}");
+    assert_eq!(skipped.len(), 5, "{skipped:?}");
+    let reason = |name: &str| skipped.iter().find(|(p, _)| p == name).map(|(_, r)| r.clone()).unwrap_or_else(|| panic!("{name} not skipped: {skipped:?}"));
+    assert!(reason("bomb.dng").contains("megapixel limit"), "{}", reason("bomb.dng"));
+    assert!(reason("sliver.dng").contains("not a photo"), "{}", reason("sliver.dng"));
+    for (name, _) in &files[..5] {
+        assert!(reason(name).len() > 10, "{name}: {}", reason(name));
+    }
+}

@@ -124,6 +124,12 @@ fn images_with_damaged_headers_decode_or_fail_with_a_reason_never_panic() {
         seeds.push(std::fs::read(crate::formats::encoded(&root().join("tests/fixtures/images/photo.jpg"), made.path(), name)).unwrap());
         names.push(name.to_string());
     }
+    // DNG: damaged IFDs, tile and strip tables, the embedded JPEG.
+    for (name, args) in [("mosaic.dng", &[][..]), ("preview.dng", &["--preview"][..])] {
+        let photo = root().join("tests/fixtures/images/photo.jpg");
+        seeds.push(std::fs::read(crate::formats::dng(&photo, &made.path().join(name), args)).unwrap());
+        names.push(name.to_string());
+    }
     let exact = Preprocess::new(32, OPENAI_MEAN, [1.0; 3]);
     let scaled = exact.clone().with_scaled_decode(true);
     let (decoded, refused) = (Cell::new(0), Cell::new(0));

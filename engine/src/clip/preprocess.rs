@@ -23,7 +23,7 @@ pub const MAX_PIXELS: u64 = 150_000_000;
 pub const MIN_SIDE: u32 = 4;
 const MAX_DECODE_BYTES: u64 = 2 << 30;
 /// What a file that is no image this can read is told.
-const UNSUPPORTED: &str = "not an image in a supported format (JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC/HEIF, AVIF, JPEG XL)";
+const UNSUPPORTED: &str = "not an image in a supported format (JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC/HEIF, AVIF, JPEG XL, DNG and camera RAW)";
 /// Longer than this many times its short side is not a photo (a 1,000,000 x 4 PNG of a few KB
 /// would otherwise be scaled up to 56 million by 224 pixels, tens of GB): refused.
 pub const MAX_ASPECT: u32 = 256;
@@ -118,6 +118,11 @@ impl Preprocess {
         if self.scaled_decode {
             if let Some(scaled) = decode_scaled_jpeg(bytes, 2 * self.size)? {
                 return Ok(scaled);
+            }
+            if formats::sniff(bytes) == Some(formats::Container::Raw) {
+                if let Some(scaled) = formats::raw::decode_scaled(bytes, 2 * self.size, check_size)? {
+                    return Ok(scaled);
+                }
             }
         }
         let image = decode(bytes)?;
@@ -231,7 +236,8 @@ pub fn with_decoded_file<T>(path: &Path, use_image: impl FnOnce(&DynamicImage) -
 /// [`decode`] refuses from their header anyway).
 fn reserve_for(bytes: &[u8]) -> Option<super::budget::Reservation<'static>> {
     let (w, h) = dimensions(bytes).ok()?;
-    (u64::from(w) * u64::from(h) <= MAX_PIXELS).then(|| super::budget::budget().reserve(super::budget::decode_cost(w, h)))
+    let factor = formats::sniff(bytes).map_or(1, |container| formats::cost_factor(container, bytes));
+    (u64::from(w) * u64::from(h) <= MAX_PIXELS).then(|| super::budget::budget().reserve(super::budget::decode_cost(w, h) * factor))
 }
 
 /// Decodes with memory limits checked from the header first, then applies EXIF orientation.
@@ -298,15 +304,20 @@ pub fn decode_scaled_jpeg(bytes: &[u8], min_short: u32) -> std::result::Result<O
     };
     decompressor.decompress(bytes, target.as_deref_mut()).map_err(|e| e.to_string())?;
     let (sw, sh) = (scaled.width as u32, scaled.height as u32);
-    let mut image = match channels {
+    let image = match channels {
         1 => image::GrayImage::from_raw(sw, sh, target.pixels).map(DynamicImage::ImageLuma8),
         _ => image::RgbImage::from_raw(sw, sh, target.pixels).map(DynamicImage::ImageRgb8),
     }
     .ok_or("the scaled JPEG decoder returned too few pixels")?;
+    let (image, turned) = turn(image, orientation);
+    Ok(Some((image, if turned { (h, w) } else { (w, h) })))
+}
+
+/// The image turned upright by `orientation`, and whether its sides swapped.
+pub(crate) fn turn(mut image: DynamicImage, orientation: image::metadata::Orientation) -> (DynamicImage, bool) {
     image.apply_orientation(orientation);
     use image::metadata::Orientation::{Rotate270, Rotate270FlipH, Rotate90, Rotate90FlipH};
-    let turned = matches!(orientation, Rotate90 | Rotate270 | Rotate90FlipH | Rotate270FlipH);
-    Ok(Some((image, if turned { (h, w) } else { (w, h) })))
+    (image, matches!(orientation, Rotate90 | Rotate270 | Rotate90FlipH | Rotate270FlipH))
 }
 
 /// The size checks every decode makes before taking pixel memory.

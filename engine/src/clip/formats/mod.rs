@@ -1,10 +1,13 @@
 //! Still-image containers the `image` crate does not read: HEIF (HEIC from iPhones, HEIF and
-//! AVIF from Android phones) through libheif, and JPEG XL through jxl-oxide. Each is recognised
+//! AVIF from Android phones) through libheif, JPEG XL through jxl-oxide, and camera RAW files
+//! (DNG and the vendors' formats): their embedded JPEG, else LibRaw. Each is recognised
 //! by its content, not its name, and reads its header first, so the size limits are checked and
 //! the decode budget is reserved before a pixel is decoded.
 
 pub mod heif;
 pub mod jxl;
+pub mod raw;
+pub mod tiff_ifd;
 
 use image::DynamicImage;
 
@@ -15,6 +18,8 @@ pub enum Container {
     Heif,
     /// JPEG XL, as a bare codestream or in its ISOBMFF container.
     Jxl,
+    /// A camera's raw file: DNG, CR2, CR3, NEF, ARW, RAF, ORF, RW2, PEF and their relatives.
+    Raw,
 }
 
 /// The container `bytes` are in, when it is one of these.
@@ -23,6 +28,8 @@ pub fn sniff(bytes: &[u8]) -> Option<Container> {
         Some(Container::Heif)
     } else if jxl::is_jxl(bytes) {
         Some(Container::Jxl)
+    } else if raw::is_raw(bytes) {
+        Some(Container::Raw)
     } else {
         None
     }
@@ -33,14 +40,25 @@ pub fn dimensions(container: Container, bytes: &[u8]) -> Result<(u32, u32), Stri
     match container {
         Container::Heif => heif::dimensions(bytes),
         Container::Jxl => jxl::dimensions(bytes),
+        Container::Raw => raw::dimensions(bytes),
     }
 }
 
 /// Decodes the (primary) image upright, after `check` accepted its size.
-pub fn decode(container: Container, bytes: &[u8], check: impl Fn(u32, u32) -> Result<(), String>) -> Result<DynamicImage, String> {
+pub fn decode(container: Container, bytes: &[u8], check: fn(u32, u32) -> Result<(), String>) -> Result<DynamicImage, String> {
     match container {
         Container::Heif => heif::decode(bytes, check),
         Container::Jxl => jxl::decode(bytes, check),
+        Container::Raw => raw::decode(bytes, check),
+    }
+}
+
+/// How many times a plain decode's memory (see `budget::decode_cost`) decoding takes: developing
+/// a raw mosaic holds the sensor data, its copy and floating-point RGB.
+pub fn cost_factor(container: Container, bytes: &[u8]) -> u64 {
+    match container {
+        Container::Raw if raw::develops(bytes) => 4,
+        _ => 1,
     }
 }
 
@@ -50,5 +68,7 @@ pub fn readable() -> Vec<(&'static str, bool)> {
     let mut formats: Vec<(&'static str, bool)> = ["JPEG", "PNG", "WebP", "GIF", "BMP", "TIFF", "MPO"].map(|f| (f, true)).to_vec();
     formats.extend(heif::decoders());
     formats.push(("JPEG XL", true));
+    formats.push(("camera RAW: embedded previews (DNG, CR2, NEF, ARW, RAF, ...)", true));
+    formats.push(("camera RAW: developing sensor data (LibRaw's dcraw_emu)", raw::developer_installed()));
     formats
 }
