@@ -17,9 +17,10 @@ fn doctor_reports_the_loaded_onnx_runtime_and_faiss_versions() {
     assert!(report["onnxruntime"]["path"].as_str().unwrap().contains("libonnxruntime.so"));
     assert_eq!(report["faiss"]["version"], "1.12.0", "{report:#}");
     assert_eq!(report["faiss"]["self_check"], "passed", "{report:#}");
-    // Every image format the set-up provides for is readable, HEIC and AVIF through libheif.
+    // Every image format the set-up provides for is readable, HEIC and AVIF through libheif, RAW
+    // developing through LibRaw.
     let formats: Vec<(&str, bool)> = report["formats"].as_array().unwrap().iter().map(|f| (f["name"].as_str().unwrap(), f["readable"].as_bool().unwrap())).collect();
-    for name in ["JPEG", "PNG", "WebP", "TIFF", "MPO", "HEIC", "AVIF", "JPEG XL"] {
+    for name in ["JPEG", "PNG", "WebP", "TIFF", "MPO", "HEIC", "AVIF", "JPEG XL", "RAW previews", "RAW developing (LibRaw)"] {
         assert!(formats.contains(&(name, true)), "{name}: {formats:?}");
     }
 }

@@ -68,7 +68,8 @@ pub fn readable() -> Vec<(&'static str, bool)> {
     let mut formats: Vec<(&'static str, bool)> = ["JPEG", "PNG", "WebP", "GIF", "BMP", "TIFF", "MPO"].map(|f| (f, true)).to_vec();
     formats.extend(heif::decoders());
     formats.push(("JPEG XL", true));
-    formats.push(("camera RAW: embedded previews (DNG, CR2, NEF, ARW, RAF, ...)", true));
-    formats.push(("camera RAW: developing sensor data (LibRaw's dcraw_emu)", raw::developer_installed()));
+    // Camera RAW's embedded JPEGs are read here; developing the sensor data needs LibRaw.
+    formats.push(("RAW previews", true));
+    formats.push(("RAW developing (LibRaw)", raw::developer_installed()));
     formats
 }
