@@ -51,6 +51,7 @@ pub fn Results(answer: Option<Result<SearchReply, ApiError>>, busy: Signal<bool>
                         <img src=hit.thumb.clone() alt=hit.label() loading="lazy"
                             width=hit.width.to_string() height=hit.height.to_string()/>
                         {hit.timestamp.map(|t| view! { <span class="moment" title=move || t_string!(i18n, video_moment)>{clock(t)}</span> })}
+                        {hit.motion.is_some().then(|| view! { <span class="live" title=move || t_string!(i18n, live_photo)>"LIVE"</span> })}
                     </a>
                     <div class="meta">
                         <span class="path" title=hit.label()>{hit.label()}</span>
@@ -128,9 +129,11 @@ fn Lightbox(hits: Vec<Hit>, open: RwSignal<Option<usize>>) -> impl IntoView {
                     <div class="lightbox" role="dialog" aria-modal="true" aria-label=hit.label()
                         on:click=move |_| open.set(None)>
                         <figure on:click=|e| e.stop_propagation()>
-                            {match hit.is_video() {
-                                true => view! { <video src=media_url(&hit) controls=true autoplay=true muted=true playsinline=true aria-label=hit.label()></video> }.into_any(),
-                                false => view! { <img src=hit.view.clone() alt=hit.label()/> }.into_any(),
+                            {match (hit.is_video(), hit.motion.clone()) {
+                                (true, _) => view! { <video src=media_url(&hit) controls=true autoplay=true muted=true playsinline=true aria-label=hit.label()></video> }.into_any(),
+                                // A Live Photo: the still, which plays its motion when asked.
+                                (false, Some(motion)) => view! { <video class="motion" src=motion poster=hit.view.clone() controls=true muted=true playsinline=true aria-label=hit.label()></video> }.into_any(),
+                                (false, None) => view! { <img src=hit.view.clone() alt=hit.label()/> }.into_any(),
                             }}
                             <figcaption>
                                 <span class="path">{hit.label()}</span>
@@ -174,6 +177,7 @@ mod tests {
                     timestamp: None,
                     duration: None,
                     moments: Vec::new(),
+                    motion: None,
                 })
                 .collect(),
             took_ms: 12.4,

@@ -154,9 +154,12 @@ pub struct Hit {
     /// A video's length, in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration: Option<f64>,
-    /// A video's other matching moments, best first.
+    /// A video's other matching moments, best first (for a Live Photo, its clip's).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub moments: Vec<Moment>,
+    /// A Live Photo's clip, `/image/ID` of the short video beside the still.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub motion: Option<String>,
 }
 
 fn image_kind() -> String {

@@ -205,3 +205,48 @@ fn a_playlist_named_mp4_and_an_extreme_aspect_video_are_skipped_quickly() {
     assert!(skipped("clip.mp4").contains("its content is hls, not a video container"), "{summary}");
     assert!(skipped("tall.mp4").contains("16x16000 is not a picture to search: its sides differ more than 256 times"), "{summary}");
 }
+
+/// A `seconds`-long clip of `image` (an iPhone Live Photo's MOV is about 3 s).
+fn still_clip(image: &Path, seconds: u32, out: &Path) {
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-loop", "1", "-framerate", "5", "-t", &seconds.to_string(), "-i"])
+        .arg(image)
+        .args(["-vf", "scale=320:240,setsar=1,format=yuv420p", "-c:v", "libx264", "-preset", "veryfast"])
+        .arg(out)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(status.success(), "ffmpeg made {}", out.display());
+}
+
+#[test]
+fn a_live_photo_s_still_and_its_clip_are_one_result() {
+    let d = tempfile::tempdir().unwrap();
+    // The still is a red square; its motion shows a blue circle (what moved after the shutter).
+    std::fs::copy(shapes_image("red", "square"), d.path().join("IMG_0001.png")).unwrap();
+    still_clip(&shapes_image("blue", "circle"), 3, &d.path().join("IMG_0001.mov"));
+    // A long video that shares a photo's name is a video of its own.
+    std::fs::copy(shapes_image("green", "triangle"), d.path().join("trip.png")).unwrap();
+    still_clip(&shapes_image("blue", "circle"), 12, &d.path().join("trip.mov"));
+    let summary = index_json(d.path(), &[]);
+    assert_eq!(summary["total"].as_u64(), Some(4), "{summary}");
+
+    let server = serve_model(d.path(), &demo(), &[]);
+    let (status, body) = get(&format!("{}/api/search?q=a%20blue%20circle&k=10&min=-1", server.url));
+    assert_eq!(status, 200, "{body}");
+    let hits = body["hits"].as_array().unwrap();
+    let paths: Vec<&str> = hits.iter().map(|h| h["path"].as_str().unwrap()).collect();
+    assert!(!paths.contains(&"IMG_0001.mov"), "the clip is not a result of its own: {paths:?}");
+    assert_eq!(paths.iter().filter(|p| **p == "IMG_0001.png").count(), 1, "{paths:?}");
+    assert!(paths.contains(&"trip.mov") && paths.contains(&"trip.png"), "a long video stays its own result: {paths:?}");
+    let live = hits.iter().find(|h| h["path"] == "IMG_0001.png").unwrap();
+    assert_eq!(live["kind"], "image", "{live}");
+    let motion = live["motion"].as_str().expect("the still names its clip");
+    assert!(motion.starts_with("/image/"), "{live}");
+    assert!(!live["moments"].as_array().unwrap().is_empty(), "the clip's frames are the still's moments: {live}");
+    // Ranked by its clip: the blue circle moved, so the Live Photo comes before the triangle.
+    let at = |p: &str| paths.iter().position(|x| *x == p).unwrap();
+    assert!(at("IMG_0001.png") < at("trip.png"), "{paths:?}");
+    let clip = ureq::get(&format!("{}{motion}", server.url)).call().unwrap();
+    assert!(clip.header("content-type").is_some_and(|t| t.starts_with("video/")), "{:?}", clip.header("content-type"));
+    assert!(hits.iter().find(|h| h["path"] == "trip.png").unwrap().get("motion").is_none(), "no clip for trip.png");
+}

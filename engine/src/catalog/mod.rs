@@ -13,6 +13,7 @@ mod connection;
 mod open;
 pub mod filter;
 pub mod identity;
+mod live;
 mod rows;
 mod schema;
 mod upgrade;
@@ -20,6 +21,7 @@ pub mod vector_file;
 mod writer;
 
 pub use connection::Catalog;
+pub use live::MOTION_MAX_MS;
 pub use rows::{FrameRow, ImageRow, SkippedRow, StoredFile, VectorRow, VideoSpan};
 pub use schema::{CATALOG_FILE, FRAME_IDS};
 pub use writer::{NewImage, Writer};

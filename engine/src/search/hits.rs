@@ -92,6 +92,19 @@ pub struct Hit {
     /// looked at), best first.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub moments: Vec<Moment>,
+    /// A Live Photo's motion part: the short clip beside the still (its frames' matches are
+    /// the still's moments).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub motion: Option<Motion>,
+}
+
+/// The clip of a Live Photo.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Motion {
+    /// Catalog id of the clip (its file is `/image/ID`).
+    pub id: i64,
+    /// Its length, in seconds.
+    pub duration: f64,
 }
 
 /// A moment of a video and how well its frame matches.

@@ -17,9 +17,11 @@ use std::{
     sync::{Arc, Mutex},
 };
 
+use std::collections::HashMap;
+
 use lru::LruCache;
 
-pub use super::hits::{Hit, IndexStats, Moment, SearchParams, Sort};
+pub use super::hits::{Hit, IndexStats, Moment, Motion, SearchParams, Sort};
 use super::hits::{sort_rows, MOMENTS};
 use crate::{
     catalog::filter::Filter,
@@ -305,12 +307,15 @@ impl Searcher {
     }
 
     /// The files of ranked (vector id, score) pairs, best first, each once: a video at its best
-    /// frame, its other frames' moments kept with it. Files in `exclude` and scores under the
-    /// cutoff are left out, and so is a file removed since this index was opened.
+    /// frame, its other frames' moments kept with it, and a Live Photo's clip folded into its
+    /// still (the clip's matching frames are the still's moments). Files in `exclude` and scores
+    /// under the cutoff are left out, and so is a file removed since this index was opened.
     fn files_of(&self, found: &[(i64, f32)], params: SearchParams, exclude: &[i64]) -> Result<Vec<(ImageRow, f32, Vec<Moment>)>> {
         let catalog = self.catalog();
         let mut rows: Vec<(ImageRow, f32, Vec<Moment>)> = Vec::new();
-        let mut position: std::collections::HashMap<i64, (usize, Option<i64>)> = std::collections::HashMap::new();
+        // Each file's item (itself, or a clip's still) and the moment of its own row's vector.
+        let mut item_of: HashMap<i64, (i64, Option<i64>)> = HashMap::new();
+        let mut position: HashMap<i64, usize> = HashMap::new();
         for &(id, score) in found.iter().filter(|(_, score)| *score >= params.min_score) {
             let (file, ms) = match id >= FRAME_IDS {
                 true => match catalog.frame(id)? {
@@ -322,24 +327,28 @@ impl Searcher {
             if exclude.contains(&file) {
                 continue;
             }
-            match position.get(&file) {
-                Some(&(at, first_ms)) => {
-                    // A frame, or the video's own row: its first kept frame.
-                    let ms = ms.or(first_ms).unwrap_or(0);
-                    let moments = &mut rows[at].2;
-                    if moments.len() < MOMENTS {
-                        moments.push(Moment { timestamp: ms as f64 / 1000.0, score });
-                    }
-                }
-                None => {
-                    let Some(mut row) = catalog.image(file)? else { continue };
-                    let first_ms = row.video.map(|v| v.frame_ms);
+            if !item_of.contains_key(&file) {
+                let Some(row) = catalog.image(file)? else { continue };
+                let first_ms = row.video.map(|v| v.frame_ms);
+                let still = if row.video.is_some() { catalog.live_twin(&row)?.filter(|still| !exclude.contains(&still.id)) } else { None };
+                let item = still.as_ref().map_or(file, |still| still.id);
+                item_of.insert(file, (item, first_ms));
+                if !position.contains_key(&item) {
+                    let mut row = still.unwrap_or(row);
                     if let (Some(video), Some(ms)) = (row.video.as_mut(), ms) {
                         video.frame_ms = ms; // the moment that matched
                     }
-                    position.insert(file, (rows.len(), first_ms));
-                    rows.push((row, score, Vec::new()));
+                    position.insert(item, rows.len());
+                    let moments = if item == file { Vec::new() } else { vec![Moment { timestamp: ms.or(first_ms).unwrap_or(0) as f64 / 1000.0, score }] };
+                    rows.push((row, score, moments));
+                    continue;
                 }
+            }
+            let (item, first_ms) = item_of[&file];
+            let (row, _, moments) = &mut rows[position[&item]];
+            // A frame, or a video's own row (its first kept frame); a still matches once.
+            if (file != item || row.video.is_some()) && moments.len() < MOMENTS {
+                moments.push(Moment { timestamp: ms.or(first_ms).unwrap_or(0) as f64 / 1000.0, score });
             }
         }
         Ok(rows)
@@ -390,6 +399,7 @@ impl Searcher {
     }
 
     fn hit(&self, row: ImageRow, score: f32, moments: Vec<Moment>) -> Hit {
+        let motion = self.motion_of(&row);
         let (folder, path) = match self.stats.roots.split(&row.path) {
             Some((root, rel)) if self.stats.roots.is_several() => (Some(root.name.clone()), rel.to_string()),
             _ => (None, row.path),
@@ -415,7 +425,17 @@ impl Searcher {
             timestamp: row.video.map(|v| v.frame_ms as f64 / 1000.0),
             duration: row.video.map(|v| v.duration_ms as f64 / 1000.0),
             moments,
+            motion,
         }
+    }
+
+    /// A still's Live Photo clip, if it has one (a failed lookup shows the still alone).
+    fn motion_of(&self, row: &ImageRow) -> Option<Motion> {
+        if row.video.is_some() {
+            return None;
+        }
+        let clip = self.catalog().live_twin(row).map_err(|e| tracing::warn!("looking up the Live Photo clip of {}: {e}", row.path)).ok()??;
+        Some(Motion { id: clip.id, duration: clip.video?.duration_ms as f64 / 1000.0 })
     }
 
     /// Groups of exact copies, near copies (embeddings at least `threshold` alike, from
