@@ -243,7 +243,7 @@ mod tests {
     use super::*;
 
     fn hits(paths: &[&str]) -> Vec<Hit> {
-        paths.iter().enumerate().map(|(i, p)| Hit { id: i as i64, path: p.to_string(), folder: None, score: 0.0, width: 1, height: 1, taken: None, taken_source: None, camera: None, location: None, kind: "image", timestamp: None, duration: None, moments: Vec::new() }).collect()
+        paths.iter().enumerate().map(|(i, p)| Hit { id: i as i64, path: p.to_string(), folder: None, score: 0.0, width: 1, height: 1, taken: None, taken_source: None, camera: None, location: None, kind: "image", timestamp: None, duration: None, moments: Vec::new(), motion: None }).collect()
     }
 
     #[test]
