@@ -108,16 +108,7 @@ fn the_capture_date_in_heic_avif_and_jpeg_xl_files_is_searched_by_date() {
     std::fs::remove_file(&camera).unwrap();
     let out = clipfind(d.path(), &demo(), &["index", "--quiet"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let found = |extra: &[&str]| -> Vec<String> {
-        let mut args = vec!["search", "a photo", "--json", "--min-score", "-1"];
-        args.extend_from_slice(extra);
-        let out = clipfind(d.path(), &demo(), &args);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let hits: Value = serde_json::from_slice(&out.stdout).unwrap();
-        let mut paths: Vec<String> = hits.as_array().unwrap().iter().map(|h| h["path"].as_str().unwrap().to_string()).collect();
-        paths.sort();
-        paths
-    };
+    let found = |extra: &[&str]| found_paths(d.path(), extra);
     assert_eq!(found(&["--after", "2019-07-01", "--before", "2019-07-31"]), ["july.avif", "july.heic", "july.jxl"]);
     assert!(found(&["--after", "2020-01-01"]).is_empty(), "the date is the EXIF date, not the file's");
 }
@@ -128,6 +119,19 @@ fn with_heif_size(mut bytes: Vec<u8>, width: u32, height: u32) -> Vec<u8> {
     bytes[at..at + 4].copy_from_slice(&width.to_be_bytes());
     bytes[at + 4..at + 8].copy_from_slice(&height.to_be_bytes());
     bytes
+}
+
+/// Writes `files` into `data`, indexes it, and returns the (path, reason) of each file skipped;
+/// exactly one of them (the good one) must be indexed.
+fn index_keeping_one(data: &Path, files: &[(&str, Vec<u8>)]) -> Vec<(String, String)> {
+    for (name, bytes) in files {
+        std::fs::write(data.join(name), bytes).unwrap();
+    }
+    let out = clipfind(data, &demo(), &["index", "--json", "--quiet"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["total"], 1, "only the good one: {summary:#}");
+    summary["skipped"].as_array().unwrap().iter().map(|s| (s["path"].as_str().unwrap().to_string(), s["reason"].as_str().unwrap().to_string())).collect()
 }
 
 #[test]
@@ -147,15 +151,7 @@ fn damaged_and_oversized_heif_and_jpeg_xl_files_are_skipped_with_a_reason() {
         ("text.jxl", b"not a JPEG XL file".to_vec()),
         ("good.heic", heic.clone()),
     ];
-    for (name, bytes) in &files {
-        std::fs::write(d.path().join(name), bytes).unwrap();
-    }
-    let out = clipfind(d.path(), &demo(), &["index", "--json", "--quiet"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(summary["total"], 1, "only the good one: {summary:#}");
-    let skipped: Vec<(String, String)> =
-        summary["skipped"].as_array().unwrap().iter().map(|s| (s["path"].as_str().unwrap().to_string(), s["reason"].as_str().unwrap().to_string())).collect();
+    let skipped = index_keeping_one(d.path(), &files);
     assert_eq!(skipped.len(), 6, "{skipped:?}");
     let reason = |name: &str| skipped.iter().find(|(p, _)| p == name).map(|(_, r)| r.clone()).unwrap_or_else(|| panic!("{name} not skipped: {skipped:?}"));
     assert!(reason("bomb.heic").contains("megapixel limit"), "{}", reason("bomb.heic"));
@@ -232,6 +228,13 @@ fn with_tiff_long(mut bytes: Vec<u8>, tag: u16, value: u32) -> Vec<u8> {
     bytes
 }
 
+/// The paths `clipfind search` finds with `extra` options, sorted.
+fn found_paths(data: &Path, extra: &[&str]) -> Vec<String> {
+    let mut paths: Vec<String> = search_json(data, extra).iter().map(|h| h["path"].as_str().unwrap().to_string()).collect();
+    paths.sort();
+    paths
+}
+
 fn search_json(data: &Path, extra: &[&str]) -> Vec<Value> {
     let mut args = vec!["search", "a photo", "--json", "--min-score", "-1"];
     args.extend_from_slice(extra);
@@ -269,9 +272,7 @@ fn dng_files_index_from_their_jpeg_preview_or_their_developed_mosaic() {
     assert_eq!(size(&hit("mosaic.dng")), (800, 600));
     assert_eq!(size(&hit("portrait.dng")), (600, 800), "turned upright by the DNG's orientation");
     // The EXIF capture date inside the raw file.
-    let mut dated: Vec<String> = search_json(d.path(), &["--after", "2019-07-01", "--before", "2019-07-31"]).iter().map(|h| h["path"].as_str().unwrap().to_string()).collect();
-    dated.sort();
-    assert_eq!(dated, ["mosaic.dng", "preview.dng"]);
+    assert_eq!(found_paths(d.path(), &["--after", "2019-07-01", "--before", "2019-07-31"]), ["mosaic.dng", "preview.dng"]);
 }
 
 #[test]
@@ -289,15 +290,7 @@ fn damaged_and_oversized_raw_files_are_skipped_with_a_reason() {
         ("text.cr2", b"II*\0\x08\0\0\0CR not a raw file at all".to_vec()),
         ("good.dng", preview.clone()),
     ];
-    for (name, bytes) in &files {
-        std::fs::write(d.path().join(name), bytes).unwrap();
-    }
-    let out = clipfind(d.path(), &demo(), &["index", "--json", "--quiet"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(summary["total"], 1, "only the good one: {summary:#}");
-    let skipped: Vec<(String, String)> =
-        summary["skipped"].as_array().unwrap().iter().map(|s| (s["path"].as_str().unwrap().to_string(), s["reason"].as_str().unwrap().to_string())).collect();
+    let skipped = index_keeping_one(d.path(), &files);
     eprintln!("{skipped:#?}");
     assert_eq!(skipped.len(), 5, "{skipped:?}");
     let reason = |name: &str| skipped.iter().find(|(p, _)| p == name).map(|(_, r)| r.clone()).unwrap_or_else(|| panic!("{name} not skipped: {skipped:?}"));
