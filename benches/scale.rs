@@ -88,7 +88,7 @@ fn write_library(dir: &Path, clip: &Clip, n: usize, file_of: impl Fn(usize) -> (
                 for i in start..(start + BATCH).min(n) {
                     let (path, size, mtime_ns) = file_of(i);
                     let hash = format!("{i:032x}");
-                    let image = NewImage { path: &path, size, mtime_ns, hash: &hash, width: 640, height: 480, meta: &PhotoMeta::default(), video: None };
+                    let image = NewImage { path: &path, size, mtime_ns, hash: &hash, width: 640, height: 480, meta: &PhotoMeta::default(), video: None, motion_ms: None };
                     w.upsert(&image, &source.next(), appender, 0)?;
                 }
                 w.bump_generation()
@@ -132,7 +132,7 @@ fn vectors(n: usize) {
         .write_vectors(&mut appender, |w, appender| {
             for i in 0..1000 {
                 let (path, hash) = (format!("added/{i:04}.jpg"), format!("a{i:031x}"));
-                w.upsert(&NewImage { path: &path, size: 1, mtime_ns: 1, hash: &hash, width: 1, height: 1, meta: &PhotoMeta::default(), video: None }, &source.next(), appender, 0)?;
+                w.upsert(&NewImage { path: &path, size: 1, mtime_ns: 1, hash: &hash, width: 1, height: 1, meta: &PhotoMeta::default(), video: None, motion_ms: None }, &source.next(), appender, 0)?;
             }
             w.bump_generation()
         })

@@ -11,6 +11,8 @@ const liveAddr = "127.0.0.1:3003";
 const bilingualAddr = "127.0.0.1:3005";
 // A video and a photo (target/e2e/videos, made by scripts/e2e-data.sh) with the bilingual demo model.
 const videoAddr = "127.0.0.1:3004";
+// HEIC, RAW, JPEG XL, a Live Photo and a motion photo (target/e2e/formats, scripts/e2e-data.sh).
+const formatsAddr = "127.0.0.1:3008";
 const milvusAddr = "127.0.0.1:3006";
 // The demo library again, with a password.
 const loginAddr = "127.0.0.1:3007";
@@ -49,7 +51,8 @@ export default defineConfig({
     },
   },
   projects: [
-    { name: "chromium", testIgnore: /(demo|live|video|bilingual|milvus|login)\.spec\.ts/ },
+    { name: "chromium", testIgnore: /(demo|live|video|bilingual|milvus|login|formats)\.spec\.ts/ },
+    { name: "formats", testMatch: /formats\.spec\.ts/, use: { baseURL: `http://${formatsAddr}` } },
     { name: "login", testMatch: /login\.spec\.ts/, use: { baseURL: `http://${loginAddr}` } },
     { name: "milvus", testMatch: /milvus\.spec\.ts/, use: { baseURL: `http://${milvusAddr}` } },
     { name: "bilingual", testMatch: /bilingual\.spec\.ts/, use: { baseURL: `http://${bilingualAddr}` } },
@@ -118,6 +121,21 @@ export default defineConfig({
       CLIPFIND_DEVICE: "cpu",
     },
   }, {
+    command: "cargo run -q --release --no-default-features --features ssr -- serve",
+    cwd: repo,
+    url: `http://${formatsAddr}/`,
+    timeout: 180_000,
+    reuseExistingServer: false,
+    env: {
+      LEPTOS_OUTPUT_NAME: "clipfind",
+      LEPTOS_SITE_ROOT: path.join(repo, "target/site"),
+      LEPTOS_SITE_ADDR: formatsAddr,
+      CLIPFIND_DATA: "target/e2e/formats",
+      CLIPFIND_INDEX: "target/e2e/formats-index",
+      CLIPFIND_MODEL: "models/clipfind-demo-bilingual",
+      CLIPFIND_DEVICE: "cpu",
+    },
+, {
     command: "cargo run -q --release --no-default-features --features ssr -- serve",
     cwd: repo,
     // Answers 401 until signed in: the sign-in page is what shows the server is up.

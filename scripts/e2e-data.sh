@@ -47,6 +47,34 @@ ffmpeg -v error -y \
 cargo run -q --release --no-default-features --features ssr -- index --data "$VIDEOS" \
   --index "$ROOT/target/e2e/videos-index" --model "$ROOT/models/clipfind-demo-bilingual" --quiet
 echo "e2e: made and indexed the video folder"
+# The formats test: photos browsers cannot show (HEIC, camera RAW, JPEG XL), a Live Photo (a HEIC
+# still of a red square, a 3 s clip of a blue circle beside it) and a Google motion photo (a black
+# heart whose clip inside the JPEG shows a green triangle, VP9 so Chromium plays it), made by the
+# real encoders, indexed with the bilingual demo model.
+FORMATS="$ROOT/target/e2e/formats"
+WORK="$ROOT/target/e2e/formats-work"
+mkdir -p "$FORMATS" "$WORK"
+mapfile -t SHAPES < <(python3 - "$ROOT/samples/shapes/eval.json" <<'PY'
+import json, sys
+images = json.load(open(sys.argv[1]))["images"]
+for color, shape in (("purple", "heart"), ("orange", "star"), ("orange", "circle"), ("red", "square"), ("blue", "circle"), ("black", "heart"), ("green", "triangle")):
+    print(next(i["file"] for i in images if (i["color"], i["shape"], i["count"], i["size"]) == (color, shape, 1, "large")))
+PY
+)
+shape() { echo "$ROOT/samples/shapes/${SHAPES[$1]}"; }
+heif-enc -q 90 -o "$FORMATS/heart.heic" "$(shape 0)" >/dev/null
+"${XDG_CACHE_HOME:-$HOME/.cache}/clipfind/dng-tools/bin/python" "$ROOT/scripts/make-dng.py" "$(shape 1)" "$FORMATS/star.dng"
+cjxl "$(shape 2)" "$FORMATS/circle.jxl" -q 90 2>/dev/null
+heif-enc -q 90 -o "$FORMATS/IMG_0001.heic" "$(shape 3)" >/dev/null
+ffmpeg -v error -y -loop 1 -framerate 5 -t 3 -i "$(shape 4)" -vf scale=320:240,setsar=1,format=yuv420p \
+  -c:v libx264 -preset veryfast "$FORMATS/IMG_0001.mov"
+ffmpeg -v error -y -i "$(shape 5)" -q:v 2 "$WORK/still.jpg"
+ffmpeg -v error -y -loop 1 -framerate 5 -t 3 -i "$(shape 6)" -vf scale=320:240,setsar=1,format=yuv420p \
+  -c:v libvpx-vp9 -deadline realtime -cpu-used 8 "$WORK/clip.mp4"
+python3 "$ROOT/scripts/make-motion-photo.py" "$WORK/still.jpg" "$WORK/clip.mp4" "$FORMATS/PXL_0002.MP.jpg" --marking google
+cargo run -q --release --no-default-features --features ssr -- index --data "$FORMATS" \
+  --index "$ROOT/target/e2e/formats-index" --model "$ROOT/models/clipfind-demo-bilingual" --quiet
+echo "e2e: made and indexed the formats folder"
 # The live-library test: a watched folder that starts with the test photos, and 300 distinct
 # generated photos (640x480 PNGs) for the test to copy in while the page is open.
 LIVE="$ROOT/target/e2e/live"

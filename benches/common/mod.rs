@@ -35,7 +35,7 @@ pub fn synthetic_index_of(dir: &Path, clip: &Clip, n: usize, mut next: impl FnMu
                 let hash = format!("{i:032x}");
                 // One photo a minute from SYNTHETIC_START: date filters select known fractions.
                 let meta = PhotoMeta { taken: Some(Taken { local: SYNTHETIC_START + i as i64 * 60, offset_minutes: None, source: TakenSource::ExifOriginal }), ..PhotoMeta::default() };
-                w.upsert(&NewImage { path: &path, size: 1, mtime_ns: 1, hash: &hash, width: 640, height: 480, meta: &meta, video: None }, &v, vectors, 0)?;
+                w.upsert(&NewImage { path: &path, size: 1, mtime_ns: 1, hash: &hash, width: 640, height: 480, meta: &meta, video: None, motion_ms: None }, &v, vectors, 0)?;
             }
             w.bump_generation()
         })

@@ -157,7 +157,8 @@ pub struct Hit {
     /// A video's other matching moments, best first (for a Live Photo, its clip's).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub moments: Vec<Moment>,
-    /// A Live Photo's clip, `/image/ID` of the short video beside the still.
+    /// A Live Photo's clip, `/image/ID` of the short video beside the still; or a motion
+    /// photo's, `/motion/ID`, the clip inside the still's own file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub motion: Option<String>,
 }

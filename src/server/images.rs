@@ -16,7 +16,7 @@ use tower_http::services::ServeFile;
 
 use std::sync::Arc;
 
-use clipfind_engine::search::searcher::Searcher;
+use clipfind_engine::{catalog::ImageRow, ingest::roots::Roots, search::searcher::Searcher};
 
 use crate::app::{
     ssr::{AppState, Loaded},
@@ -27,6 +27,7 @@ pub fn routes(state: AppState) -> Router {
     Router::new()
         .route("/image/{id}", get(original))
         .route("/view/{id}", get(rendition))
+        .route("/motion/{id}", get(motion))
         .route("/thumb/{id}", get(thumbnail))
         .with_state(state)
 }
@@ -38,28 +39,48 @@ async fn original(State(state): State<AppState>, Path(id): Path<String>, request
 /// A JPEG of the photo for the page, for formats browsers cannot show (HEIC, JPEG XL, TIFF):
 /// made from the checked original within the decode budget, kept by browsers by its ETag.
 async fn rendition(State(state): State<AppState>, Path(id): Path<String>, request: Request) -> Response {
+    serve_made(&state, &id, request, Made { etag: "v", mime: "image/jpeg", what: "rendition", make: Searcher::rendition }).await
+}
+
+/// The MP4 clip inside a Samsung or Google motion photo, cut from the checked original, for the
+/// viewer's player (a Live Photo's clip is a file of its own, served by `/image/ID`).
+async fn motion(State(state): State<AppState>, Path(id): Path<String>, request: Request) -> Response {
+    serve_made(&state, &id, request, Made { etag: "m", mime: "video/mp4", what: "motion clip", make: Searcher::motion_clip }).await
+}
+
+/// Bytes made from an image's checked original, and how they are served.
+struct Made {
+    /// The ETag's prefix: the bytes are named by it and the content hash.
+    etag: &'static str,
+    mime: &'static str,
+    /// What is made, for the log.
+    what: &'static str,
+    make: fn(&Searcher, i64, &Roots) -> clipfind_engine::Result<(ImageRow, Vec<u8>)>,
+}
+
+async fn serve_made(state: &AppState, id: &str, request: Request, made: Made) -> Response {
     let state = &state.current();
-    let (id, searcher) = match loaded(state, &id) {
+    let (id, searcher) = match loaded(state, id) {
         Ok(found) => found,
         Err(refused) => return refused,
     };
     let roots = state.roots().clone();
-    let (row, jpeg) = match tokio::task::spawn_blocking(move || searcher.rendition(id, &roots)).await {
+    let (row, bytes) = match tokio::task::spawn_blocking(move || (made.make)(&searcher, id, &roots)).await {
         Ok(Ok(made)) => made,
         Ok(Err(e)) => {
-            tracing::info!("no rendition of image #{id}: {}", e.chain());
-            return error(StatusCode::NOT_FOUND, "The image file is gone, changed since it was indexed, or does not decode.");
+            tracing::info!("no {} of image #{id}: {}", made.what, e.chain());
+            return error(StatusCode::NOT_FOUND, &format!("The image file is gone, changed since it was indexed, or has no {}.", made.what));
         }
         Err(e) => {
-            tracing::error!("making the rendition of image #{id} stopped: {e}");
+            tracing::error!("making the {} of image #{id} stopped: {e}", made.what);
             return error(StatusCode::INTERNAL_SERVER_ERROR, "The image file cannot be read.");
         }
     };
-    let etag = HeaderValue::from_str(&format!("\"v{}\"", row.hash)).expect("hex is a valid header");
+    let etag = HeaderValue::from_str(&format!("\"{}{}\"", made.etag, row.hash)).expect("hex is a valid header");
     let cached = request.headers().get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == etag.as_bytes());
     let response = match cached {
         true => StatusCode::NOT_MODIFIED.into_response(),
-        false => ([(header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg"))], jpeg).into_response(),
+        false => ([(header::CONTENT_TYPE, HeaderValue::from_static(made.mime))], bytes).into_response(),
     };
     with_cache_headers(response, etag)
 }

@@ -250,3 +250,82 @@ fn a_live_photo_s_still_and_its_clip_are_one_result() {
     assert!(clip.header("content-type").is_some_and(|t| t.starts_with("video/")), "{:?}", clip.header("content-type"));
     assert!(hits.iter().find(|h| h["path"] == "trip.png").unwrap().get("motion").is_none(), "no clip for trip.png");
 }
+
+/// A motion photo as phones write it (scripts/make-motion-photo.py, `marking` google or
+/// samsung): `still` as a JPEG, with `clip` (an MP4) inside the file.
+pub(crate) fn motion_photo(still: &Path, clip: &Path, marking: &str, out: &Path) {
+    let jpeg = out.with_extension("plain.jpg");
+    let status = Command::new("ffmpeg").args(["-v", "error", "-y", "-i"]).arg(still).args(["-q:v", "2"]).arg(&jpeg).status().unwrap();
+    assert!(status.success());
+    let made = Command::new("python3").arg(root().join("scripts/make-motion-photo.py")).arg(&jpeg).arg(clip).arg(out).args(["--marking", marking]).output().unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+}
+
+#[test]
+fn a_motion_photo_s_clip_inside_the_jpeg_is_its_moments() {
+    let d = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    // Stills of a red square whose clips show a blue circle; a green triangle without a clip.
+    let clip_file = work.path().join("clip.mp4");
+    still_clip(&shapes_image("blue", "circle"), 3, &clip_file);
+    let clip = std::fs::read(&clip_file).unwrap();
+    let red = shapes_image("red", "square");
+    motion_photo(&red, &clip_file, "google", &work.path().join("PXL_0001.MP.jpg"));
+    motion_photo(&red, &clip_file, "samsung", &work.path().join("20240101_120000.jpg"));
+    for name in ["PXL_0001.MP.jpg", "20240101_120000.jpg"] {
+        std::fs::copy(work.path().join(name), d.path().join(name)).unwrap();
+    }
+    // Claims the bytes do not back: a clip length past the file, a marker before garbage.
+    let green = shapes_image("green", "triangle");
+    std::fs::write(work.path().join("junk.mp4"), b"not an mp4 at all").unwrap();
+    motion_photo(&green, &work.path().join("junk.mp4"), "google", &work.path().join("lying.jpg"));
+    let mut bad = std::fs::read(work.path().join("lying.jpg")).unwrap();
+    bad.extend_from_slice(b"MotionPhoto_Data\0\0\0\x10ftypisomxxxx");
+    std::fs::write(d.path().join("lying.jpg"), &bad).unwrap();
+    let summary = index_json(d.path(), &[]);
+    assert_eq!(summary["total"], 3, "{summary}");
+    assert_eq!(summary["skipped"].as_array().map(Vec::len), Some(0), "{summary}");
+    let catalog_now = catalog(d.path());
+    let frames_of = |path: &str| {
+        let row = catalog_now.images().unwrap().into_iter().find(|r| r.path == path).unwrap();
+        (row.motion_ms, catalog_now.frames_of(row.id).unwrap().len())
+    };
+    for name in ["PXL_0001.MP.jpg", "20240101_120000.jpg"] {
+        let (motion_ms, frames) = frames_of(name);
+        assert!(motion_ms.is_some_and(|ms| (2900..=3100).contains(&ms)), "{name}: the clip's length, {motion_ms:?}");
+        assert!(frames >= 1, "{name}: the clip's frames are kept");
+    }
+    assert_eq!(frames_of("lying.jpg"), (None, 0), "no clip where the bytes hold none");
+
+    let server = serve_model(d.path(), &demo(), &[]);
+    let (status, body) = get(&format!("{}/api/search?q=a%20blue%20circle&k=10&min=-1", server.url));
+    assert_eq!(status, 200, "{body}");
+    let hits = body["hits"].as_array().unwrap();
+    let paths: Vec<&str> = hits.iter().map(|h| h["path"].as_str().unwrap()).collect();
+    assert_eq!(paths.len(), 3, "each file once: {paths:?}");
+    assert_eq!(paths[2], "lying.jpg", "the stills rank by their clips' blue circle: {paths:?}");
+    for hit in &hits[..2] {
+        assert_eq!(hit["kind"], "image", "{hit}");
+        let motion = hit["motion"].as_str().expect("a motion photo names its clip");
+        assert_eq!(motion, format!("/motion/{}", hit["id"]), "{hit}");
+        assert!(!hit["moments"].as_array().unwrap().is_empty(), "the clip's frames are the still's moments: {hit}");
+        let served = ureq::get(&format!("{}{motion}", server.url)).call().unwrap();
+        assert_eq!(served.header("content-type"), Some("video/mp4"));
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut served.into_reader(), &mut bytes).unwrap();
+        assert!(bytes == clip, "{motion} serves exactly the clip inside the file ({} bytes, the clip {})", bytes.len(), clip.len());
+    }
+    let lying = &hits[2];
+    assert!(lying.get("motion").is_none(), "{lying}");
+    let (status, body) = get(&format!("{}/motion/{}", server.url, lying["id"]));
+    assert_eq!(status, 404, "{body}");
+    drop(server);
+
+    // The clip cut off by an editor that keeps only the picture: its frames go with it.
+    let plain = work.path().join("PXL_0001.MP.plain.jpg");
+    std::fs::copy(&plain, d.path().join("PXL_0001.MP.jpg")).unwrap();
+    index_json(d.path(), &[]);
+    let catalog_now = catalog(d.path());
+    let row = catalog_now.images().unwrap().into_iter().find(|r| r.path == "PXL_0001.MP.jpg").unwrap();
+    assert_eq!((row.motion_ms, catalog_now.frames_of(row.id).unwrap().len()), (None, 0));
+}

@@ -327,7 +327,7 @@ mod tests {
 
     fn image<'a>(path: &'a str, hash: &'a str) -> NewImage<'a> {
         static NONE: PhotoMeta = PhotoMeta { taken: None, camera_make: None, camera_model: None, location: None };
-        NewImage { path, size: 10, mtime_ns: 1, hash, width: 4, height: 3, meta: &NONE, video: None }
+        NewImage { path, size: 10, mtime_ns: 1, hash, width: 4, height: 3, meta: &NONE, video: None, motion_ms: None }
     }
 
     fn open(d: &Path) -> (Catalog, VectorAppender) {

@@ -37,6 +37,9 @@ pub struct ImageRow {
     pub meta: PhotoMeta,
     /// Set for a video: its length and the moment of the frame this row's vector shows.
     pub video: Option<VideoSpan>,
+    /// Set for a motion photo (a still whose file holds a short clip): the clip's length in
+    /// milliseconds. The row's vector is the still's; the clip's frames are its `frames`.
+    pub motion_ms: Option<i64>,
 }
 
 /// What a video's row adds to a photo's.
@@ -147,6 +150,10 @@ pub(super) fn row_to_image(r: &rusqlite::Row<'_>) -> rusqlite::Result<ImageRow> 
         meta: row_to_meta(r, 9)?,
         video: match (r.get::<_, Option<i64>>(16)?, r.get::<_, Option<i64>>(17)?) {
             (Some(duration_ms), Some(frame_ms)) => Some(VideoSpan { duration_ms, frame_ms }),
+            _ => None,
+        },
+        motion_ms: match (r.get::<_, Option<i64>>(16)?, r.get::<_, Option<i64>>(17)?) {
+            (Some(duration_ms), None) => Some(duration_ms),
             _ => None,
         },
     })

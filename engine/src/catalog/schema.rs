@@ -38,6 +38,8 @@ CREATE TABLE IF NOT EXISTS images (
     lon REAL,
     -- Videos (format 4): the length, and the moment of the frame whose vector the row holds
     -- (the first kept one); NULL for photos. The video's other frames are in `frames`.
+    -- duration_ms alone (frame_ms NULL): a motion photo, a still whose file holds a clip that
+    -- long (media/motion_photo.rs); the clip's kept frames are in `frames` as a video's are.
     duration_ms INTEGER,
     frame_ms INTEGER
 );
@@ -47,7 +49,7 @@ CREATE INDEX IF NOT EXISTS images_by_taken ON images (taken);
 CREATE INDEX IF NOT EXISTS images_without_meta ON images (id) WHERE taken_source IS NULL;
 -- (slot, id) pairs without reading the rows: what a search process loads at start.
 CREATE INDEX IF NOT EXISTS images_by_slot ON images (slot);
--- A video's kept frames after its first (video.rs samples them): each its own vector, with id
+-- A video's kept frames after its first, or a motion photo's clip's (video.rs samples them): each its own vector, with id
 -- FRAME_IDS + id in the vector store. Removed with their video.
 CREATE TABLE IF NOT EXISTS frames (
     id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -36,6 +36,8 @@ pub struct NewImage<'a> {
     pub meta: &'a PhotoMeta,
     /// Set for a video (its vector is then its first kept frame's).
     pub video: Option<VideoSpan>,
+    /// Set for a motion photo: its clip's length (its vector is the still's).
+    pub motion_ms: Option<i64>,
 }
 
 impl Writer<'_> {
@@ -45,9 +47,13 @@ impl Writer<'_> {
 
     /// Inserts or replaces the image at `img.path` with `vector` appended to the vector file;
     /// returns its id (kept when replacing). The id goes into the vector log: its vector is new.
-    /// A video's frames from its earlier content are removed (it adds its new ones after).
+    /// Frames of its earlier content (a video's, a motion photo's) are removed: it adds its new
+    /// ones after.
     pub fn upsert(&self, img: &NewImage<'_>, vector: &[f32], vectors: &mut VectorAppender, now: i64) -> Result<i64> {
-        let (duration_ms, frame_ms) = img.video.map(|v| (v.duration_ms, v.frame_ms)).unzip();
+        let (duration_ms, frame_ms) = match (img.video, img.motion_ms) {
+            (Some(v), _) => (Some(v.duration_ms), Some(v.frame_ms)),
+            (None, motion_ms) => (motion_ms, None), // see the schema: duration alone is a motion photo
+        };
         let id: i64 = self
             .tx
             .query_row(
@@ -65,10 +71,8 @@ impl Writer<'_> {
         // The record names its image, so the id comes first and the slot after.
         let slot = vectors.append(id, vector)?;
         self.set_slot(id, slot)?;
-        // A path keeps its extension, so only a video's row can have had frames.
-        if img.video.is_some() {
-            self.remove_frames(id)?;
-        }
+        // Any row may have had frames: a JPEG may have been a motion photo before.
+        self.remove_frames(id)?;
         self.set_meta(SLOTS_KEY, &vectors.slots().to_string())?;
         self.log(id)?;
         Ok(id)

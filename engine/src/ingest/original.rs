@@ -35,6 +35,21 @@ impl Original {
     pub fn fd_path(&self) -> PathBuf {
         crate::support::index_folder::fd_path(&self.file)
     }
+
+    /// The whole file from its start, refused when it is larger than `max_bytes` (checked as
+    /// it is read, so a file growing meanwhile is refused too).
+    pub fn read_to_end(&self, max_bytes: u64) -> Result<Vec<u8>> {
+        use std::io::Seek;
+        let io = |source| EngineError::Io { path: self.real_path.clone(), source };
+        let mut file = &self.file;
+        file.seek(std::io::SeekFrom::Start(0)).map_err(io)?;
+        let mut bytes = Vec::with_capacity(self.metadata.len().min(max_bytes) as usize);
+        file.take(max_bytes + 1).read_to_end(&mut bytes).map_err(io)?;
+        if bytes.len() as u64 > max_bytes {
+            return Err(EngineError::NotFound(format!("{} is larger than the {} MB limit", self.real_path.display(), max_bytes >> 20)));
+        }
+        Ok(bytes)
+    }
 }
 
 /// Opens the file of `row`, refusing (as not found) one that left the library or changed.
@@ -126,6 +141,7 @@ mod tests {
             slot: 0,
             meta: PhotoMeta::default(),
             video: None,
+            motion_ms: None,
         }
     }
 

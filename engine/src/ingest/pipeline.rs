@@ -21,6 +21,8 @@ use crate::{clip::{
     Clip,
 }};
 use crate::{
+    catalog::VideoSpan,
+    media::motion_photo,
     media::photo_meta::{self, PhotoMeta},
     media::video::{self, SamplingOptions},
     support::digest::content_hash,
@@ -72,19 +74,34 @@ pub struct Read {
     /// `None` when the triage said the content needs no encoder run. A video's is its first
     /// kept frame's (and its size the video's).
     pub embedded: Option<Embedded>,
-    /// A video's length and the embeddings of its kept frames after the first.
+    /// A video's length and the embeddings of its kept frames after the first; or a motion
+    /// photo's clip's length and kept frames.
     pub video: Option<VideoRead>,
 }
 
-/// What a video adds to [`Read`].
+/// What a video, or the clip inside a motion photo, adds to [`Read`].
 #[derive(Debug)]
 pub struct VideoRead {
     /// Length in milliseconds.
     pub duration_ms: i64,
-    /// The moment of the first kept frame (the one [`Read::embedded`] holds), in milliseconds.
-    pub first_ms: i64,
-    /// The other kept frames: moment in milliseconds and L2-normalised embedding, in time order.
+    /// The moment of the first kept frame (the one [`Read::embedded`] holds), in milliseconds;
+    /// None for a motion photo, whose embedding is its still's.
+    pub first_ms: Option<i64>,
+    /// The other kept frames (a motion photo's: all of them): moment in milliseconds and
+    /// L2-normalised embedding, in time order.
     pub frames: Vec<(i64, Vec<f32>)>,
+}
+
+impl VideoRead {
+    /// A video's span in the catalog (None for a motion photo's clip).
+    pub fn span(&self) -> Option<VideoSpan> {
+        Some(VideoSpan { duration_ms: self.duration_ms, frame_ms: self.first_ms? })
+    }
+
+    /// A motion photo's clip length (None for a video).
+    pub fn motion_ms(&self) -> Option<i64> {
+        self.first_ms.is_none().then_some(self.duration_ms)
+    }
 }
 
 /// What the pipeline asks its caller, on the decode threads.
@@ -173,10 +190,11 @@ struct Item {
     frames: Option<SampledVideo>,
 }
 
-/// A video's kept frames after the first, prepared.
+/// A video's kept frames after the first, prepared; or all of a motion photo's clip's
+/// (`first_ms` None: the item's first image is its still).
 struct SampledVideo {
     duration_ms: i64,
-    first_ms: i64,
+    first_ms: Option<i64>,
     rest: Vec<(i64, Prepared)>,
 }
 
@@ -194,7 +212,28 @@ fn read_one(clip: &Clip, path: &Path, i: usize, triage: &dyn Triage, options: &P
         .preprocess()
         .prepare_bytes_with(&bytes, |image| triage.decoded(i, &hash, image))
         .map_err(|reason| image_error(path, reason))?;
-    Ok(Item { hash, meta, prepared: Some(prepared), frames: None })
+    let frames = motion_photo::clip_range(&bytes).and_then(|clip_bytes| {
+        let sampled = sample_motion(clip, &bytes[clip_bytes], i, &hash, triage, &options.video);
+        sampled.map_err(|reason| tracing::warn!("{}: its motion photo clip is not indexed: {reason}", path.display())).ok()
+    });
+    Ok(Item { hash, meta, prepared: Some(prepared), frames })
+}
+
+/// The kept frames of a motion photo's clip (`clip_bytes`, an MP4), sampled from a private
+/// copy as a video file is.
+fn sample_motion(clip: &Clip, clip_bytes: &[u8], i: usize, hash: &str, triage: &dyn Triage, options: &SamplingOptions) -> std::result::Result<SampledVideo, String> {
+    let mut copy = tempfile::Builder::new().prefix("clipfind-motion-").suffix(".mp4").tempfile().map_err(|e| e.to_string())?;
+    std::io::Write::write_all(&mut copy, clip_bytes).map_err(|e| e.to_string())?;
+    let (info, frames) = video::sample(copy.path(), options).map_err(|e| e.reason())?;
+    let mut rest = Vec::with_capacity(frames.len());
+    for frame in frames {
+        let ms = frame.time.as_millis() as i64;
+        let image = DynamicImage::ImageRgb8(frame.image);
+        triage.decoded_frame(i, hash, ms, &image);
+        let pixels = clip.preprocess().prepare(image, Source::Direct)?;
+        rest.push((ms, Prepared { pixels, width: info.width, height: info.height }));
+    }
+    Ok(SampledVideo { duration_ms: info.duration.as_millis() as i64, first_ms: None, rest })
 }
 
 /// A video: hashed from samples of its bytes (never read whole), and, when its content needs
@@ -223,25 +262,27 @@ fn read_video(clip: &Clip, path: &Path, i: usize, triage: &dyn Triage, options: 
     let Some((first_ms, first)) = kept.next() else {
         return Err(image_error(path, "no frame of the video could be decoded".into()));
     };
-    let sampled = SampledVideo { duration_ms: info.duration.as_millis() as i64, first_ms, rest: kept.collect() };
+    let sampled = SampledVideo { duration_ms: info.duration.as_millis() as i64, first_ms: Some(first_ms), rest: kept.collect() };
     Ok(Item { hash, meta, prepared: Some(first), frames: Some(sampled) })
 }
 
-/// Embeds a video's kept frames, `batch` at a time.
+/// Embeds a video's kept frames (a motion photo's still and its clip's frames), `batch` at a time.
 fn encode_video(clip: &Clip, batch: usize, hash: String, meta: PhotoMeta, first: Prepared, video: SampledVideo) -> Result<Read> {
     let (width, height) = (first.width, first.height);
-    let (moments, images): (Vec<i64>, Vec<Prepared>) = std::iter::once((video.first_ms, first)).chain(video.rest).unzip();
+    let (moments, images): (Vec<Option<i64>>, Vec<Prepared>) =
+        std::iter::once((video.first_ms, first)).chain(video.rest.into_iter().map(|(ms, p)| (Some(ms), p))).unzip();
     let mut embeddings = Vec::with_capacity(images.len());
     for chunk in images.chunks(batch) {
         embeddings.extend(clip.embed_prepared(chunk)?);
     }
     let mut frames = moments.into_iter().zip(embeddings);
     let (first_ms, embedding) = frames.next().expect("a sampled video has a first frame");
+    let frames = frames.map(|(ms, v)| (ms.expect("frames after the first have a moment"), v)).collect();
     Ok(Read {
         hash,
         meta,
         embedded: Some(Embedded { embedding, width, height }),
-        video: Some(VideoRead { duration_ms: video.duration_ms, first_ms, frames: frames.collect() }),
+        video: Some(VideoRead { duration_ms: video.duration_ms, first_ms, frames }),
     })
 }
 

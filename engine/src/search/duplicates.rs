@@ -374,6 +374,7 @@ mod tests {
             slot: id as u64,
             meta: PhotoMeta { taken, ..PhotoMeta::default() },
             video: None,
+            motion_ms: None,
         }
     }
 

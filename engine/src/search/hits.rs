@@ -92,19 +92,22 @@ pub struct Hit {
     /// looked at), best first.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub moments: Vec<Moment>,
-    /// A Live Photo's motion part: the short clip beside the still (its frames' matches are
-    /// the still's moments).
+    /// A Live Photo's or motion photo's motion part: the short clip beside the still, or inside
+    /// its file (its frames' matches are the still's moments).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub motion: Option<Motion>,
 }
 
-/// The clip of a Live Photo.
+/// The clip of a Live Photo or a motion photo.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Motion {
-    /// Catalog id of the clip (its file is `/image/ID`).
+    /// Catalog id of the clip's file: a Live Photo's clip (`/image/ID`), or the motion photo
+    /// itself when the clip is inside it.
     pub id: i64,
     /// Its length, in seconds.
     pub duration: f64,
+    /// Whether the clip is inside the still's own file (a Samsung or Google motion photo).
+    pub embedded: bool,
 }
 
 /// A moment of a video and how well its frame matches.

@@ -308,7 +308,8 @@ impl Searcher {
 
     /// The files of ranked (vector id, score) pairs, best first, each once: a video at its best
     /// frame, its other frames' moments kept with it, and a Live Photo's clip folded into its
-    /// still (the clip's matching frames are the still's moments). Files in `exclude` and scores
+    /// still (the clip's matching frames are the still's moments, as a motion photo's clip's
+    /// frames are). Files in `exclude` and scores
     /// under the cutoff are left out, and so is a file removed since this index was opened.
     fn files_of(&self, found: &[(i64, f32)], params: SearchParams, exclude: &[i64]) -> Result<Vec<(ImageRow, f32, Vec<Moment>)>> {
         let catalog = self.catalog();
@@ -339,7 +340,9 @@ impl Searcher {
                         video.frame_ms = ms; // the moment that matched
                     }
                     position.insert(item, rows.len());
-                    let moments = if item == file { Vec::new() } else { vec![Moment { timestamp: ms.or(first_ms).unwrap_or(0) as f64 / 1000.0, score }] };
+                    // A video's best frame is its timestamp; a still's clip's is a moment.
+                    let own_best = item == file && (ms.is_none() || row.video.is_some());
+                    let moments = if own_best { Vec::new() } else { vec![Moment { timestamp: ms.or(first_ms).unwrap_or(0) as f64 / 1000.0, score }] };
                     rows.push((row, score, moments));
                     continue;
                 }
@@ -347,7 +350,7 @@ impl Searcher {
             let (item, first_ms) = item_of[&file];
             let (row, _, moments) = &mut rows[position[&item]];
             // A frame, or a video's own row (its first kept frame); a still matches once.
-            if (file != item || row.video.is_some()) && moments.len() < MOMENTS {
+            if (file != item || row.video.is_some() || ms.is_some()) && moments.len() < MOMENTS {
                 moments.push(Moment { timestamp: ms.or(first_ms).unwrap_or(0) as f64 / 1000.0, score });
             }
         }
@@ -429,13 +432,17 @@ impl Searcher {
         }
     }
 
-    /// A still's Live Photo clip, if it has one (a failed lookup shows the still alone).
+    /// A still's clip: inside its file (a motion photo), or its Live Photo twin (a failed
+    /// lookup shows the still alone).
     fn motion_of(&self, row: &ImageRow) -> Option<Motion> {
         if row.video.is_some() {
             return None;
         }
+        if let Some(ms) = row.motion_ms {
+            return Some(Motion { id: row.id, duration: ms as f64 / 1000.0, embedded: true });
+        }
         let clip = self.catalog().live_twin(row).map_err(|e| tracing::warn!("looking up the Live Photo clip of {}: {e}", row.path)).ok()??;
-        Some(Motion { id: clip.id, duration: clip.video?.duration_ms as f64 / 1000.0 })
+        Some(Motion { id: clip.id, duration: clip.video?.duration_ms as f64 / 1000.0, embedded: false })
     }
 
     /// Groups of exact copies, near copies (embeddings at least `threshold` alike, from
@@ -500,7 +507,7 @@ impl Searcher {
     /// from it (see [`crate::support::index_folder::fd_path`]), never by its name again.
     pub fn thumbnail_at(&self, id: i64, ms: Option<i64>, roots: &Roots) -> Result<(std::fs::File, Option<i64>)> {
         let row = self.image(id)?.ok_or_else(|| EngineError::NotFound(format!("no image with id {id} in the index")))?;
-        if let (Some(ms), Some(_)) = (ms, row.video) {
+        if let (Some(ms), true) = (ms, row.video.is_some() || row.motion_ms.is_some()) {
             if let Some(frame) = thumbs::open(&self.index_dir, &thumbs::frame_key(&row.hash, ms)) {
                 return Ok((frame, Some(ms)));
             }
@@ -514,6 +521,19 @@ impl Searcher {
         let made = thumbs::open(&self.index_dir, &row.hash)
             .ok_or_else(|| EngineError::NotFound(format!("the thumbnail of image #{id} cannot be opened")))?;
         Ok((made, None))
+    }
+
+    /// The MP4 clip inside motion photo `id` (see [`crate::media::motion_photo`]), read only from
+    /// the checked original; NotFound when it has none.
+    pub fn motion_clip(&self, id: i64, roots: &Roots) -> Result<(ImageRow, Vec<u8>)> {
+        let (row, original) = self.original(id, roots)?;
+        let not_found = || EngineError::NotFound(format!("image #{id} holds no motion photo clip"));
+        if row.motion_ms.is_none() {
+            return Err(not_found());
+        }
+        let bytes = original.read_to_end(crate::ingest::pipeline::MAX_FILE_BYTES)?;
+        let clip = crate::media::motion_photo::clip_range(&bytes).ok_or_else(not_found)?;
+        Ok((row, bytes[clip].to_vec()))
     }
 
     /// A JPEG rendition of image `id` (see [`thumbs::rendition`]), made only from the checked

@@ -153,7 +153,10 @@ fn to_hit(h: EngineHit) -> Hit {
         timestamp: h.timestamp,
         duration: h.duration,
         moments: h.moments.into_iter().map(|m| crate::app::types::Moment { timestamp: m.timestamp, score: m.score }).collect(),
-        motion: h.motion.map(|m| format!("/image/{}", m.id)),
+        motion: h.motion.map(|m| match m.embedded {
+            true => format!("/motion/{}", m.id),
+            false => format!("/image/{}", m.id),
+        }),
     }
 }
 

@@ -195,7 +195,7 @@ mod tests {
         for public in ["/login", "/api/login", "/pkg/clipfind.wasm", "/favicon.ico"] {
             assert!(is_public(public), "{public}");
         }
-        for private in ["/", "/duplicates", "/api/search", "/api/logout", "/image/1", "/thumb/1", "/api/live", "/login/x", "/pkgx"] {
+        for private in ["/", "/duplicates", "/api/search", "/api/logout", "/image/1", "/thumb/1", "/view/1", "/motion/1", "/api/live", "/login/x", "/pkgx"] {
             assert!(!is_public(private), "{private}");
         }
     }

@@ -15,7 +15,7 @@ use crate::app::types::ApiError;
 pub(super) fn ask_to_sign_in(request: &Request) -> Response {
     let path = request.uri().path();
     let wants_page = request.method() == Method::GET
-        && !["/api/", "/image/", "/thumb/"].iter().any(|p| path.starts_with(p))
+        && !["/api/", "/image/", "/thumb/", "/view/", "/motion/"].iter().any(|p| path.starts_with(p))
         && request.headers().get(header::ACCEPT).and_then(|a| a.to_str().ok()).is_some_and(|a| a.contains("text/html"));
     if wants_page {
         let back = request.uri().path_and_query().map_or("/", |p| p.as_str());

@@ -11,7 +11,7 @@ use super::sorter::{Decision, Sorter};
 use super::summary::{Counted, Summary};
 use crate::{
     catalog::vector_file::VectorAppender,
-    catalog::{Catalog, NewImage, VideoSpan, Writer},
+    catalog::{Catalog, NewImage, Writer},
     clip::Clip,
     ingest::pipeline::{self, PipelineOptions, Read},
     ingest::roots::Roots,
@@ -87,7 +87,7 @@ fn commit(
                     Counted::Skipped(reason)
                 }
                 (Ok(read), Some((decision, _))) => {
-                    frames += read.video.as_ref().map_or(0, |v| v.frames.len() + 1);
+                    frames += read.video.as_ref().map_or(0, |v| v.frames.len() + usize::from(v.first_ms.is_some()));
                     apply(w, vectors, file, read, decision, now)?
                 }
                 (Ok(_), None) => unreachable!("the pipeline asks the sorter about every file it reads"),
@@ -126,7 +126,8 @@ fn apply(w: &Writer<'_>, vectors: &mut VectorAppender, file: &FoundFile, read: &
                 width: e.width,
                 height: e.height,
                 meta: &meta,
-                video: read.video.as_ref().map(|v| VideoSpan { duration_ms: v.duration_ms, frame_ms: v.first_ms }),
+                video: read.video.as_ref().and_then(|v| v.span()),
+                motion_ms: read.video.as_ref().and_then(|v| v.motion_ms()),
             };
             let id = w.upsert(&image, &e.embedding, vectors, now)?;
             if let Some(video) = &read.video {
@@ -159,8 +160,8 @@ fn apply(w: &Writer<'_>, vectors: &mut VectorAppender, file: &FoundFile, read: &
 pub(super) fn add_duplicate(w: &Writer<'_>, vectors: &mut VectorAppender, file: &FoundFile, hash: &str, meta: &PhotoMeta, now: i64) -> Result<bool> {
     let Some(original) = w.image_of_hash(hash)? else { return Ok(false) };
     let embedding = vectors.read(original.slot, original.id)?;
-    let (width, height, video) = (original.width, original.height, original.video);
-    let image = NewImage { path: &file.rel, size: file.size, mtime_ns: file.mtime_ns, hash, width, height, meta, video };
+    let (width, height, video, motion_ms) = (original.width, original.height, original.video, original.motion_ms);
+    let image = NewImage { path: &file.rel, size: file.size, mtime_ns: file.mtime_ns, hash, width, height, meta, video, motion_ms };
     let id = w.upsert(&image, &embedding, vectors, now)?;
     let frames = (w.frames_of(original.id)?.into_iter())
         .map(|f| Ok((f.ms, vectors.read(f.slot, f.vector_id)?)))
