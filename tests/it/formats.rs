@@ -1,5 +1,6 @@
 //! The formats phones and cameras write, made here by their real encoders (libheif's `heif-enc`,
-//! libavif's `avifenc`, libjxl's `cjxl`, installed by scripts/setup.sh) from one source image:
+//! libavif's `avifenc`, libjxl's `cjxl`, installed by scripts/setup.sh; OpenJPEG through Pillow
+//! for JPEG 2000) from one source image:
 //! each indexes with nearly its source's embedding, keeps its EXIF capture date, and a damaged
 //! one is skipped with a reason.
 
@@ -37,11 +38,15 @@ pub(crate) fn encoded(source: &Path, dir: &Path, name: &str) -> PathBuf {
         Some("heic") => encode("heif-enc", &["-q", "95", "-o", dst, src]),
         Some("avif") => encode("avifenc", &["--min", "0", "--max", "8", src, dst]),
         Some("jxl") => encode("cjxl", &[src, dst, "-q", "95"]),
+        // Pillow's wheels carry OpenJPEG; 48 dB PSNR is a high-quality lossy JPEG 2000.
+        Some("jp2") => encode(dng_python().to_str().unwrap(), &["-c", JP2_ENCODER, src, dst]),
         Some("mpo") => std::fs::write(&out, mpo(&std::fs::read(source).unwrap())).unwrap(),
         other => panic!("no encoder for {other:?}"),
     }
     out
 }
+
+const JP2_ENCODER: &str = "import sys; from PIL import Image; Image.open(sys.argv[1]).convert('RGB').save(sys.argv[2], quality_mode='dB', quality_layers=[48])";
 
 /// A two-picture MPO as 3D and burst cameras write it: the first JPEG with an APP2 `MPF`
 /// segment, then the second JPEG (here the first one flipped).
@@ -70,7 +75,7 @@ fn heic_avif_jpeg_xl_and_mpo_index_with_their_source_s_embedding() {
     std::fs::copy(&png, d.path().join("source.png")).unwrap();
     let jpeg = d.path().join("source.jpg");
     image::open(&png).unwrap().to_rgb8().save_with_format(&jpeg, image::ImageFormat::Jpeg).unwrap();
-    for name in ["phone.heic", "android.avif", "new.jxl", "camera.mpo"] {
+    for name in ["phone.heic", "android.avif", "new.jxl", "camera.mpo", "scan.jp2"] {
         let source = if name.ends_with(".mpo") { &jpeg } else { &png };
         encoded(source, d.path(), name);
     }
@@ -78,11 +83,11 @@ fn heic_avif_jpeg_xl_and_mpo_index_with_their_source_s_embedding() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["skipped"], serde_json::json!([]), "{summary:#}");
-    assert_eq!(summary["total"], 6, "{summary:#}");
+    assert_eq!(summary["total"], 7, "{summary:#}");
 
     let clip = Clip::load(&demo(), ClipOptions { device: "cpu".parse().unwrap(), threads: 1, ..Default::default() }).unwrap();
     let source = clip.embed_image_file(&png).unwrap();
-    for (name, at_least) in [("phone.heic", 0.99), ("android.avif", 0.99), ("new.jxl", 0.99), ("camera.mpo", 0.99)] {
+    for (name, at_least) in [("phone.heic", 0.99), ("android.avif", 0.99), ("new.jxl", 0.99), ("camera.mpo", 0.99), ("scan.jp2", 0.99)] {
         let embedding = clip.embed_image_file(&d.path().join(name)).unwrap();
         let similarity = cosine(&embedding, &source);
         eprintln!("{name}: cosine {similarity:.5} to its source PNG");
@@ -121,6 +126,15 @@ fn with_heif_size(mut bytes: Vec<u8>, width: u32, height: u32) -> Vec<u8> {
     bytes
 }
 
+/// `bytes` (a JP2) with its codestream's SIZ marker saying `width` x `height` in one tile.
+fn with_jp2_size(mut bytes: Vec<u8>, width: u32, height: u32) -> Vec<u8> {
+    let siz = bytes.windows(2).position(|w| w == [0xFF, 0x51]).expect("a SIZ marker");
+    for (at, value) in [(6, width), (10, height), (22, width), (26, height)] {
+        bytes[siz + at..siz + at + 4].copy_from_slice(&value.to_be_bytes());
+    }
+    bytes
+}
+
 /// Writes `files` into `data`, indexes it, and returns the (path, reason) of each file skipped;
 /// exactly one of them (the good one) must be indexed.
 fn index_keeping_one(data: &Path, files: &[(&str, Vec<u8>)]) -> Vec<(String, String)> {
@@ -142,21 +156,25 @@ fn damaged_and_oversized_heif_and_jpeg_xl_files_are_skipped_with_a_reason() {
     let heic = std::fs::read(encoded(&png, made.path(), "a.heic")).unwrap();
     let avif = std::fs::read(encoded(&png, made.path(), "a.avif")).unwrap();
     let jxl = std::fs::read(encoded(&png, made.path(), "a.jxl")).unwrap();
-    let files: [(&str, Vec<u8>); 7] = [
+    let jp2 = std::fs::read(encoded(&png, made.path(), "a.jp2")).unwrap();
+    let files: [(&str, Vec<u8>); 9] = [
         ("truncated.heic", heic[..heic.len() / 2].to_vec()),
         ("bomb.heic", with_heif_size(heic.clone(), 60_000, 60_000)),
         ("sliver.avif", with_heif_size(avif.clone(), 20_000, 4)),
         ("only-ftyp.heic", heic[..32].to_vec()),
         ("truncated.jxl", jxl[..jxl.len() / 2].to_vec()),
         ("text.jxl", b"not a JPEG XL file".to_vec()),
+        ("truncated.jp2", jp2[..jp2.len() / 2].to_vec()),
+        ("bomb.jp2", with_jp2_size(jp2.clone(), 60_000, 60_000)),
         ("good.heic", heic.clone()),
     ];
     let skipped = index_keeping_one(d.path(), &files);
-    assert_eq!(skipped.len(), 6, "{skipped:?}");
+    assert_eq!(skipped.len(), 8, "{skipped:?}");
     let reason = |name: &str| skipped.iter().find(|(p, _)| p == name).map(|(_, r)| r.clone()).unwrap_or_else(|| panic!("{name} not skipped: {skipped:?}"));
     assert!(reason("bomb.heic").contains("megapixel limit"), "{}", reason("bomb.heic"));
     assert!(reason("sliver.avif").contains("not a photo"), "{}", reason("sliver.avif"));
-    for (name, _) in &files[..6] {
+    assert!(reason("bomb.jp2").contains("megapixel limit"), "{}", reason("bomb.jp2"));
+    for (name, _) in &files[..8] {
         assert!(reason(name).len() > 10, "{name}: {}", reason(name));
     }
 }

@@ -120,7 +120,7 @@ fn images_with_damaged_headers_decode_or_fail_with_a_reason_never_panic() {
     let mut seeds: Vec<Vec<u8>> = fixtures.iter().map(|n| std::fs::read(root().join("tests/fixtures/images").join(n)).unwrap()).collect();
     // HEIF and JPEG XL made by their encoders: damaged boxes, sizes and codestreams.
     let made = tempfile::tempdir().unwrap();
-    for name in ["phone.heic", "android.avif", "new.jxl"] {
+    for name in ["phone.heic", "android.avif", "new.jxl", "scan.jp2"] {
         seeds.push(std::fs::read(crate::formats::encoded(&root().join("tests/fixtures/images/photo.jpg"), made.path(), name)).unwrap());
         names.push(name.to_string());
     }
@@ -130,6 +130,13 @@ fn images_with_damaged_headers_decode_or_fail_with_a_reason_never_panic() {
         seeds.push(std::fs::read(crate::formats::dng(&photo, &made.path().join(name), args)).unwrap());
         names.push(name.to_string());
     }
+    // A motion photo: damaged XMP, markers and the clip's boxes.
+    let clip = made.path().join("clip.mp4");
+    short_video(&clip, &["-c:v", "libx264", "-preset", "veryfast"]);
+    let motion = made.path().join("motion.jpg");
+    crate::video::motion_photo(&root().join("tests/fixtures/images/photo.jpg"), &clip, "google", &motion);
+    seeds.push(std::fs::read(&motion).unwrap());
+    names.push("motion.jpg".to_string());
     let exact = Preprocess::new(32, OPENAI_MEAN, [1.0; 3]);
     let scaled = exact.clone().with_scaled_decode(true);
     let (decoded, refused) = (Cell::new(0), Cell::new(0));
@@ -151,6 +158,9 @@ fn images_with_damaged_headers_decode_or_fail_with_a_reason_never_panic() {
                     }
                 }
             }
+            let clip = std::panic::catch_unwind(|| clipfind_engine::media::motion_photo::clip_range(&bytes));
+            let clip = clip.map_err(|_| TestCaseError::fail(format!("finding the clip in a damaged {} panicked", names[seed])))?;
+            prop_assert!(clip.is_none_or(|c| c.start < c.end && c.end <= bytes.len()));
             let meta = std::panic::catch_unwind(|| photo_meta::read(&bytes));
             let meta = meta.map_err(|_| TestCaseError::fail(format!("reading the EXIF of a damaged {} panicked", names[seed])))?;
             if let Some((lat, lon)) = meta.location {

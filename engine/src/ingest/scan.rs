@@ -20,7 +20,7 @@ use walkdir::WalkDir;
 use crate::{ingest::roots::Roots, EngineError, Result};
 
 /// Extensions clipfind reads (lower case; matched case-insensitively).
-pub const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff", "heic", "heif", "hif", "avif", "jxl", "mpo",
+pub const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff", "heic", "heif", "hif", "avif", "jxl", "mpo", "jp2", "j2k", "j2c", "jpf", "jpx",
     // Camera RAW (read by their content: formats/raw.rs).
     "dng", "cr2", "cr3", "crw", "nef", "nrw", "arw", "srf", "sr2", "raf", "orf", "rw2", "pef", "srw", "erf", "kdc", "dcr", "mrw", "3fr", "iiq", "x3f", "mos"];
 /// Videos the index samples frames of (through `ffmpeg`, see [`crate::media::video`]).

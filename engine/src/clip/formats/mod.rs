@@ -1,10 +1,12 @@
 //! Still-image containers the `image` crate does not read: HEIF (HEIC from iPhones, HEIF and
-//! AVIF from Android phones) through libheif, JPEG XL through jxl-oxide, and camera RAW files
+//! AVIF from Android phones) through libheif, JPEG XL through jxl-oxide, JPEG 2000 through
+//! hayro-jpeg2000, and camera RAW files
 //! (DNG and the vendors' formats): their embedded JPEG, else LibRaw. Each is recognised
 //! by its content, not its name, and reads its header first, so the size limits are checked and
 //! the decode budget is reserved before a pixel is decoded.
 
 pub mod heif;
+pub mod jp2;
 pub mod jxl;
 pub mod raw;
 pub mod tiff_ifd;
@@ -18,6 +20,8 @@ pub enum Container {
     Heif,
     /// JPEG XL, as a bare codestream or in its ISOBMFF container.
     Jxl,
+    /// JPEG 2000, a JP2 file or a bare codestream.
+    Jp2,
     /// A camera's raw file: DNG, CR2, CR3, NEF, ARW, RAF, ORF, RW2, PEF and their relatives.
     Raw,
 }
@@ -28,6 +32,8 @@ pub fn sniff(bytes: &[u8]) -> Option<Container> {
         Some(Container::Heif)
     } else if jxl::is_jxl(bytes) {
         Some(Container::Jxl)
+    } else if jp2::is_jp2(bytes) {
+        Some(Container::Jp2)
     } else if raw::is_raw(bytes) {
         Some(Container::Raw)
     } else {
@@ -40,6 +46,7 @@ pub fn dimensions(container: Container, bytes: &[u8]) -> Result<(u32, u32), Stri
     match container {
         Container::Heif => heif::dimensions(bytes),
         Container::Jxl => jxl::dimensions(bytes),
+        Container::Jp2 => jp2::dimensions(bytes),
         Container::Raw => raw::dimensions(bytes),
     }
 }
@@ -49,6 +56,7 @@ pub fn decode(container: Container, bytes: &[u8], check: fn(u32, u32) -> Result<
     match container {
         Container::Heif => heif::decode(bytes, check),
         Container::Jxl => jxl::decode(bytes, check),
+        Container::Jp2 => jp2::decode(bytes, check),
         Container::Raw => raw::decode(bytes, check),
     }
 }
@@ -68,6 +76,7 @@ pub fn readable() -> Vec<(&'static str, bool)> {
     let mut formats: Vec<(&'static str, bool)> = ["JPEG", "PNG", "WebP", "GIF", "BMP", "TIFF", "MPO"].map(|f| (f, true)).to_vec();
     formats.extend(heif::decoders());
     formats.push(("JPEG XL", true));
+    formats.push(("JPEG 2000", true));
     // Camera RAW's embedded JPEGs are read here; developing the sensor data needs LibRaw.
     formats.push(("RAW previews", true));
     formats.push(("RAW developing (LibRaw)", raw::developer_installed()));
