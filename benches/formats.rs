@@ -1,5 +1,6 @@
 //! Indexing speed per photo format: the same 12 MP camera-like photos as JPEG (q90), HEIC
-//! (`heif-enc -q 90`), AVIF (`avifenc`, speed 8), JPEG XL (`cjxl -q 90`) and DNG (a Bayer mosaic
+//! (`heif-enc -q 90`), AVIF (`avifenc`, speed 8), JPEG XL (`cjxl -q 90`), JPEG 2000 (OpenJPEG
+//! through Pillow, 40 dB) and DNG (a Bayer mosaic
 //! written by scripts/make-dng.py, with and without its full-size JPEG preview), each folder indexed
 //! whole by `clipfind index` with the demo model (so decoding, not the encoder, is the bound)
 //! and 2 threads. Prints the median images/s of three fresh runs per format.
@@ -29,12 +30,16 @@ fn encode(jpeg: &Path, ext: &str, out: &Path) -> bool {
         "heic" => ("heif-enc", vec!["-q", "90", "-o", dst, src]),
         "avif" => ("avifenc", vec!["-s", "8", "--min", "10", "--max", "30", src, dst]),
         "jxl" => ("cjxl", vec!["--lossless_jpeg=0", "-q", "90", src, dst]),
-        "dng" | "mosaic.dng" => {
-            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/make-dng.py");
-            let preview = if ext == "dng" { vec!["--preview"] } else { vec![] };
+        "dng" | "mosaic.dng" | "jp2" => {
             let cache = std::env::var_os("XDG_CACHE_HOME").map(std::path::PathBuf::from).unwrap_or_else(|| Path::new(&std::env::var_os("HOME").unwrap()).join(".cache"));
             let python = cache.join("clipfind/dng-tools/bin/python");
-            return Command::new(python).arg(script).args([src, dst]).args(preview).output().is_ok_and(|o| o.status.success());
+            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/make-dng.py");
+            let args = match ext {
+                "jp2" => vec!["-c", "import sys; from PIL import Image; Image.open(sys.argv[1]).save(sys.argv[2], quality_mode='dB', quality_layers=[40])", src, dst],
+                "dng" => vec![script, src, dst, "--preview"],
+                _ => vec![script, src, dst],
+            };
+            return Command::new(python).args(args).output().is_ok_and(|o| o.status.success());
         }
         _ => unreachable!(),
     };
@@ -49,7 +54,7 @@ fn main() {
         std::fs::write(jpegs.path().join(format!("photo-{i:02}.jpg")), photo_like(source, 12, 200 + i as u32)).unwrap();
     }
     let mut folders = vec![("JPEG q90", jpegs.path().to_path_buf(), None::<tempfile::TempDir>)];
-    for (label, ext) in [("HEIC", "heic"), ("AVIF", "avif"), ("JPEG XL", "jxl"), ("DNG+JPEG", "dng"), ("DNG raw", "mosaic.dng")] {
+    for (label, ext) in [("HEIC", "heic"), ("AVIF", "avif"), ("JPEG XL", "jxl"), ("JPEG 2000", "jp2"), ("DNG+JPEG", "dng"), ("DNG raw", "mosaic.dng")] {
         let dir = tempfile::tempdir().unwrap();
         let made = (0..PHOTOS).all(|i| encode(&jpegs.path().join(format!("photo-{i:02}.jpg")), ext, &dir.path().join(format!("photo-{i:02}.{ext}"))));
         match made {

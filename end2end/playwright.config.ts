@@ -135,7 +135,7 @@ export default defineConfig({
       CLIPFIND_MODEL: "models/clipfind-demo-bilingual",
       CLIPFIND_DEVICE: "cpu",
     },
-, {
+  }, {
     command: "cargo run -q --release --no-default-features --features ssr -- serve",
     cwd: repo,
     // Answers 401 until signed in: the sign-in page is what shows the server is up.
