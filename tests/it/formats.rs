@@ -93,6 +93,20 @@ fn heic_avif_jpeg_xl_and_mpo_index_with_their_source_s_embedding() {
         eprintln!("{name}: cosine {similarity:.5} to its source PNG");
         assert!(similarity >= at_least, "{name}: cosine {similarity} to its source");
     }
+    // A large JPEG 2000 is decoded at fewer resolution levels (2400x1800 at 600x450 for the
+    // demo model's 224 px), keeps its full size, and embeds as its source does.
+    let large = d.path().join("large.png");
+    image::open(&png).unwrap().resize_exact(2400, 1800, image::imageops::FilterType::Triangle).save(&large).unwrap();
+    let large_jp2 = encoded(&large, d.path(), "large.jp2");
+    std::fs::remove_file(&large).unwrap();
+    let out = clipfind(d.path(), &demo(), &["index", "--json", "--quiet"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let catalog = clipfind_engine::catalog::Catalog::open_read_only(&d.path().join(".clipfind")).unwrap();
+    let row = catalog.images().unwrap().into_iter().find(|r| r.path == "large.jp2").unwrap();
+    assert_eq!((row.width, row.height), (2400, 1800));
+    let similarity = cosine(&clip.embed_image_file(&large_jp2).unwrap(), &source);
+    eprintln!("large.jp2 (scaled decoding): cosine {similarity:.5} to the source PNG");
+    assert!(similarity >= 0.99, "{similarity}");
     // The MPO is its first picture, not the flipped second one.
     let mpo = clip.embed_image_file(&d.path().join("camera.mpo")).unwrap();
     let jpeg = clip.embed_image_file(&jpeg).unwrap();

@@ -119,10 +119,13 @@ impl Preprocess {
             if let Some(scaled) = decode_scaled_jpeg(bytes, 2 * self.size)? {
                 return Ok(scaled);
             }
-            if formats::sniff(bytes) == Some(formats::Container::Raw) {
-                if let Some(scaled) = formats::raw::decode_scaled(bytes, 2 * self.size, check_size)? {
-                    return Ok(scaled);
-                }
+            let scaled = match formats::sniff(bytes) {
+                Some(formats::Container::Raw) => formats::raw::decode_scaled(bytes, 2 * self.size, check_size)?,
+                Some(formats::Container::Jp2) => formats::jp2::decode_scaled(bytes, 2 * self.size, check_size)?,
+                _ => None,
+            };
+            if let Some(scaled) = scaled {
+                return Ok(scaled);
             }
         }
         let image = decode(bytes)?;

@@ -1,7 +1,8 @@
 //! JPEG 2000 (a JP2 file, or a bare codestream) through hayro-jpeg2000: pure Rust, so a hostile
 //! file cannot corrupt memory, and any panic in it is caught and made the file's error, since
 //! it is younger than the other decoders. CMYK is turned into RGB; an ICC-based image is taken
-//! by its channel count (its profile is not applied).
+//! by its channel count (its profile is not applied). Like a JPEG's DCT scaling, indexing can
+//! decode fewer wavelet resolution levels: each one skipped halves both sides.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -23,23 +24,39 @@ pub fn dimensions(bytes: &[u8]) -> Result<(u32, u32), String> {
 
 /// Decodes the image, after `check` accepted its size.
 pub fn decode(bytes: &[u8], check: impl Fn(u32, u32) -> Result<(), String>) -> Result<DynamicImage, String> {
-    guarded(|| {
-        let image = Image::new(bytes, &DecodeSettings::default()).map_err(unreadable)?;
-        let (w, h) = (image.width(), image.height());
-        check(w, h)?;
-        let channels = usize::from(image.color_space().num_channels());
-        let (alpha, cmyk) = (image.has_alpha(), matches!(image.color_space(), ColorSpace::CMYK));
-        let pixels = image.decode().map_err(|e| format!("the JPEG 2000 image does not decode: {e}"))?;
-        let decoded = match (channels, alpha) {
-            (1, false) => GrayImage::from_raw(w, h, pixels).map(DynamicImage::ImageLuma8),
-            (1, true) => GrayAlphaImage::from_raw(w, h, pixels).map(DynamicImage::ImageLumaA8),
-            (3, false) => RgbImage::from_raw(w, h, pixels).map(DynamicImage::ImageRgb8),
-            (3, true) => RgbaImage::from_raw(w, h, pixels).map(DynamicImage::ImageRgba8),
-            (4, false) if cmyk => RgbImage::from_raw(w, h, cmyk_to_rgb(&pixels)).map(DynamicImage::ImageRgb8),
-            (n, _) => return Err(format!("the JPEG 2000 image has {n} colour channels")),
-        };
-        decoded.ok_or_else(|| "the JPEG 2000 decoder returned too few pixels".into())
-    })
+    guarded(|| decode_with(bytes, &DecodeSettings::default(), check))
+}
+
+/// Decoded at the fewest resolution levels that keep the short side at least `min_short`, and
+/// the full size; None when no level can be skipped. `check` sees the full size first.
+pub fn decode_scaled(bytes: &[u8], min_short: u32, check: impl Fn(u32, u32) -> Result<(), String>) -> Result<Option<(DynamicImage, (u32, u32))>, String> {
+    let (w, h) = dimensions(bytes)?;
+    if w.min(h) / 2 < min_short.max(1) {
+        return Ok(None);
+    }
+    check(w, h)?;
+    // Levels are skipped while both sides stay at least the target's.
+    let settings = DecodeSettings { target_resolution: Some((min_short, min_short)), ..DecodeSettings::default() };
+    let image = guarded(|| decode_with(bytes, &settings, |_, _| Ok(())))?;
+    Ok(Some((image, (w, h))))
+}
+
+fn decode_with(bytes: &[u8], settings: &DecodeSettings, check: impl Fn(u32, u32) -> Result<(), String>) -> Result<DynamicImage, String> {
+    let image = Image::new(bytes, settings).map_err(unreadable)?;
+    let (w, h) = (image.width(), image.height());
+    check(w, h)?;
+    let channels = usize::from(image.color_space().num_channels());
+    let (alpha, cmyk) = (image.has_alpha(), matches!(image.color_space(), ColorSpace::CMYK));
+    let pixels = image.decode().map_err(|e| format!("the JPEG 2000 image does not decode: {e}"))?;
+    let decoded = match (channels, alpha) {
+        (1, false) => GrayImage::from_raw(w, h, pixels).map(DynamicImage::ImageLuma8),
+        (1, true) => GrayAlphaImage::from_raw(w, h, pixels).map(DynamicImage::ImageLumaA8),
+        (3, false) => RgbImage::from_raw(w, h, pixels).map(DynamicImage::ImageRgb8),
+        (3, true) => RgbaImage::from_raw(w, h, pixels).map(DynamicImage::ImageRgba8),
+        (4, false) if cmyk => RgbImage::from_raw(w, h, cmyk_to_rgb(&pixels)).map(DynamicImage::ImageRgb8),
+        (n, _) => return Err(format!("the JPEG 2000 image has {n} colour channels")),
+    };
+    decoded.ok_or_else(|| "the JPEG 2000 decoder returned too few pixels".into())
 }
 
 /// Uncalibrated CMYK (as JPEG 2000 stores it, not inverted) to RGB.
