@@ -40,15 +40,8 @@ impl Original {
     /// it is read, so a file growing meanwhile is refused too).
     pub fn read_to_end(&self, max_bytes: u64) -> Result<Vec<u8>> {
         use std::io::Seek;
-        let io = |source| EngineError::Io { path: self.real_path.clone(), source };
-        let mut file = &self.file;
-        file.seek(std::io::SeekFrom::Start(0)).map_err(io)?;
-        let mut bytes = Vec::with_capacity(self.metadata.len().min(max_bytes) as usize);
-        file.take(max_bytes + 1).read_to_end(&mut bytes).map_err(io)?;
-        if bytes.len() as u64 > max_bytes {
-            return Err(EngineError::NotFound(format!("{} is larger than the {} MB limit", self.real_path.display(), max_bytes >> 20)));
-        }
-        Ok(bytes)
+        (&self.file).seek(std::io::SeekFrom::Start(0)).map_err(|source| EngineError::Io { path: self.real_path.clone(), source })?;
+        crate::ingest::pipeline::read_within(&self.file, max_bytes).map_err(|reason| EngineError::NotFound(format!("{}: {reason}", self.real_path.display())))
     }
 }
 

@@ -225,15 +225,32 @@ fn sample_motion(clip: &Clip, clip_bytes: &[u8], i: usize, hash: &str, triage: &
     let mut copy = tempfile::Builder::new().prefix("clipfind-motion-").suffix(".mp4").tempfile().map_err(|e| e.to_string())?;
     std::io::Write::write_all(&mut copy, clip_bytes).map_err(|e| e.to_string())?;
     let (info, frames) = video::sample(copy.path(), options).map_err(|e| e.reason())?;
-    let mut rest = Vec::with_capacity(frames.len());
+    let rest = prepare_frames(clip, frames, &info, (i, hash), triage, false)?;
+    Ok(SampledVideo { duration_ms: info.duration.as_millis() as i64, first_ms: None, rest })
+}
+
+/// Kept frames at their moments, each shown to `triage` (its frame thumbnail) and prepared;
+/// with `own_thumbnail`, the first is file `i`'s own thumbnail too (a video's, not a still's).
+fn prepare_frames(
+    clip: &Clip,
+    frames: Vec<video::Frame>,
+    info: &video::VideoInfo,
+    (i, hash): (usize, &str),
+    triage: &dyn Triage,
+    own_thumbnail: bool,
+) -> std::result::Result<Vec<(i64, Prepared)>, String> {
+    let mut prepared = Vec::with_capacity(frames.len());
     for frame in frames {
         let ms = frame.time.as_millis() as i64;
         let image = DynamicImage::ImageRgb8(frame.image);
+        if own_thumbnail && prepared.is_empty() {
+            triage.decoded(i, hash, &image);
+        }
         triage.decoded_frame(i, hash, ms, &image);
         let pixels = clip.preprocess().prepare(image, Source::Direct)?;
-        rest.push((ms, Prepared { pixels, width: info.width, height: info.height }));
+        prepared.push((ms, Prepared { pixels, width: info.width, height: info.height }));
     }
-    Ok(SampledVideo { duration_ms: info.duration.as_millis() as i64, first_ms: None, rest })
+    Ok(prepared)
 }
 
 /// A video: hashed from samples of its bytes (never read whole), and, when its content needs
@@ -246,18 +263,7 @@ fn read_video(clip: &Clip, path: &Path, i: usize, triage: &dyn Triage, options: 
         return Ok(Item { hash, meta, prepared: None, frames: None });
     }
     let (info, frames) = video::sample(path, options).map_err(|e| image_error(path, e.reason()))?;
-    let (width, height) = (info.width, info.height);
-    let mut prepared = Vec::with_capacity(frames.len());
-    for frame in frames {
-        let ms = frame.time.as_millis() as i64;
-        let image = DynamicImage::ImageRgb8(frame.image);
-        if prepared.is_empty() {
-            triage.decoded(i, &hash, &image); // the video's own thumbnail
-        }
-        triage.decoded_frame(i, &hash, ms, &image);
-        let pixels = clip.preprocess().prepare(image, Source::Direct).map_err(|reason| image_error(path, reason))?;
-        prepared.push((ms, Prepared { pixels, width, height }));
-    }
+    let prepared = prepare_frames(clip, frames, &info, (i, &hash), triage, true).map_err(|reason| image_error(path, reason))?;
     let mut kept = prepared.into_iter();
     let Some((first_ms, first)) = kept.next() else {
         return Err(image_error(path, "no frame of the video could be decoded".into()));
@@ -289,14 +295,19 @@ fn encode_video(clip: &Clip, batch: usize, hash: String, meta: PhotoMeta, first:
 /// The whole file, unless it is larger than `max_bytes` (checked as it is read, so a file that
 /// grows meanwhile is refused too).
 fn read_limited(path: &Path, max_bytes: u64) -> std::result::Result<Vec<u8>, String> {
-    let too_large = || format!("the file is larger than the {} MB limit", max_bytes >> 20);
     let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    read_within(&file, max_bytes)
+}
+
+/// The rest of `file`, unless it (its size now, or what is read) is larger than `max_bytes`.
+pub(crate) fn read_within(mut file: &std::fs::File, max_bytes: u64) -> std::result::Result<Vec<u8>, String> {
+    let too_large = || format!("the file is larger than the {} MB limit", max_bytes >> 20);
     let size = file.metadata().map_err(|e| e.to_string())?.len();
     if size > max_bytes {
         return Err(too_large());
     }
     let mut bytes = Vec::with_capacity(size as usize);
-    std::io::Read::read_to_end(&mut std::io::Read::take(file, max_bytes + 1), &mut bytes).map_err(|e| e.to_string())?;
+    std::io::Read::read_to_end(&mut std::io::Read::take(&mut file, max_bytes + 1), &mut bytes).map_err(|e| e.to_string())?;
     if bytes.len() as u64 > max_bytes {
         return Err(too_large());
     }

@@ -7,7 +7,8 @@
 //! - Google's Motion Photo XMP (2021 on): a `Container:Directory` whose `MotionPhoto` item has
 //!   the clip's `Length`, counted back from the end of the file;
 //! - Google's older MicroVideo XMP: `GCamera:MicroVideoOffset`, also from the end;
-//! - Samsung's trailer: the marker `MotionPhoto_Data` right before the clip.
+//! - Samsung's trailer: the marker `MotionPhoto_Data` right before the clip, in a file that
+//!   ends with Samsung's SEF directory (`SEFT`), so other JPEGs are not searched through.
 //!
 //! The clip ends where its top-level boxes end (Samsung's SEF directory follows it). Every read
 //! is a checked slice of the file, and the box walk is bounded by the file's size.
@@ -74,8 +75,12 @@ fn attribute(xml: &[u8], name: &str) -> Option<u64> {
     value[..value.find('"')?].trim().parse().ok()
 }
 
-/// Just after Samsung's marker, searched from the end (the clip is the file's last part).
+/// Just after Samsung's marker, searched from the end (the clip is the file's last part) of a
+/// file with Samsung's trailer.
 fn samsung_clip_start(file: &[u8]) -> Option<usize> {
+    if !file.ends_with(b"SEFT") {
+        return None;
+    }
     let at = file.windows(SAMSUNG_MARKER.len()).rposition(|w| w == SAMSUNG_MARKER)?;
     Some(at + SAMSUNG_MARKER.len())
 }
