@@ -19,7 +19,11 @@ APT_PACKAGES=(cmake g++ make pkg-config libopenblas-openmp-dev nasm chromium unz
 # Photo formats: libheif (built from the libheif-sys crate's sources) decodes HEIC with libde265
 # and AVIF with dav1d or libaom; the encoders make the formats' test files (heif-enc, avifenc,
 # cjxl). RAW files without a big enough embedded preview are developed by LibRaw's dcraw_emu.
-APT_LEAN_PACKAGES=(ffmpeg libde265-dev libdav1d-dev libaom-dev libheif-examples libavif-bin libjxl-tools libraw-bin)
+# Words in images are read by Tesseract 5 (its C API, bound by tesseract-sys through bindgen and
+# libclang) with its pretrained English and Simplified Chinese models; the OCR test set is drawn
+# with WenQuanYi Zen Hei, a Chinese font.
+APT_LEAN_PACKAGES=(ffmpeg libde265-dev libdav1d-dev libaom-dev libheif-examples libavif-bin libjxl-tools libraw-bin
+  libtesseract-dev libleptonica-dev libclang-dev tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim fonts-wqy-zenhei)
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ORT_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/clipfind/onnxruntime"

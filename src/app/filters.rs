@@ -64,6 +64,7 @@ pub fn FilterControls(narrow: Signal<Narrow>, set: impl Fn(Narrow) + Clone + Sen
             {choice("media", td_string!(l, media_type), vec![("", td_string!(l, any)), ("image", td_string!(l, photos)), ("video", td_string!(l, videos))], |n| &mut n.media)}
             {choice("orientation", td_string!(l, orientation), vec![("", td_string!(l, any)), ("landscape", td_string!(l, landscape)), ("portrait", td_string!(l, portrait)), ("square", td_string!(l, square))], |n| &mut n.orientation)}
             {choice("located", td_string!(l, location), vec![("", td_string!(l, any)), ("1", td_string!(l, has_location)), ("0", td_string!(l, no_location))], |n| &mut n.located)}
+            {choice("match", td_string!(l, match_against), vec![("", td_string!(l, match_all)), ("words", td_string!(l, match_words)), ("pictures", td_string!(l, match_pictures))], |n| &mut n.matching)}
             {choice("sort", td_string!(l, order), vec![("", td_string!(l, most_similar)), ("newest", td_string!(l, newest_first)), ("oldest", td_string!(l, oldest_first))], |n| &mut n.sort)}
         }
     };

@@ -91,8 +91,11 @@ pub fn IndexingProgress(live: Live) -> impl IntoView {
 /// "Indexing 120 of 500 images · 9.3 images/s · about 41 s left · in 2023/holidays".
 fn describe(i: &Indexing, l: Locale) -> String {
     match i.phase.as_str() {
-        "embedding" => {
-            let mut parts = vec![td_string!(l, indexing_progress, done = i.done, total = i.total)];
+        phase @ ("embedding" | "reading words") => {
+            let mut parts = vec![match phase {
+                "embedding" => td_string!(l, indexing_progress, done = i.done, total = i.total),
+                _ => td_string!(l, words_progress, done = i.done, total = i.total),
+            }];
             if i.per_second > 0.0 {
                 parts.push(td_string!(l, images_per_second, rate = format!("{:.1}", i.per_second)));
             }
@@ -137,6 +140,7 @@ mod tests {
         assert_eq!(describe(&i, Locale::zh), "正在索引 500 张图片中的第 120 张 · 每秒 9.3 张 · 约剩 41 秒 · 位于 2023/holidays");
         assert_eq!(duration(3725.0, Locale::en), "62 min");
         assert_eq!(duration(7325.0, Locale::en), "2 h 2 min");
-        assert_eq!(describe(&Indexing { phase: "scanning".into(), ..i }, Locale::en), "Indexing: looking for new and changed photos…");
+        assert_eq!(describe(&Indexing { phase: "scanning".into(), ..i.clone() }, Locale::en), "Indexing: looking for new and changed photos…");
+        assert_eq!(describe(&Indexing { phase: "reading words".into(), ..i }, Locale::en), "Reading the words in 120 of 500 images · 9.3 images/s · about 41 s left · in 2023/holidays");
     }
 }

@@ -57,6 +57,9 @@ pub fn Results(answer: Option<Result<SearchReply, ApiError>>, busy: Signal<bool>
                         <span class="path" title=hit.label()>{hit.label()}</span>
                         <span class="score" title=move || t_string!(i18n, cosine_similarity)>{format!("{:.3}", hit.score)}</span>
                     </div>
+                    {hit.words.as_ref().and_then(|w| w.snippet.clone()).map(|snippet| view! {
+                        <p class="words-match" title=move || t_string!(i18n, words_matched)>{marked(&snippet)}</p>
+                    })}
                     {hit.day().map(str::to_string).map(|day| view! {
                         <time class="taken" datetime=hit.taken.clone().unwrap_or_default() title=hit.taken_title()>{day}</time>
                     })}
@@ -70,6 +73,18 @@ pub fn Results(answer: Option<Result<SearchReply, ApiError>>, busy: Signal<bool>
         <ul id="results" class="grid" aria-label="Results">{cards}</ul>
         {(count > 0).then(|| view! { <Lightbox hits=hits open=open/> })}
     }
+}
+
+/// A snippet of recognised text with the query's words in `<mark>`.
+fn marked(snippet: &super::types::Snippet) -> impl IntoView {
+    snippet
+        .pieces()
+        .into_iter()
+        .map(|(piece, marked)| match marked {
+            true => view! { <mark>{piece}</mark> }.into_any(),
+            false => piece.into_any(),
+        })
+        .collect_view()
 }
 
 /// The original, and for a video the moment that matched (a media fragment: the browser starts
@@ -138,6 +153,9 @@ fn Lightbox(hits: Vec<Hit>, open: RwSignal<Option<usize>>) -> impl IntoView {
                             <figcaption>
                                 <span class="path">{hit.label()}</span>
                                 <span class="score" title=move || t_string!(i18n, id_title)>{details}</span>
+                                {hit.words.clone().map(|words| view! {
+                                    <pre class="words" aria-label=move || t_string!(i18n, words_in_image)>{words.text}</pre>
+                                })}
                             </figcaption>
                             <button class="nav prev" aria-label=move || t_string!(i18n, previous) on:click=move |_| step(-1)>"‹"</button>
                             <button class="nav next" aria-label=move || t_string!(i18n, next) on:click=move |_| step(1)>"›"</button>
@@ -157,7 +175,7 @@ mod tests {
     fn reply(hits: usize) -> SearchReply {
         SearchReply {
             query: "a dog".into(),
-            index: IndexStatus::Ready(super::super::types::IndexInfo { images: 9, model: "m".into(), demo_model: false, last_indexed: 0 }),
+            index: IndexStatus::Ready(super::super::types::IndexInfo { images: 9, model: "m".into(), demo_model: false, last_indexed: 0, words: Default::default() }),
             hits: (0..hits)
                 .map(|i| Hit {
                     id: i as i64,
@@ -178,6 +196,8 @@ mod tests {
                     duration: None,
                     moments: Vec::new(),
                     motion: None,
+                    matched: Vec::new(),
+                    words: None,
                 })
                 .collect(),
             took_ms: 12.4,

@@ -46,6 +46,17 @@ pub struct IndexInfo {
     pub demo_model: bool,
     /// Unix seconds of the last indexing that embedded something.
     pub last_indexed: i64,
+    /// Files whose words were looked for, those with words, and those waiting.
+    #[serde(default)]
+    pub words: WordsInfo,
+}
+
+/// How far the reading of the words in images has come.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WordsInfo {
+    pub looked: u64,
+    pub with_words: u64,
+    pub waiting: u64,
 }
 
 /// A page id for live typing: up to 64 letters, digits, `-` or `_`.
@@ -60,7 +71,7 @@ pub fn validate_page(page: Option<&str>) -> Result<Option<&str>, String> {
 /// What the indexer is doing now (watch mode, or `clipfind index` run by hand).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Indexing {
-    /// `scanning`, `embedding` or `indexing vectors`.
+    /// `scanning`, `embedding`, `indexing vectors` or `reading words`.
     pub phase: String,
     /// Files read of `total` in the embedding phase.
     pub done: u64,
@@ -161,6 +172,47 @@ pub struct Hit {
     /// photo's, `/motion/ID`, the clip inside the still's own file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub motion: Option<String>,
+    /// Why it is a result: `picture`, `words` (the words read in it), `name` (its file name).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub matched: Vec<String>,
+    /// The words read in it, when any were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub words: Option<HitWords>,
+}
+
+/// The words read in a result (the start of them), and where the query's words are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HitWords {
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snippet: Option<Snippet>,
+}
+
+/// A stretch of recognised text with the query's words marked: byte ranges (start, end) of `text`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snippet {
+    pub text: String,
+    pub marks: Vec<(usize, usize)>,
+}
+
+impl Snippet {
+    /// The text in pieces, each with whether it is marked (out-of-range marks are dropped).
+    pub fn pieces(&self) -> Vec<(String, bool)> {
+        let mut pieces = Vec::new();
+        let mut at = 0;
+        for &(start, end) in &self.marks {
+            let (Some(before), Some(marked)) = (self.text.get(at..start), self.text.get(start..end)) else { continue };
+            if !before.is_empty() {
+                pieces.push((before.to_string(), false));
+            }
+            pieces.push((marked.to_string(), true));
+            at = end;
+        }
+        if let Some(rest) = self.text.get(at..).filter(|r| !r.is_empty()) {
+            pieces.push((rest.to_string(), false));
+        }
+        pieces
+    }
 }
 
 fn image_kind() -> String {
@@ -262,6 +314,11 @@ pub struct Narrow {
     #[cfg_attr(feature = "ssr", arg(long, value_name = "relevance|newest|oldest"))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sort: Option<String>,
+    /// What the query is matched against: all (the pictures, the words read in them and the
+    /// file names, in one list; the default), words (only the words in images) or pictures.
+    #[cfg_attr(feature = "ssr", arg(long = "match", value_name = "all|words|pictures"))]
+    #[serde(rename = "match", skip_serializing_if = "Option::is_none")]
+    pub matching: Option<String>,
 }
 
 impl Narrow {
@@ -278,6 +335,7 @@ impl Narrow {
             ("camera", &self.camera),
             ("located", &self.located),
             ("sort", &self.sort),
+            ("match", &self.matching),
         ];
         fields.into_iter().filter_map(|(name, v)| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(|v| (name, v))).collect()
     }
@@ -300,6 +358,7 @@ impl Narrow {
             camera: get("camera"),
             located: get("located"),
             sort: get("sort"),
+            matching: get("match"),
         }
     }
 }

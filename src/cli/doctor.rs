@@ -5,7 +5,13 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::Settings;
-use clipfind_engine::{clip::formats, media::video, runtime::onnx, store::faiss_store as vectors};
+use clipfind_engine::{
+    clip::formats,
+    media::ocr::{self, OcrOptions, Reader},
+    media::video,
+    runtime::onnx,
+    store::faiss_store as vectors,
+};
 
 #[derive(Debug, Serialize)]
 struct DoctorReport {
@@ -15,6 +21,8 @@ struct DoctorReport {
     faiss: FaissReport,
     /// The ffmpeg version, or why videos cannot be indexed (not a failure: images still index).
     ffmpeg: String,
+    /// Tesseract and its languages, or why the words in images cannot be read (not a failure).
+    ocr: String,
     /// Still-image formats, each with whether it can be read here.
     formats: Vec<FormatReport>,
     device: String,
@@ -59,6 +67,7 @@ pub fn run(settings: &Settings, json: bool) -> anyhow::Result<()> {
             self_check: vectors::self_check().map_or_else(|e| format!("failed: {e}"), |()| "passed".into()),
         },
         ffmpeg: video::ffmpeg_version().unwrap_or_else(|e| format!("not usable, videos are not indexed: {e}")),
+        ocr: ocr_report(),
         formats: formats::readable().into_iter().map(|(name, readable)| FormatReport { name, readable }).collect(),
         device: settings.device.to_string(),
         data: settings.data.clone(),
@@ -79,6 +88,21 @@ pub fn run(settings: &Settings, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Tesseract loaded with the languages `clipfind index` would read with.
+fn ocr_report() -> String {
+    let mut options = OcrOptions::default();
+    if let Some(data) = std::env::var_os("TESSDATA_PREFIX") {
+        options.data = data.into();
+    }
+    if let Ok(languages) = std::env::var("CLIPFIND_OCR_LANGUAGES") {
+        options.languages = languages;
+    }
+    match Reader::open(&options) {
+        Ok(_) => format!("Tesseract {} with {} from {}", ocr::version(), options.languages, options.data.display()),
+        Err(e) => format!("not usable, the words in images are not read: {e}"),
+    }
+}
+
 fn print_doctor(r: &DoctorReport) {
     let shown = |p: &Option<PathBuf>| p.as_ref().map_or("(not set)".to_string(), |p| p.display().to_string());
     println!("clipfind {}", r.clipfind);
@@ -93,6 +117,7 @@ fn print_doctor(r: &DoctorReport) {
     }
     println!("FAISS {} (static, self-check {})", r.faiss.version, r.faiss.self_check);
     println!("ffmpeg {}", r.ffmpeg);
+    println!("OCR: {}", r.ocr);
     let named = |readable: bool| r.formats.iter().filter(|f| f.readable == readable).map(|f| f.name).collect::<Vec<_>>().join(", ");
     println!("image formats: {}", named(true));
     if r.formats.iter().any(|f| !f.readable) {

@@ -8,6 +8,7 @@ use super::{progress::Bar, Settings};
 use super::terminal::shown;
 use clipfind_engine::{
     ingest::indexer::{IndexOptions, Summary},
+    media::ocr::OcrOptions,
     support::progress::{Progress, Silent},
 };
 
@@ -51,6 +52,15 @@ pub struct IndexArgs {
     /// Do not write thumbnails for the web page.
     #[arg(long)]
     pub no_thumbnails: bool,
+    /// Do not read the words in images (OCR); searches then match pictures and names only.
+    #[arg(long)]
+    pub no_ocr: bool,
+    /// Tesseract's languages for the words in images, `+`-separated (eng, chi_sim, deu, ...).
+    #[arg(long, env = "CLIPFIND_OCR_LANGUAGES", default_value = "eng+chi_sim", value_name = "LANGS")]
+    pub ocr_languages: String,
+    /// The folder of Tesseract's .traineddata models.
+    #[arg(long, env = "TESSDATA_PREFIX", default_value = clipfind_engine::media::ocr::DEBIAN_TESSDATA, value_name = "DIR")]
+    pub ocr_data: std::path::PathBuf,
     /// No progress bar and no summary.
     #[arg(short, long)]
     pub quiet: bool,
@@ -77,6 +87,7 @@ pub fn run(settings: &Settings, args: &IndexArgs) -> anyhow::Result<()> {
         settle: std::time::Duration::from_secs_f64(args.settle.max(0.0)),
         max_file_bytes: args.max_file_mb << 20,
         thumbnails: !args.no_thumbnails,
+        ocr: (!args.no_ocr).then(|| OcrOptions { data: args.ocr_data.clone(), languages: args.ocr_languages.clone(), ..OcrOptions::default() }),
         progress,
         ..defaults
     })?;
@@ -106,6 +117,12 @@ fn print_summary(s: &Summary, data: &[std::path::PathBuf], index_dir: &std::path
     }
     if let Some((count, why)) = &s.videos_waiting {
         println!("  {count} videos not indexed: {why}");
+    }
+    if s.words_read > 0 {
+        println!("  words looked for in {} files, found in {}", s.words_read, s.with_words);
+    }
+    if let Some(why) = &s.words_not_read {
+        println!("  the words in images were not read: {}", shown(why));
     }
     if s.remote_store.is_some() {
         println!("  vectors in {}: {} written, {} removed", s.vector_index.factory, s.uploaded, s.remote_deleted);

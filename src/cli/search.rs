@@ -11,7 +11,7 @@ use crate::app::types::Narrow;
 use clipfind_engine::{
     catalog::filter::Filter,
     library::Library,
-    search::searcher::{SearchParams, Searcher, Sort},
+    search::searcher::{Matching, SearchParams, Searcher, Sort},
 };
 
 #[derive(Debug, Args)]
@@ -38,6 +38,9 @@ pub struct SearchArgs {
     /// Under each video, its other matching moments too.
     #[arg(long)]
     pub moments: bool,
+    /// Only images whose recognised words match the query (the same as --match words).
+    #[arg(long, conflicts_with = "matching")]
+    pub ocr_only: bool,
     #[command(flatten)]
     pub narrow: Narrow,
 }
@@ -51,6 +54,16 @@ fn filter_and_sort(narrow: &Narrow) -> anyhow::Result<(Filter, Sort)> {
     Ok((filter, sort))
 }
 
+/// What `--match` (or `--ocr-only`) asks the query to be matched against.
+fn matching(args: &SearchArgs) -> anyhow::Result<Matching> {
+    match (args.ocr_only, args.narrow.matching.as_deref().map(str::trim)) {
+        (true, _) | (_, Some("words")) => Ok(Matching::Words),
+        (_, None | Some("all")) => Ok(Matching::Everything),
+        (_, Some("pictures")) => Ok(Matching::Pictures),
+        (_, Some(other)) => bail!("--match: '{other}' is not what a query can be matched against: use all, words or pictures"),
+    }
+}
+
 pub fn run(settings: &Settings, args: &SearchArgs) -> anyhow::Result<()> {
     let config = settings.library_config(true);
     let index_dir = config.index_dir().context("which index? pass --data DIR or --index DIR")?;
@@ -59,7 +72,7 @@ pub fn run(settings: &Settings, args: &SearchArgs) -> anyhow::Result<()> {
     }
     let (filter, sort) = filter_and_sort(&args.narrow)?;
     let searcher = Library::open(config)?.searcher()?;
-    let params = SearchParams { k: args.k, min_score: args.min_score, sort };
+    let params = SearchParams { k: args.k, min_score: args.min_score, sort, matching: matching(args)? };
     let hits = match (&args.query, &args.image, &args.like) {
         (Some(q), _, _) => searcher.search_query(q, params, &filter, None)?,
         (_, Some(image), _) => searcher.search_image_file(image, params, &filter)?,
@@ -87,6 +100,9 @@ pub fn run(settings: &Settings, args: &SearchArgs) -> anyhow::Result<()> {
                 (Sort::Relevance, _) | (_, None) => println!("{name} | similarity: {:.4}", h.score),
                 (_, Some(taken)) => println!("{name} | similarity: {:.4} | taken {}", h.score, shown(&taken.replace('T', " "))),
             }
+            if let Some(snippet) = h.words.as_ref().and_then(|w| w.snippet.as_ref()) {
+                println!("    words: {}", shown(&marked(snippet)));
+            }
             if args.moments {
                 for m in &h.moments {
                     println!("    also @ {} | similarity: {:.4}", hms(m.timestamp), m.score);
@@ -95,6 +111,22 @@ pub fn run(settings: &Settings, args: &SearchArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The snippet with its matches in brackets: `…the [INVOICE] [4711] total…`.
+fn marked(snippet: &clipfind_engine::search::words::Snippet) -> String {
+    let mut out = String::new();
+    let mut at = 0;
+    for &(start, end) in &snippet.marks {
+        let (Some(before), Some(matched)) = (snippet.text.get(at..start), snippet.text.get(start..end)) else { continue };
+        out.push_str(before);
+        out.push('[');
+        out.push_str(matched);
+        out.push(']');
+        at = end;
+    }
+    out.push_str(snippet.text.get(at..).unwrap_or_default());
+    out
 }
 
 /// `00:01:23`: a video's moment as the CLI prints it.

@@ -70,6 +70,18 @@ fn assert_close(what: &str, a: &Metrics, b: &Metrics, tolerance: f64) {
     }
 }
 
+/// Fusing the words in images and the file names into the ranking does not hurt CLIP's own
+/// queries: the held-out set's shape queries, asked as the search box asks them, rank as the
+/// pictures alone rank them (the shapes hold no words, and their names say nothing).
+#[test]
+fn fusion_keeps_the_shape_queries_as_clip_ranks_them() {
+    use clipfind_engine::search::searcher::Matching;
+    let pictures = evaluate::text_metrics(searcher(), shapes(), Matching::Pictures).expect("evaluation runs");
+    let fused = evaluate::text_metrics(searcher(), shapes(), Matching::Everything).expect("evaluation runs");
+    eprintln!("shape queries, pictures alone: {pictures:?}\nfused with words and names: {fused:?}");
+    assert_close("fused against pictures alone", &fused, &pictures, 0.01);
+}
+
 #[test]
 fn held_out_recall_meets_the_bar_and_matches_the_pytorch_reference() {
     let report = evaluate::evaluate(searcher(), shapes()).expect("evaluation runs");

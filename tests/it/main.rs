@@ -19,6 +19,7 @@ mod layout;
 mod live;
 mod milvus;
 mod models_fetch;
+mod ocr;
 mod photo_filters;
 mod references;
 mod video;

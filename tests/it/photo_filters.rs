@@ -243,7 +243,7 @@ fn query_arithmetic_is_the_normalised_weighted_sum_and_names_its_errors() {
     let out = clipfind(d.path(), &root().join("models/clipfind-demo"), &["index", "--quiet"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let searcher = demo_searcher(d.path());
-    let params = SearchParams { k: 10, min_score: -1.0, sort: Sort::Relevance };
+    let params = SearchParams { k: 10, min_score: -1.0, sort: Sort::Relevance, ..Default::default() };
     let none = Filter::default();
     // Plain queries are unchanged.
     assert_eq!(searcher.search_query("  a red circle ", params, &none, None).unwrap(), searcher.search_text("a red circle", params).unwrap());

@@ -65,7 +65,7 @@ impl Catalog {
         let catalog = Catalog { conn, path };
         match catalog.meta("format")?.as_deref() {
             Some(FORMAT) => Ok(catalog),
-            Some(old @ ("1" | "2" | "3")) => Err(EngineError::Catalog {
+            Some(old @ ("1" | "2" | "3" | "4")) => Err(EngineError::Catalog {
                 path: catalog.path.clone(),
                 reason: format!("this index was made by an older clipfind (catalog format {old}): run `clipfind index` once to upgrade it in place (nothing is re-embedded)"),
             }),
@@ -77,7 +77,7 @@ impl Catalog {
     pub fn needs_upgrade(index_dir: &Path) -> bool {
         let path = index_dir.join(CATALOG_FILE);
         let format = |conn: Connection| conn.query_row("SELECT value FROM meta WHERE key = 'format'", [], |r| r.get::<_, String>(0));
-        path.is_file() && open_shared_read_only(&path).and_then(format).is_ok_and(|f| matches!(f.as_str(), "1" | "2" | "3"))
+        path.is_file() && open_shared_read_only(&path).and_then(format).is_ok_and(|f| matches!(f.as_str(), "1" | "2" | "3" | "4"))
     }
 
     /// Path of the catalog's SQLite file.

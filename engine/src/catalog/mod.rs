@@ -18,10 +18,12 @@ mod rows;
 mod schema;
 mod upgrade;
 pub mod vector_file;
+mod words;
 mod writer;
 
 pub use connection::Catalog;
 pub use live::MOTION_MAX_MS;
 pub use rows::{FrameRow, ImageRow, SkippedRow, StoredFile, VectorRow, VideoSpan};
 pub use schema::{CATALOG_FILE, FRAME_IDS};
+pub use words::{Unread, WordsProgress};
 pub use writer::{NewImage, Writer};

@@ -34,12 +34,18 @@ impl Catalog {
                 upgrade::from_format_1(&mut catalog, index_dir)?;
                 upgrade::from_format_2(&mut catalog)?;
                 upgrade::from_format_3(&mut catalog)?;
+                upgrade::from_format_4(&mut catalog)?;
             }
             Some("2") => {
                 upgrade::from_format_2(&mut catalog)?;
                 upgrade::from_format_3(&mut catalog)?;
+                upgrade::from_format_4(&mut catalog)?;
             }
-            Some("3") => upgrade::from_format_3(&mut catalog)?,
+            Some("3") => {
+                upgrade::from_format_3(&mut catalog)?;
+                upgrade::from_format_4(&mut catalog)?;
+            }
+            Some("4") => upgrade::from_format_4(&mut catalog)?,
             Some(f) => {
                 return Err(EngineError::Catalog {
                     path: catalog.path.clone(),

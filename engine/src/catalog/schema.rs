@@ -7,7 +7,7 @@ pub(super) const UPSERT_META: &str =
     "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value";
 
 /// Bumped when the schema changes; older formats are upgraded in place when opened for writing.
-pub(super) const FORMAT: &str = "4";
+pub(super) const FORMAT: &str = "5";
 
 /// Vector ids of video frames beyond a video's first are this plus their `frames` row id: one id
 /// space for the vector store, and never an image id (SQLite would need 2^40 inserts to get here).
@@ -72,4 +72,24 @@ CREATE TABLE IF NOT EXISTS skipped (
     mtime_ns INTEGER NOT NULL,
     reason TEXT NOT NULL
 );
+-- Words printed in images (format 5, see catalog/words.rs and media/ocr): one `ocr` row per file
+-- whose words were looked for (found: how many characters were read, 0 for none, or for a file
+-- the text-presence test passed over), and its text in `words`, whose rowid is the image's id.
+-- Both go with the image's content: removed with the row, and when its content changes.
+CREATE TABLE IF NOT EXISTS ocr (
+    image INTEGER PRIMARY KEY,
+    found INTEGER NOT NULL,
+    engine TEXT NOT NULL
+);
+-- Trigram: any substring of three characters or more is found, in any script (Chinese has no
+-- spaces between words); shorter ones are found with LIKE, which the same table answers.
+CREATE VIRTUAL TABLE IF NOT EXISTS words USING fts5(text, tokenize = 'trigram');
+CREATE TRIGGER IF NOT EXISTS words_go_with_their_image AFTER DELETE ON images BEGIN
+    DELETE FROM ocr WHERE image = old.id;
+    DELETE FROM words WHERE rowid = old.id;
+END;
+CREATE TRIGGER IF NOT EXISTS words_go_with_their_content AFTER UPDATE OF hash ON images WHEN old.hash <> new.hash BEGIN
+    DELETE FROM ocr WHERE image = old.id;
+    DELETE FROM words WHERE rowid = old.id;
+END;
 ";

@@ -1,5 +1,8 @@
 //! Upgrading an older catalog in place, without re-embedding anything.
 //!
+//! Format 5 adds the words read in images: new tables only, made with the rest of the schema; the
+//! next indexing run reads the words of every image (see [`crate::ingest::indexer`]).
+//!
 //! Format 4 adds videos: two columns of `images` and the `frames` table.
 //!
 //! Format 3 adds each photo's metadata (capture time, camera, location). The upgrade adds the
@@ -91,9 +94,16 @@ pub(super) fn from_format_3(catalog: &mut Catalog) -> Result<()> {
     let err = db_error(&catalog.path);
     let tx = catalog.conn.transaction().map_err(&err)?;
     tx.execute_batch("ALTER TABLE images ADD COLUMN duration_ms INTEGER; ALTER TABLE images ADD COLUMN frame_ms INTEGER;").map_err(&err)?;
-    tx.execute("UPDATE meta SET value = ?1 WHERE key = 'format'", [super::schema::FORMAT]).map_err(&err)?;
+    tx.execute("UPDATE meta SET value = '4' WHERE key = 'format'", []).map_err(&err)?;
     tx.commit().map_err(&err)?;
     tracing::info!("upgraded the catalog from format 3: it can hold videos now");
+    Ok(())
+}
+
+/// Marks the catalog as one that holds words; their tables come with the schema.
+pub(super) fn from_format_4(catalog: &mut Catalog) -> Result<()> {
+    catalog.set_meta("format", super::schema::FORMAT)?;
+    tracing::info!("upgraded the catalog from format 4: the next indexing run reads the words in its images");
     Ok(())
 }
 

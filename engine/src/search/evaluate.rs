@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     clip::Clip,
     ingest::indexer::{self, IndexOptions},
-    search::searcher::{Hit, SearchParams, Searcher},
+    search::searcher::{Hit, Matching, SearchParams, Searcher},
     EngineError, Result,
 };
 
@@ -190,6 +190,18 @@ pub fn evaluate(searcher: &Searcher, set: &EvalSet) -> Result<Report> {
     Ok(Report { images, text_to_image: metrics(&text), image_to_image: metrics(&image), languages })
 }
 
+/// The text queries' figures when asked as the search box asks them (the query grammar, a date
+/// taken out, the words in images and the names fused in as `matching` says), for comparing
+/// fusion with the pictures alone.
+pub fn text_metrics(searcher: &Searcher, set: &EvalSet, matching: Matching) -> Result<Metrics> {
+    let everything = SearchParams { k: set.manifest.images.len().max(1), min_score: f32::NEG_INFINITY, matching, ..Default::default() };
+    let filter = crate::catalog::filter::Filter::default();
+    let ranked = (set.manifest.text_queries.iter())
+        .map(|q| Ok(ranked(&searcher.search_query(&q.text, everything, &filter, None)?, q.relevant.iter().map(String::as_str).collect())))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(metrics(&ranked))
+}
+
 fn text_results(searcher: &Searcher, queries: &[TextQuery], everything: SearchParams) -> Result<Vec<Ranked>> {
     queries
         .iter()
@@ -243,7 +255,7 @@ mod tests {
     use super::*;
 
     fn hits(paths: &[&str]) -> Vec<Hit> {
-        paths.iter().enumerate().map(|(i, p)| Hit { id: i as i64, path: p.to_string(), folder: None, score: 0.0, width: 1, height: 1, taken: None, taken_source: None, camera: None, location: None, kind: "image", timestamp: None, duration: None, moments: Vec::new(), motion: None }).collect()
+        paths.iter().enumerate().map(|(i, p)| Hit { id: i as i64, path: p.to_string(), folder: None, score: 0.0, width: 1, height: 1, taken: None, taken_source: None, camera: None, location: None, kind: "image", timestamp: None, duration: None, moments: Vec::new(), motion: None, matched: Vec::new(), words: None }).collect()
     }
 
     #[test]

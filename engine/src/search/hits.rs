@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use std::path::PathBuf;
 
+use super::words::Snippet;
 use crate::{catalog::ImageRow, ingest::roots::Roots};
 
 /// How many results, how similar they must be, and their order.
@@ -16,12 +17,26 @@ pub struct SearchParams {
     pub min_score: f32,
     /// The order of the results (which results are chosen does not depend on it).
     pub sort: Sort,
+    /// What a query is matched against.
+    pub matching: Matching,
+}
+
+/// What a query is matched against.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Matching {
+    /// The pictures, the words read in them and their names, in one ranked list.
+    #[default]
+    Everything,
+    /// Only the words read in images (`--ocr-only`).
+    Words,
+    /// Only the pictures: CLIP alone, as before words were read.
+    Pictures,
 }
 
 impl Default for SearchParams {
     /// The seed's defaults: 30 results, similarity at least 0.1, most similar first.
     fn default() -> Self {
-        SearchParams { k: 30, min_score: 0.1, sort: Sort::Relevance }
+        SearchParams { k: 30, min_score: 0.1, sort: Sort::Relevance, matching: Matching::Everything }
     }
 }
 
@@ -96,7 +111,27 @@ pub struct Hit {
     /// its file (its frames' matches are the still's moments).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub motion: Option<Motion>,
+    /// Why it is a result: `picture` (CLIP), `words` (the words read in it), `name` (its file
+    /// or folder name); empty for searches by image.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub matched: Vec<&'static str>,
+    /// The words read in it, when any were.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub words: Option<HitWords>,
 }
+
+/// The words read in a result, and where the query's words are in them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HitWords {
+    /// The recognised text (at most [`HIT_WORDS_CHARS`] characters of it).
+    pub text: String,
+    /// The stretch around the query's words, marked, when they matched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snippet: Option<Snippet>,
+}
+
+/// Characters of recognised text a hit carries; the whole is one request away.
+pub const HIT_WORDS_CHARS: usize = 2000;
 
 /// The clip of a Live Photo or a motion photo.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -142,6 +177,8 @@ pub struct IndexStats {
     pub last_indexed: i64,
     /// Changes logged after the approximate index snapshot, replayed into it at load.
     pub replayed_changes: usize,
+    /// How far the reading of the words in images has come.
+    pub words: crate::catalog::WordsProgress,
 }
 
 pub(super) fn sort_rows(rows: &mut [(ImageRow, f32, Vec<Moment>)], sort: Sort) {

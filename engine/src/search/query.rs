@@ -43,6 +43,8 @@ pub struct Term {
     pub weight: f32,
     /// What to embed.
     pub what: TermKind,
+    /// Whether the text was written in quotes: an exact phrase for the words in images.
+    pub quoted: bool,
 }
 
 /// What a term embeds.
@@ -95,6 +97,7 @@ impl Query {
                 Term {
                     weight,
                     what: TermKind::Text(text),
+                    ..
                 },
             ] if *weight == 1.0 => Some(text),
             _ => None,
@@ -220,6 +223,7 @@ impl<'a> Parser<'a> {
             }
             None => (1.0, at),
         };
+        let quoted = self.char_at(at) == Some('"');
         let (what, next) = match self.char_at(at) {
             Some('#') => {
                 let (id, after) = self.image(at)?;
@@ -238,6 +242,7 @@ impl<'a> Parser<'a> {
             Term {
                 weight: sign * weight,
                 what,
+                quoted,
             },
             next,
         ))
@@ -409,13 +414,19 @@ mod tests {
         Term {
             weight,
             what: TermKind::Text(text.to_string()),
+            quoted: false,
         }
+    }
+
+    fn phrase(weight: f32, text: &str) -> Term {
+        Term { quoted: true, ..self::text(weight, text) }
     }
 
     fn image(weight: f32, id: i64) -> Term {
         Term {
             weight,
             what: TermKind::Image(id),
+            quoted: false,
         }
     }
 
@@ -602,7 +613,7 @@ mod tests {
 
     #[test]
     fn quoting_keeps_a_leading_number_and_colon_as_text() {
-        assert_eq!(terms("\"12:30 meeting\""), vec![text(1.0, "12:30 meeting")]);
+        assert_eq!(terms("\"12:30 meeting\""), vec![phrase(1.0, "12:30 meeting")]);
     }
 
     #[test]
@@ -624,7 +635,7 @@ mod tests {
     fn images_and_text_mix() {
         assert_eq!(
             terms("#12 + \"at night\""),
-            vec![image(1.0, 12), text(1.0, "at night")]
+            vec![image(1.0, 12), phrase(1.0, "at night")]
         );
         assert_eq!(
             terms("beach - #7 + 3:#8"),
@@ -636,7 +647,7 @@ mod tests {
     fn weighted_image_and_quoted_terms_mix() {
         assert_eq!(
             terms("0.5:#12 - 1.5:\"red car\""),
-            vec![image(0.5, 12), text(-1.5, "red car")]
+            vec![image(0.5, 12), phrase(-1.5, "red car")]
         );
     }
 
@@ -655,23 +666,23 @@ mod tests {
 
     #[test]
     fn quoted_text_keeps_operators_literally() {
-        assert_eq!(terms("\"t-shirt +logo\""), vec![text(1.0, "t-shirt +logo")]);
+        assert_eq!(terms("\"t-shirt +logo\""), vec![phrase(1.0, "t-shirt +logo")]);
         assert_eq!(
             terms("cat - \"a - b\" + #1"),
-            vec![text(1.0, "cat"), text(-1.0, "a - b"), image(1.0, 1)]
+            vec![text(1.0, "cat"), phrase(-1.0, "a - b"), image(1.0, 1)]
         );
     }
 
     #[test]
     fn quoted_text_is_taken_literally_including_spaces() {
-        assert_eq!(terms("\" at night\""), vec![text(1.0, " at night")]);
+        assert_eq!(terms("\" at night\""), vec![phrase(1.0, " at night")]);
     }
 
     #[test]
     fn quoted_text_keeps_hashes_and_colons() {
         assert_eq!(
             terms("\"#12\" + \"2:cat\""),
-            vec![text(1.0, "#12"), text(1.0, "2:cat")]
+            vec![phrase(1.0, "#12"), phrase(1.0, "2:cat")]
         );
     }
 

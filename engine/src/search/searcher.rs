@@ -21,8 +21,13 @@ use std::collections::HashMap;
 
 use lru::LruCache;
 
-pub use super::hits::{Hit, IndexStats, Moment, Motion, SearchParams, Sort};
-use super::hits::{sort_rows, MOMENTS};
+pub use super::hits::{Hit, HitWords, IndexStats, Matching, Moment, Motion, SearchParams, Sort};
+use super::hits::{sort_rows, HIT_WORDS_CHARS, MOMENTS};
+use super::{
+    fusion::{self, Ranking},
+    intent,
+    words::{Snippet, TextMatch, TextQuery, CANDIDATES},
+};
 use crate::{
     catalog::filter::Filter,
     catalog::identity,
@@ -151,6 +156,7 @@ impl Searcher {
             roots: Roots::recorded(&catalog)?,
             last_indexed: catalog.meta("last_indexed")?.and_then(|t| t.parse().ok()).unwrap_or(0),
             replayed_changes: vectors.replayed(),
+            words: catalog.words_progress()?,
         };
         let links = crate::ingest::original::followed_links(&catalog)?;
         Ok(Searcher {
@@ -200,19 +206,116 @@ impl Searcher {
     }
 
     /// A query in the [`query`](crate::search::query) grammar (plain text, or text and indexed images
-    /// added and subtracted with weights), narrowed by `filter`. Images the query names are
-    /// left out of its results. A malformed query is [`EngineError::Query`].
+    /// added and subtracted with weights), narrowed by `filter`, matched as `params.matching` says:
+    /// the pictures, the words read in them and their names fused into one list (see
+    /// [`fusion`]), with a date a plain query names taken out as a filter for the pictures (see
+    /// [`intent`]). Images the query names are left out of its results. A malformed query is
+    /// [`EngineError::Query`].
     pub fn search_query(&self, text: &str, params: SearchParams, filter: &Filter, ticket: Option<Ticket>) -> Result<Vec<Hit>> {
         let query = Query::parse(text).map_err(EngineError::Query)?;
-        let v = match query.as_plain() {
-            Some(plain) => self.text_embedding_unless_superseded(plain, ticket.clone())?,
-            None => self.query_embedding(&query, ticket.clone())?,
-        };
         let named: Vec<i64> = query.terms.iter().filter_map(|t| match t.what {
             TermKind::Image(id) => Some(id),
             TermKind::Text(_) => None,
         }).collect();
-        self.find_unless_superseded(&v, params, &named, filter, ticket)
+        let (v, pictures_filter) = match query.as_plain() {
+            Some(plain) => {
+                let dated = intent::dates_in(plain);
+                let mut dated_filter = filter.clone();
+                if let Some(period) = dated.period {
+                    dated_filter.taken_in(period);
+                }
+                let encoded = if dated.text.is_empty() { plain } else { dated.text.as_str() };
+                (self.text_embedding_unless_superseded(encoded, ticket.clone())?, dated_filter)
+            }
+            None => (self.query_embedding(&query, ticket.clone())?, filter.clone()),
+        };
+        let pictures = match params.matching {
+            Matching::Words => Vec::new(),
+            _ => self.find_rows(&v, params, &named, &pictures_filter, ticket)?,
+        };
+        let text_query = TextQuery::of(&query).filter(|_| params.matching != Matching::Pictures);
+        let Some(text_query) = text_query else { return Ok(self.hits(pictures, params, "picture")) };
+        self.fuse(&v, pictures, &text_query, params, &named, filter)
+    }
+
+    /// The pictures' results fused with the images whose words or names match (see [`fusion`]).
+    fn fuse(&self, v: &[f32], pictures: Vec<(ImageRow, f32, Vec<Moment>)>, text: &TextQuery, params: SearchParams, named: &[i64], filter: &Filter) -> Result<Vec<Hit>> {
+        let allowed = if filter.is_empty() { None } else { Some(self.allowed(filter)?) };
+        let keep = |m: &TextMatch| !named.contains(&m.id) && allowed.as_ref().is_none_or(|ids| ids.binary_search(&m.id).is_ok());
+        let (words, names) = {
+            let catalog = self.catalog();
+            let words: Vec<TextMatch> = text.in_words(&catalog, CANDIDATES)?.into_iter().filter(keep).collect();
+            let names: Vec<TextMatch> = match params.matching {
+                Matching::Everything => text.in_names(&catalog, CANDIDATES)?.into_iter().filter(keep).collect(),
+                _ => Vec::new(),
+            };
+            (words, names)
+        };
+        if words.is_empty() && names.is_empty() {
+            return Ok(self.hits(pictures, params, "picture"));
+        }
+        let strength = |matches: &[TextMatch]| matches.iter().map(|m| (m.id, m.coverage * m.coverage)).collect::<Vec<_>>();
+        let fused = fusion::fuse(&[
+            Ranking { weight: fusion::PICTURES, items: pictures.iter().map(|(row, _, _)| (row.id, 1.0)).collect() },
+            Ranking { weight: fusion::WORDS, items: strength(&words) },
+            Ranking { weight: fusion::NAMES, items: strength(&names) },
+        ]);
+        let mut by_id: HashMap<i64, (ImageRow, f32, Vec<Moment>)> = pictures.into_iter().map(|p| (p.0.id, p)).collect();
+        let snippets: HashMap<i64, Snippet> = words.iter().filter_map(|m| Some((m.id, m.snippet.clone()?))).collect();
+        let mut rows = Vec::with_capacity(params.k);
+        for (id, _) in fused.into_iter().take(params.k) {
+            let mut matched = Vec::new();
+            let row = match by_id.remove(&id) {
+                Some(row) => {
+                    matched.push("picture");
+                    row
+                }
+                None => match self.catalog().image(id)? {
+                    Some(row) => {
+                        let score = self.vectors.vector(id)?.map_or(0.0, |u| u.iter().zip(v).map(|(a, b)| a * b).sum());
+                        (row, score, Vec::new())
+                    }
+                    None => continue, // removed since this index was opened
+                },
+            };
+            if snippets.contains_key(&id) {
+                matched.push("words");
+            }
+            if names.iter().any(|m| m.id == id) {
+                matched.push("name");
+            }
+            rows.push((row, matched));
+        }
+        let mut ordered: Vec<(ImageRow, f32, Vec<Moment>)> = Vec::with_capacity(rows.len());
+        let mut why: HashMap<i64, Vec<&'static str>> = HashMap::new();
+        for ((row, score, moments), matched) in rows {
+            why.insert(row.id, matched);
+            ordered.push((row, score, moments));
+        }
+        sort_rows(&mut ordered, params.sort);
+        Ok(ordered
+            .into_iter()
+            .map(|(row, score, moments)| {
+                let id = row.id;
+                let mut hit = self.hit(row, score, moments);
+                hit.matched = why.remove(&id).unwrap_or_default();
+                if let (Some(words), Some(snippet)) = (hit.words.as_mut(), snippets.get(&id)) {
+                    words.snippet = Some(snippet.clone());
+                }
+                hit
+            })
+            .collect())
+    }
+
+    /// Hits of the pictures alone, in `params.sort` order, each marked as matched by `why`.
+    fn hits(&self, mut rows: Vec<(ImageRow, f32, Vec<Moment>)>, params: SearchParams, why: &'static str) -> Vec<Hit> {
+        sort_rows(&mut rows, params.sort);
+        rows.into_iter().map(|(row, score, moments)| Hit { matched: vec![why], ..self.hit(row, score, moments) }).collect()
+    }
+
+    /// The words read in image `id` (all of them), if any were.
+    pub fn words(&self, id: i64) -> Result<Option<String>> {
+        self.catalog().words_of(id)
     }
 
     /// The weighted sum of the query's term embeddings, normalised (see [`query::combine`]).
@@ -284,6 +387,13 @@ impl Searcher {
     /// As [`Searcher::find`], or [`EngineError::Superseded`] when `ticket` is overtaken before
     /// the vector search runs (live typing: the encoder may be quick, the search queue not).
     fn find_unless_superseded(&self, v: &[f32], params: SearchParams, exclude: &[i64], filter: &Filter, ticket: Option<Ticket>) -> Result<Vec<Hit>> {
+        let mut rows = self.find_rows(v, params, exclude, filter, ticket)?;
+        sort_rows(&mut rows, params.sort);
+        Ok(rows.into_iter().map(|(row, score, moments)| self.hit(row, score, moments)).collect())
+    }
+
+    /// The best `params.k` files for `v`, best first, with their moments.
+    fn find_rows(&self, v: &[f32], params: SearchParams, exclude: &[i64], filter: &Filter, ticket: Option<Ticket>) -> Result<Vec<(ImageRow, f32, Vec<Moment>)>> {
         if v.len() != self.clip.dim() {
             return Err(EngineError::Usage(format!("a {}-d query for a {}-d index", v.len(), self.clip.dim())));
         }
@@ -299,8 +409,7 @@ impl Searcher {
             let mut rows = self.files_of(&found, params, exclude)?;
             if rows.len() >= params.k || exhausted {
                 rows.truncate(params.k);
-                sort_rows(&mut rows, params.sort);
-                return Ok(rows.into_iter().map(|(row, score, moments)| self.hit(row, score, moments)).collect());
+                return Ok(rows);
             }
             wanted *= 4;
         }
@@ -403,6 +512,7 @@ impl Searcher {
 
     fn hit(&self, row: ImageRow, score: f32, moments: Vec<Moment>) -> Hit {
         let motion = self.motion_of(&row);
+        let row_id = row.id;
         let (folder, path) = match self.stats.roots.split(&row.path) {
             Some((root, rel)) if self.stats.roots.is_several() => (Some(root.name.clone()), rel.to_string()),
             _ => (None, row.path),
@@ -429,7 +539,15 @@ impl Searcher {
             duration: row.video.map(|v| v.duration_ms as f64 / 1000.0),
             moments,
             motion,
+            matched: Vec::new(),
+            words: self.words_of_hit(row_id),
         }
+    }
+
+    /// The start of the words read in a result (a failed lookup shows it without them).
+    fn words_of_hit(&self, id: i64) -> Option<HitWords> {
+        let text = self.catalog().words_of(id).map_err(|e| tracing::warn!("looking up the words of image #{id}: {e}")).ok()??;
+        Some(HitWords { text: text.chars().take(HIT_WORDS_CHARS).collect(), snippet: None })
     }
 
     /// A still's clip: inside its file (a motion photo), or its Live Photo twin (a failed

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use clipfind_engine::{
     catalog::filter::Filter,
-    search::searcher::{Hit as EngineHit, SearchParams, Searcher},
+    search::searcher::{Hit as EngineHit, Matching, SearchParams, Searcher},
     EngineError,
 };
 use leptos::prelude::*;
@@ -73,7 +73,13 @@ fn capitalised(text: &str) -> String {
 /// `k`, `min` and `sort` as the engine takes them; a malformed one is a 400 that says what it wants.
 pub fn search_params(k: Option<&str>, min: Option<&str>, narrow: &Narrow) -> Result<SearchParams, ApiError> {
     let sort = narrow.sort.as_deref().map(str::trim).unwrap_or_default().parse().map_err(|e: String| ApiError::bad_request(format!("sort: {e}.")))?;
-    Ok(SearchParams { k: parse_k(k).map_err(ApiError::bad_request)?, min_score: parse_min_score(min).map_err(ApiError::bad_request)?, sort })
+    let matching = match narrow.get("match").as_deref() {
+        None | Some("all") => Matching::Everything,
+        Some("words") => Matching::Words,
+        Some("pictures") => Matching::Pictures,
+        Some(other) => return Err(ApiError::bad_request(format!("match: '{other}' is not what a query can be matched against: use all, words or pictures."))),
+    };
+    Ok(SearchParams { k: parse_k(k).map_err(ApiError::bad_request)?, min_score: parse_min_score(min).map_err(ApiError::bad_request)?, sort, matching })
 }
 
 /// The engine's filter for the URL's filter parameters; a malformed one is a 400 naming the
@@ -156,6 +162,11 @@ fn to_hit(h: EngineHit) -> Hit {
         motion: h.motion.map(|m| match m.embedded {
             true => format!("/motion/{}", m.id),
             false => format!("/image/{}", m.id),
+        }),
+        matched: h.matched.into_iter().map(str::to_string).collect(),
+        words: h.words.map(|w| crate::app::types::HitWords {
+            text: w.text,
+            snippet: w.snippet.map(|s| crate::app::types::Snippet { text: s.text, marks: s.marks }),
         }),
     }
 }

@@ -19,7 +19,7 @@ use clipfind_engine::{
 
 use lru::LruCache;
 
-use crate::app::types::{IndexInfo, IndexStatus, Indexing, LiveStatus, SkippedFile};
+use crate::app::types::{IndexInfo, IndexStatus, Indexing, LiveStatus, SkippedFile, WordsInfo};
 
 /// How often the server checks whether the index changed (one small catalog read) and reads
 /// the indexer's progress.
@@ -61,6 +61,7 @@ impl Loaded {
             model: stats.model.clone(),
             demo_model,
             last_indexed: stats.last_indexed,
+            words: WordsInfo { looked: stats.words.looked, with_words: stats.words.with_words, waiting: stats.words.waiting },
         });
         let version = Some(searcher.opened_version().to_string());
         Loaded { searcher: Some(Arc::new(searcher)), status, roots, version }

@@ -24,6 +24,7 @@ mod run;
 mod sorter;
 mod summary;
 mod thumbnails;
+mod words;
 
 pub use crate::ingest::run_status::Skipped;
 pub use options::IndexOptions;

@@ -5,6 +5,7 @@ use std::{path::PathBuf, sync::Arc};
 
 use crate::{
     ingest::pipeline,
+    media::ocr::OcrOptions,
     media::video::SamplingOptions,
     store::choice::StoreChoice,
     store::policy::IndexPolicy,
@@ -49,11 +50,14 @@ pub struct IndexOptions {
     pub progress: Arc<dyn Progress>,
     /// The vector store to use from now on (recorded in the catalog); `None`: the recorded one.
     pub store: Option<StoreChoice>,
+    /// How the words in images are read after the embeddings are committed; `None`: not read.
+    pub ocr: Option<OcrOptions>,
 }
 
 impl IndexOptions {
     /// Options to index the folder `data` into `index_dir`: batch 8, checkpoint 256, thumbnails
-    /// on, the index's factory kept.
+    /// on, the index's factory kept,
+    /// words read with Tesseract's English and Chinese models.
     pub fn new(data: PathBuf, index_dir: PathBuf) -> Self {
         IndexOptions {
             data: vec![data],
@@ -72,6 +76,7 @@ impl IndexOptions {
             video: SamplingOptions::default(),
             progress: Arc::new(Silent),
             store: None,
+            ocr: Some(OcrOptions::default()),
         }
     }
 }

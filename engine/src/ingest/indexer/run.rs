@@ -1,5 +1,6 @@
 //! One run, stage by stage: open the index and its vector store, scan, plan, embed and commit,
-//! finish, tidy the thumbnails, maintain the vector index and record the scan.
+//! finish, tidy the thumbnails, maintain the vector index, read the words in images and record
+//! the scan.
 
 use std::{collections::HashMap, time::Instant};
 
@@ -13,6 +14,7 @@ use super::plan::plan;
 use super::remote::{open_remote_store, sync_remote_store};
 use super::sorter::Sorter;
 use super::summary::Summary;
+use super::words::read_words;
 use super::thumbnails::{thumbnails_as_left, tidy_thumbnails, THUMBNAILS_CHECKED};
 use crate::{
     clip::Clip,
@@ -61,10 +63,11 @@ pub fn run(clip: &Clip, options: &IndexOptions) -> Result<Summary> {
     };
 
     let embed_started = Instant::now();
-    let sorter = Sorter::new(&plan, options)?;
+    let mut sorter = Sorter::new(&plan, options)?;
     status.phase("embedding", plan.candidates.len() as u64);
     read_and_embed(clip, &mut catalog, &mut vectors, &roots, &plan, &sorter, options, &status, &mut summary)?;
     let embed_seconds = embed_started.elapsed().as_secs_f64();
+    let text_seen = std::mem::take(&mut sorter.text_seen);
     let outcome = finish(&mut catalog, &mut vectors, &plan, sorter, &mut summary)?;
     fill_missing_photo_meta(&mut catalog, &roots)?;
     match options.thumbnails {
@@ -82,6 +85,8 @@ pub fn run(clip: &Clip, options: &IndexOptions) -> Result<Summary> {
     };
     summary.vectors_written = summary.vector_index.written;
     crate::catalog::compaction::remove_unused(&catalog, &options.index_dir)?;
+    // Last: the library is searchable by its pictures while its words are read.
+    read_words(&mut catalog, &roots, options, &text_seen, &status, &mut summary)?;
     // With files left for later, the folder times must not say their folders were seen whole.
     if unsettled == 0 {
         record_scan(&mut catalog, options, &scan.folders, full_scan)?;

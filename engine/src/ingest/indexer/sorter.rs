@@ -11,6 +11,7 @@ use image::DynamicImage;
 
 use super::options::IndexOptions;
 use super::plan::Plan;
+use super::words::TextSeen;
 use crate::{catalog::Catalog, ingest::pipeline::Triage, ingest::thumbs, media::photo_meta::PhotoMeta, Result};
 
 /// What happens to a file once its content hash is known.
@@ -37,6 +38,10 @@ pub(super) struct Sorter<'a> {
     index_dir: &'a Path,
     thumbnails: bool,
     pub(super) state: Mutex<SortState>,
+    /// What the text-presence test said of each decoded image and frame.
+    pub(super) text_seen: TextSeen,
+    /// Whether words are read in this run (else the presence test is not run).
+    reads_words: bool,
 }
 
 #[derive(Default)]
@@ -64,6 +69,8 @@ impl<'a> Sorter<'a> {
             index_dir: &options.index_dir,
             thumbnails: options.thumbnails,
             state: Mutex::new(state),
+            text_seen: TextSeen::default(),
+            reads_words: options.ocr.is_some(),
         })
     }
 
@@ -103,10 +110,17 @@ impl Triage for Sorter<'_> {
 
     fn decoded(&self, i: usize, hash: &str, image: &DynamicImage) {
         self.thumbnail(i, hash, image);
+        if self.reads_words {
+            self.text_seen.record(hash, image);
+        }
     }
 
     fn decoded_frame(&self, i: usize, hash: &str, ms: i64, image: &DynamicImage) {
-        self.thumbnail(i, &thumbs::frame_key(hash, ms), image);
+        let key = thumbs::frame_key(hash, ms);
+        self.thumbnail(i, &key, image);
+        if self.reads_words {
+            self.text_seen.record(&key, image);
+        }
     }
 }
 

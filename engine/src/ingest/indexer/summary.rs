@@ -35,6 +35,13 @@ pub struct Summary {
     pub skipped: Vec<Skipped>,
     /// Folders or files the scan could not read.
     pub scan_problems: Vec<Skipped>,
+    /// Files whose words were looked for in this run, and those in which some were found.
+    pub words_read: usize,
+    /// Files in which words were found in this run.
+    pub with_words: usize,
+    /// Why the words in images were not read (Tesseract or its models missing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub words_not_read: Option<String>,
     /// Wall-clock duration of the whole run, in seconds.
     pub seconds: f64,
     /// Embedded images per second of the embedding phase.

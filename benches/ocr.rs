@@ -1,0 +1,156 @@
+//! What reading the words in images costs, and what fusing them into the ranking costs a search.
+//!
+//! 1. Indexing photos without words (the samples/ photos at 640x480 and 12 MP, JPEG q90), whole
+//!    `clipfind index` runs with the demo model and 2 threads, with and without OCR: images/s
+//!    and their ratio (the aim: OCR on costs at most a fifth).
+//! 2. Per image: the text-presence test on photos without words, and Tesseract on the labelled
+//!    set's images with words (scripts/make-ocr-set.py), in milliseconds.
+//! 3. Search latency at 100,000 images (synthetic vectors; one in ten with words), text queries
+//!    through `search_query`: the pictures alone against the fused list, p50 and p99.
+//!
+//!   cargo bench --no-default-features --features ssr --bench ocr
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::{Duration, Instant},
+};
+
+mod common;
+
+use clipfind_engine::{
+    catalog::{filter::Filter, Catalog},
+    clip::{Clip, ClipOptions},
+    ingest::indexer::{self, IndexOptions},
+    media::ocr::{self, OcrOptions, Reader},
+    search::searcher::{Matching, SearchParams, Searcher},
+};
+
+const PHOTOS: usize = 16;
+const LIBRARY: usize = 100_000;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn percentile(v: &mut [Duration], p: f64) -> f64 {
+    v.sort();
+    v[((v.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e3
+}
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let demo = Clip::load(&root.join("models/clipfind-demo"), ClipOptions { device: "cpu".parse().unwrap(), threads: 2, ..Default::default() }).unwrap();
+    indexing_with_and_without(&demo);
+    per_image(root);
+    fused_search_latency(root);
+}
+
+fn indexing_with_and_without(clip: &Clip) {
+    println!("indexing {PHOTOS} photos without words (demo model, 2 threads, median of 3 runs):");
+    for (label, mp) in [("640x480", 0), ("12 MP", 12)] {
+        let photos = tempfile::tempdir().unwrap();
+        for (i, source) in common::sample_photos().iter().cycle().take(PHOTOS).enumerate() {
+            let bytes = match mp {
+                0 => small_jpeg(source, i as u32),
+                mp => common::photo_like(source, mp, 300 + i as u32),
+            };
+            std::fs::write(photos.path().join(format!("photo-{i:02}.jpg")), bytes).unwrap();
+        }
+        let rate = |ocr: Option<OcrOptions>| {
+            median(
+                (0..3)
+                    .map(|_| {
+                        let index = tempfile::tempdir().unwrap();
+                        let options = IndexOptions { ocr: ocr.clone(), ..IndexOptions::new(photos.path().to_path_buf(), index.path().to_path_buf()) };
+                        let started = Instant::now();
+                        let summary = indexer::run(clip, &options).unwrap();
+                        assert_eq!(summary.embedded, PHOTOS);
+                        PHOTOS as f64 / started.elapsed().as_secs_f64()
+                    })
+                    .collect(),
+            )
+        };
+        let (without, with) = (rate(None), rate(Some(OcrOptions::default())));
+        println!("  {label:>8}: without OCR {without:6.2} images/s, with OCR {with:6.2} images/s: {:.2}x", with / without);
+    }
+}
+
+/// A sample photo at 640x480, JPEG q90.
+fn small_jpeg(source: &image::RgbImage, seed: u32) -> Vec<u8> {
+    let small = image::imageops::resize(source, 640, 480, image::imageops::FilterType::Triangle);
+    let mut bytes = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut std::io::Cursor::new(&mut bytes), 90 - (seed % 3) as u8).encode_image(&small).unwrap();
+    bytes
+}
+
+fn per_image(root: &Path) {
+    let photos: Vec<image::DynamicImage> = common::sample_photos().into_iter().map(image::DynamicImage::ImageRgb8).collect();
+    let picked = photos.iter().filter(|p| ocr::likely_text(p)).count();
+    let presence: Vec<f64> = (0..5).flat_map(|_| photos.iter().map(|p| timed(|| ocr::likely_text(p)))).collect();
+    println!("text-presence test on {} sample photos without words: {:.2} ms median, {picked} picked for reading", photos.len(), median(presence));
+    let set = tempfile::tempdir().unwrap();
+    let status = Command::new(python()).arg(root.join("scripts/make-ocr-set.py")).arg(set.path()).status().unwrap();
+    assert!(status.success());
+    let labels: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(set.path().join("labels.json")).unwrap()).unwrap();
+    let mut reader = Reader::open(&OcrOptions::default()).unwrap();
+    let (mut with, mut without) = (Vec::new(), Vec::new());
+    for label in &labels {
+        let image = image::open(set.path().join(label["file"].as_str().unwrap())).unwrap();
+        let has_words = !label["queries"].as_array().unwrap().is_empty();
+        let likely = ocr::likely_text(&image);
+        // What indexing pays: the presence test, and Tesseract where it says so.
+        let ms = timed(|| if likely { reader.read(&image).text.len() } else { 0 });
+        if has_words { with.push(ms) } else { without.push(ms) }
+    }
+    println!("labelled set, per image (presence test + Tesseract where it says so): {} with words {:.0} ms median, {} look-alikes without {:.0} ms median",
+        with.len(), median(with), without.len(), median(without));
+}
+
+fn timed<T>(f: impl FnOnce() -> T) -> f64 {
+    let started = Instant::now();
+    std::hint::black_box(f());
+    started.elapsed().as_secs_f64() * 1e3
+}
+
+fn python() -> PathBuf {
+    let cache = std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).unwrap_or_else(|| Path::new(&std::env::var_os("HOME").unwrap()).join(".cache"));
+    cache.join("clipfind/dng-tools/bin/python")
+}
+
+fn fused_search_latency(root: &Path) {
+    let model = root.join("models/test-tiny");
+    let dir = tempfile::tempdir().unwrap();
+    common::synthetic_index(dir.path(), &common::load(&model), LIBRARY);
+    let vocabulary = ["total", "invoice", "receipt", "exit", "gate", "meeting", "password", "station", "出口", "北京南站", "营业时间", "menu", "price", "date", "wifi"];
+    let mut catalog = Catalog::open(dir.path()).unwrap();
+    catalog
+        .write(|w| {
+            for id in (1..=LIBRARY as i64).step_by(10) {
+                let words: Vec<&str> = (0..12).map(|j| vocabulary[((id as usize * 7 + j * 13) ^ j) % vocabulary.len()]).collect();
+                w.set_words(id, &format!("{} no.{id}", words.join(" ")), "bench")?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    drop(catalog);
+    let searcher = Searcher::open(dir.path(), common::load(&model)).unwrap();
+    let queries = ["invoice total", "wifi password", "北京南站 出口", "a dog on a bench", "sunset over the sea", "no.45671", "gate b17", "menu price"];
+    // The text encoder's cache is warmed first: what is measured is the lookup and the fusion.
+    for q in queries {
+        searcher.search_query(q, SearchParams::default(), &Filter::default(), None).unwrap();
+    }
+    println!("search at {LIBRARY} images ({} with words; {}; text embeddings cached):", LIBRARY / 10, searcher.stats().factory);
+    for (label, matching) in [("pictures alone", Matching::Pictures), ("fused", Matching::Everything), ("words only", Matching::Words)] {
+        let params = SearchParams { k: 30, min_score: -1.0, matching, ..Default::default() };
+        let mut took: Vec<Duration> = (0..200)
+            .map(|i| {
+                let started = Instant::now();
+                searcher.search_query(queries[i % queries.len()], params, &Filter::default(), None).unwrap();
+                started.elapsed()
+            })
+            .collect();
+        println!("  {label:>14}: p50 {:6.2} ms  p99 {:6.2} ms", percentile(&mut took, 0.5), percentile(&mut took, 0.99));
+    }
+}

@@ -1,0 +1,185 @@
+//! The second pass: once the embeddings are committed (search works at once), the words in the
+//! files the text-presence test picked are read by Tesseract, one engine per core, and committed
+//! every few files, so a killed run keeps what it read and the next one goes on from there.
+
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    sync::{mpsc, Mutex},
+    time::{Duration, Instant},
+};
+
+use image::DynamicImage;
+
+use super::options::IndexOptions;
+use super::summary::Summary;
+use crate::{
+    catalog::{Catalog, Unread},
+    ingest::{original, roots::Roots, run_status::StatusFile, thumbs},
+    media::ocr::{self, OcrOptions, Reader},
+    Result,
+};
+
+/// Files read between commits, and the longest a read stays uncommitted.
+const COMMIT_EVERY: usize = 16;
+const COMMIT_AFTER: Duration = Duration::from_secs(5);
+/// Unread files taken from the catalog at a time.
+const CHUNK: usize = 512;
+
+/// What the text-presence test said of the images and video frames decoded in this run, by
+/// thumbnail key (a photo's content hash, or a frame's key): the files it passed over are not
+/// decoded again.
+#[derive(Default)]
+pub(super) struct TextSeen(Mutex<HashMap<String, bool>>);
+
+impl TextSeen {
+    pub(super) fn record(&self, key: &str, image: &DynamicImage) {
+        let likely = ocr::likely_text(image);
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_string(), likely);
+    }
+
+    fn get(&self, key: &str) -> Option<bool> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).get(key).copied()
+    }
+}
+
+/// Reads the words of every file not looked at yet; a file that cannot be read again counts as
+/// one without words (its row stays searchable by its picture).
+pub(super) fn read_words(catalog: &mut Catalog, roots: &Roots, options: &IndexOptions, seen: &TextSeen, status: &StatusFile, summary: &mut Summary) -> Result<()> {
+    let Some(ocr) = &options.ocr else { return Ok(()) };
+    if let Err(reason) = ocr.check() {
+        summary.words_not_read = Some(reason.clone());
+        tracing::warn!("the words in images are not read: {reason}");
+        return Ok(());
+    }
+    let waiting = catalog.words_progress()?.waiting;
+    if waiting == 0 {
+        return Ok(());
+    }
+    status.phase("reading words", waiting);
+    options.progress.begin("reading words", Some(waiting), 0);
+    let links = original::followed_links(catalog)?;
+    let engine = ocr.engine();
+    let readers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(waiting as usize).max(1);
+    loop {
+        let unread = catalog.unread(CHUNK)?;
+        if unread.is_empty() {
+            break;
+        }
+        let queue = Mutex::new(unread.iter());
+        let (done, results) = mpsc::sync_channel::<(i64, String, String)>(COMMIT_EVERY * 2);
+        let committed = std::thread::scope(|scope| -> Result<()> {
+            for _ in 0..readers {
+                let (queue, done) = (&queue, done.clone());
+                let job = Job { catalog_dir: &options.index_dir, roots, links: &links, seen };
+                scope.spawn(move || job.run(ocr, queue, done));
+            }
+            drop(done);
+            commit_as_read(catalog, results, &engine, options, status, summary)
+        });
+        committed?;
+    }
+    options.progress.finish();
+    Ok(())
+}
+
+/// Writes what the readers send, a few files per transaction.
+fn commit_as_read(catalog: &mut Catalog, results: mpsc::Receiver<(i64, String, String)>, engine: &str, options: &IndexOptions, status: &StatusFile, summary: &mut Summary) -> Result<()> {
+    let mut batch: Vec<(i64, String)> = Vec::new();
+    let mut since = Instant::now();
+    let write = |batch: &mut Vec<(i64, String)>, catalog: &mut Catalog| -> Result<()> {
+        let taken = std::mem::take(batch);
+        catalog.write(|w| taken.iter().try_for_each(|(id, text)| w.set_words(*id, text, engine)))
+    };
+    for (id, path, text) in results {
+        options.progress.advance(1);
+        status.advance(&path, None);
+        summary.words_read += 1;
+        summary.with_words += usize::from(!text.is_empty());
+        batch.push((id, text));
+        if batch.len() >= COMMIT_EVERY || since.elapsed() >= COMMIT_AFTER {
+            write(&mut batch, catalog)?;
+            since = Instant::now();
+        }
+    }
+    write(&mut batch, catalog)
+}
+
+/// One reading thread's view of the library.
+struct Job<'a> {
+    catalog_dir: &'a std::path::Path,
+    roots: &'a Roots,
+    links: &'a [PathBuf],
+    seen: &'a TextSeen,
+}
+
+impl Job<'_> {
+    /// Reads files from `queue` until it is empty, sending (id, path, text) for each. A
+    /// Tesseract that does not open after its check passed (a broken installation) is logged,
+    /// and this thread reads nothing.
+    fn run<'q>(&self, options: &OcrOptions, queue: &Mutex<impl Iterator<Item = &'q Unread>>, done: mpsc::SyncSender<(i64, String, String)>) {
+        let opened = Reader::open(options).map_err(|reason| reason.to_string()).and_then(|reader| Ok((reader, Catalog::open_read_only(self.catalog_dir).map_err(|e| e.to_string())?)));
+        let (mut reader, catalog) = match opened {
+            Ok(opened) => opened,
+            Err(reason) => return tracing::warn!("the words in images are not read: {reason}"),
+        };
+        while let Some(file) = { let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next(); next } {
+            let text = match file.video {
+                true => self.video_words(&catalog, file, &mut reader),
+                false => self.photo_words(&catalog, file, &mut reader),
+            };
+            if done.send((file.id, file.path.clone(), text)).is_err() {
+                return; // the committer stopped on an error: it is reported from there
+            }
+        }
+    }
+
+    /// The words of a photo the presence test picks (asked now when this run did not decode it).
+    fn photo_words(&self, catalog: &Catalog, file: &Unread, reader: &mut Reader) -> String {
+        let mut checked = || -> Result<String> {
+            let Some(row) = catalog.image(file.id)? else { return Ok(String::new()) };
+            let opened = original::open(&row, self.roots, self.links)?;
+            let seen = self.seen.get(&file.hash);
+            crate::clip::preprocess::with_decoded_file(&opened.fd_path(), |image| match seen.unwrap_or_else(|| ocr::likely_text(image)) {
+                true => read_page(reader, image, &file.path),
+                false => String::new(),
+            })
+        };
+        checked().unwrap_or_else(|e| {
+            tracing::debug!("words of {}: {e}", file.path);
+            String::new()
+        })
+    }
+
+    /// The words in a video's kept frames that the presence test picked, from their thumbnails
+    /// (no second run of ffmpeg), each frame's lines once.
+    fn video_words(&self, catalog: &Catalog, file: &Unread, reader: &mut Reader) -> String {
+        let Ok(Some(row)) = catalog.image(file.id) else { return String::new() };
+        let mut moments: Vec<i64> = row.video.map(|v| v.frame_ms).into_iter().collect();
+        moments.extend(catalog.frames_of(file.id).unwrap_or_default().into_iter().map(|f| f.ms));
+        let mut lines: Vec<String> = Vec::new();
+        for ms in moments {
+            let key = thumbs::frame_key(&file.hash, ms);
+            if self.seen.get(&key) == Some(false) {
+                continue;
+            }
+            let Some(image) = thumbs::open(self.catalog_dir, &key).and_then(|f| image::load(std::io::BufReader::new(f), image::ImageFormat::Jpeg).ok()) else { continue };
+            if self.seen.get(&key).unwrap_or_else(|| ocr::likely_text(&image)) {
+                for line in read_page(reader, &image, &file.path).lines() {
+                    if !lines.iter().any(|l| l == line) {
+                        lines.push(line.to_string());
+                    }
+                }
+            }
+        }
+        ocr::tidy(&lines.join("\n"))
+    }
+}
+
+fn read_page(reader: &mut Reader, image: &DynamicImage, path: &str) -> String {
+    let words = reader.read(image);
+    if words.timed_out {
+        tracing::warn!("reading the words of {path} took too long: kept what was read by then");
+    }
+    words.text
+}
