@@ -329,7 +329,8 @@ fn a_format_1_index_is_upgraded_in_place_without_re_embedding() {
     };
     assert_eq!(pairs(&upgraded), pairs(&rebuilt));
     let size = std::fs::metadata(d.path().join(".clipfind/catalog.sqlite")).unwrap().len();
-    assert!(size < 94_208, "the embeddings left the catalog ({size} bytes)");
+    // 23 pages before format 5; the words tables (ocr, and FTS5's shadow tables) add a few more.
+    assert!(size < 106_496, "the embeddings left the catalog ({size} bytes)");
 }
 
 #[test]

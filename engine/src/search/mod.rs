@@ -7,6 +7,7 @@
 pub(crate) mod batcher;
 pub mod duplicates;
 pub mod evaluate;
+mod fused;
 pub mod fusion;
 mod hits;
 pub mod intent;

@@ -37,7 +37,7 @@ pub const MAX_TERMS: usize = 16;
 const NEAR_ZERO: f32 = 1e-6;
 
 /// One term of a query: what to embed and its signed weight.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Term {
     /// Signed weight: positive pulls results towards the term, negative pushes them away.
     pub weight: f32,
@@ -45,6 +45,14 @@ pub struct Term {
     pub what: TermKind,
     /// Whether the text was written in quotes: an exact phrase for the words in images.
     pub quoted: bool,
+}
+
+/// Terms are equal when they embed the same: quoting is how the text was written (a query
+/// written back quotes whatever needs it), not what it is.
+impl PartialEq for Term {
+    fn eq(&self, other: &Term) -> bool {
+        self.weight == other.weight && self.what == other.what
+    }
 }
 
 /// What a term embeds.

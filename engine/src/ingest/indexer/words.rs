@@ -1,5 +1,5 @@
 //! The second pass: once the embeddings are committed (search works at once), the words in the
-//! files the text-presence test picked are read by Tesseract, one engine per core, and committed
+//! files the text-presence test picked are read by Tesseract, and committed
 //! every few files, so a killed run keeps what it read and the next one goes on from there.
 
 use std::{
@@ -23,6 +23,9 @@ use crate::{
 /// Files read between commits, and the longest a read stays uncommitted.
 const COMMIT_EVERY: usize = 16;
 const COMMIT_AFTER: Duration = Duration::from_secs(5);
+/// Reading threads. Debian's Tesseract spreads one page over the cores itself (OpenMP), and one
+/// page decoded at a time keeps a big photo's reading inside the decode budget.
+const READERS: usize = 1;
 /// Unread files taken from the catalog at a time.
 const CHUNK: usize = 512;
 
@@ -60,7 +63,7 @@ pub(super) fn read_words(catalog: &mut Catalog, roots: &Roots, options: &IndexOp
     options.progress.begin("reading words", Some(waiting), 0);
     let links = original::followed_links(catalog)?;
     let engine = ocr.engine();
-    let readers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(waiting as usize).max(1);
+    let readers = READERS;
     loop {
         let unread = catalog.unread(CHUNK)?;
         if unread.is_empty() {
