@@ -166,7 +166,8 @@ test("bad input shows an error and the API answers 4xx with a message", async ({
   }
   const json = await (await request.get("/api/search?q=dog&k=2&min=-1")).json();
   expect(json.hits).toHaveLength(2);
-  expect(Object.keys(json.hits[0])).toEqual(["id", "path", "score", "width", "height", "thumb", "image", "view", "taken", "taken_source", "kind"]);
+  expect(Object.keys(json.hits[0])).toEqual(["id", "path", "score", "width", "height", "thumb", "image", "view", "taken", "taken_source", "kind", "matched"]);
+  expect(json.hits[0].matched).toEqual(["picture"]);
   const img = await request.get(json.hits[0].thumb);
   expect(img.headers()["content-type"]).toBe("image/jpeg");
   expect(img.headers()["cache-control"]).toContain("max-age");
