@@ -14,6 +14,8 @@ const videoAddr = "127.0.0.1:3004";
 // HEIC, RAW, JPEG XL, a Live Photo and a motion photo (target/e2e/formats, scripts/e2e-data.sh).
 const formatsAddr = "127.0.0.1:3008";
 const milvusAddr = "127.0.0.1:3006";
+// Screenshots, a receipt and a sign with words in them (target/e2e/words, scripts/e2e-data.sh).
+const wordsAddr = "127.0.0.1:3009";
 // The demo library again, with a password.
 const loginAddr = "127.0.0.1:3007";
 
@@ -51,7 +53,8 @@ export default defineConfig({
     },
   },
   projects: [
-    { name: "chromium", testIgnore: /(demo|live|video|bilingual|milvus|login|formats)\.spec\.ts/ },
+    { name: "chromium", testIgnore: /(demo|live|video|bilingual|milvus|login|formats|words)\.spec\.ts/ },
+    { name: "words", testMatch: /words\.spec\.ts/, use: { baseURL: `http://${wordsAddr}` } },
     { name: "formats", testMatch: /formats\.spec\.ts/, use: { baseURL: `http://${formatsAddr}` } },
     { name: "login", testMatch: /login\.spec\.ts/, use: { baseURL: `http://${loginAddr}` } },
     { name: "milvus", testMatch: /milvus\.spec\.ts/, use: { baseURL: `http://${milvusAddr}` } },
@@ -133,6 +136,21 @@ export default defineConfig({
       CLIPFIND_DATA: "target/e2e/formats",
       CLIPFIND_INDEX: "target/e2e/formats-index",
       CLIPFIND_MODEL: "models/clipfind-demo-bilingual",
+      CLIPFIND_DEVICE: "cpu",
+    },
+  }, {
+    command: "cargo run -q --release --no-default-features --features ssr -- serve",
+    cwd: repo,
+    url: `http://${wordsAddr}/`,
+    timeout: 180_000,
+    reuseExistingServer: false,
+    env: {
+      LEPTOS_OUTPUT_NAME: "clipfind",
+      LEPTOS_SITE_ROOT: path.join(repo, "target/site"),
+      LEPTOS_SITE_ADDR: wordsAddr,
+      CLIPFIND_DATA: "target/e2e/words",
+      CLIPFIND_INDEX: "target/e2e/words-index",
+      CLIPFIND_MODEL: "models/test-tiny",
       CLIPFIND_DEVICE: "cpu",
     },
   }, {

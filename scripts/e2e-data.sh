@@ -75,6 +75,17 @@ python3 "$ROOT/scripts/make-motion-photo.py" "$WORK/still.jpg" "$WORK/clip.mp4" 
 cargo run -q --release --no-default-features --features ssr -- index --data "$FORMATS" \
   --index "$ROOT/target/e2e/formats-index" --model "$ROOT/models/clipfind-demo-bilingual" --quiet
 echo "e2e: made and indexed the formats folder"
+# The words test: a screenshot, a receipt and a Chinese sign from the labelled OCR set
+# (scripts/make-ocr-set.py) among a photo without words, indexed with the test model and
+# Tesseract.
+WORDS="$ROOT/target/e2e/words"
+mkdir -p "$WORDS" "$ROOT/target/e2e/ocr-set"
+"${XDG_CACHE_HOME:-$HOME/.cache}/clipfind/dng-tools/bin/python" "$ROOT/scripts/make-ocr-set.py" "$ROOT/target/e2e/ocr-set" >/dev/null
+cp "$ROOT/target/e2e/ocr-set"/{ocr-001.png,ocr-007.png,ocr-014.jpg} "$WORDS/"
+cp "$IMAGES/photo.jpg" "$WORDS/"
+cargo run -q --release --no-default-features --features ssr -- index --data "$WORDS" \
+  --index "$ROOT/target/e2e/words-index" --model "$ROOT/models/test-tiny" --quiet
+echo "e2e: made and indexed the words folder"
 # The live-library test: a watched folder that starts with the test photos, and 300 distinct
 # generated photos (640x480 PNGs) for the test to copy in while the page is open.
 LIVE="$ROOT/target/e2e/live"

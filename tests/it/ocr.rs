@@ -101,6 +101,22 @@ fn text_queries_find_their_image_first_with_a_random_weights_model() {
 }
 
 #[test]
+fn the_presence_test_picks_the_images_with_words_and_few_look_alikes() {
+    let (dir, labelled) = set();
+    let picked = |with_words: bool| -> (usize, usize) {
+        let images: Vec<&Labelled> = labelled.iter().filter(|i| i.queries.is_empty() != with_words).collect();
+        let picked = images.iter().filter(|i| clipfind_engine::media::ocr::likely_text(&image::open(dir.join(&i.file)).unwrap())).count();
+        (picked, images.len())
+    };
+    let ((words_picked, with_words), (look_alikes_picked, look_alikes)) = (picked(true), picked(false));
+    eprintln!("presence test: {words_picked} of {with_words} images with words, {look_alikes_picked} of {look_alikes} look-alikes");
+    // What it passes over is never read: one miss at most (the blurred white-on-green sign).
+    assert!(words_picked + 1 >= with_words, "{words_picked} of {with_words} images with words picked");
+    // A look-alike it picks costs a reading that finds nothing: a few, not most.
+    assert!(look_alikes_picked * 4 <= look_alikes, "{look_alikes_picked} of {look_alikes} look-alikes picked");
+}
+
+#[test]
 fn look_alikes_have_no_words_and_matches_say_why() {
     let data = indexed_copy();
     let (_, labelled) = set();

@@ -318,7 +318,7 @@ fn an_index_built_by_the_previous_release_upgrades_in_place_without_re_embedding
     assert_eq!(summary["total"], 4);
     assert_eq!(std::fs::read(index_dir.join("vectors-1.f32")).unwrap()[..vectors_before.len()], vectors_before[..], "vectors untouched");
     let catalog = Catalog::open_read_only(&index_dir).unwrap();
-    assert_eq!(catalog.meta("format").unwrap().as_deref(), Some("5"), "upgraded through formats 3 and 4 to 5");
+    assert_eq!(catalog.meta("format").unwrap().as_deref(), Some("6"), "upgraded through formats 3, 4 and 5 to 6");
     let row = |path: &str| catalog.image_at(path).unwrap().unwrap();
     let beach = row("beach.jpg").meta;
     assert_eq!(beach.taken.unwrap().iso(), "2023-06-15T10:30:00+02:00");

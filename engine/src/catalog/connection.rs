@@ -11,7 +11,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use super::{
     filter::Filter,
     rows::{db_error, frames_of, row_to_frame, row_to_image, FrameRow, ImageRow, SkippedRow, StoredFile, VectorRow, IMAGE_COLUMNS},
-    schema::{CATALOG_FILE, FORMAT, FRAME_IDS, UPSERT_META},
+    schema::{CATALOG_FILE, FORMAT, FRAME_IDS, OLDER_FORMATS, UPSERT_META},
     vector_file::VectorAppender,
     writer::Writer,
 };
@@ -65,7 +65,7 @@ impl Catalog {
         let catalog = Catalog { conn, path };
         match catalog.meta("format")?.as_deref() {
             Some(FORMAT) => Ok(catalog),
-            Some(old @ ("1" | "2" | "3" | "4")) => Err(EngineError::Catalog {
+            Some(old) if OLDER_FORMATS.contains(&old) => Err(EngineError::Catalog {
                 path: catalog.path.clone(),
                 reason: format!("this index was made by an older clipfind (catalog format {old}): run `clipfind index` once to upgrade it in place (nothing is re-embedded)"),
             }),
@@ -77,7 +77,7 @@ impl Catalog {
     pub fn needs_upgrade(index_dir: &Path) -> bool {
         let path = index_dir.join(CATALOG_FILE);
         let format = |conn: Connection| conn.query_row("SELECT value FROM meta WHERE key = 'format'", [], |r| r.get::<_, String>(0));
-        path.is_file() && open_shared_read_only(&path).and_then(format).is_ok_and(|f| matches!(f.as_str(), "1" | "2" | "3" | "4"))
+        path.is_file() && open_shared_read_only(&path).and_then(format).is_ok_and(|f| OLDER_FORMATS.contains(&f.as_str()))
     }
 
     /// Path of the catalog's SQLite file.
@@ -408,6 +408,7 @@ mod tests {
         assert_eq!(c.meta("format").unwrap().as_deref(), Some(FORMAT));
         assert_eq!(c.meta("factory").unwrap().as_deref(), Some("auto"));
         assert!(!d.path().join("vectors.faiss").exists());
+        assert_eq!(c.paths_containing("portrait", 5).unwrap().len(), 1, "the names index holds the old rows");
         let slots = c.slots().unwrap();
         assert_eq!(slots.len(), 14);
         let file = d.path().join(c.meta(vector_file_key()).unwrap().unwrap());

@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use super::{
     connection::Catalog,
     rows::db_error,
-    schema::{CATALOG_FILE, FORMAT, META, SCHEMA},
+    schema::{CATALOG_FILE, FORMAT, META, NAMES, OLDER_FORMATS, SCHEMA},
     upgrade,
 };
 use crate::{EngineError, Result};
@@ -30,22 +30,7 @@ impl Catalog {
         match catalog.meta("format")?.as_deref() {
             None => catalog.set_meta("format", FORMAT)?,
             Some(FORMAT) => {}
-            Some("1") => {
-                upgrade::from_format_1(&mut catalog, index_dir)?;
-                upgrade::from_format_2(&mut catalog)?;
-                upgrade::from_format_3(&mut catalog)?;
-                upgrade::from_format_4(&mut catalog)?;
-            }
-            Some("2") => {
-                upgrade::from_format_2(&mut catalog)?;
-                upgrade::from_format_3(&mut catalog)?;
-                upgrade::from_format_4(&mut catalog)?;
-            }
-            Some("3") => {
-                upgrade::from_format_3(&mut catalog)?;
-                upgrade::from_format_4(&mut catalog)?;
-            }
-            Some("4") => upgrade::from_format_4(&mut catalog)?,
+            Some(older) if OLDER_FORMATS.contains(&older) => upgrade::to_current(&mut catalog, index_dir, older)?,
             Some(f) => {
                 return Err(EngineError::Catalog {
                     path: catalog.path.clone(),
@@ -54,6 +39,7 @@ impl Catalog {
             }
         }
         catalog.conn.execute_batch(SCHEMA).map_err(&err)?;
+        catalog.conn.execute_batch(NAMES).map_err(&err)?;
         Ok(catalog)
     }
 }

@@ -7,7 +7,10 @@ pub(super) const UPSERT_META: &str =
     "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value";
 
 /// Bumped when the schema changes; older formats are upgraded in place when opened for writing.
-pub(super) const FORMAT: &str = "5";
+pub(super) const FORMAT: &str = "6";
+
+/// The older formats [`upgrade`](super::upgrade) takes to [`FORMAT`].
+pub(super) const OLDER_FORMATS: [&str; 5] = ["1", "2", "3", "4", "5"];
 
 /// Vector ids of video frames beyond a video's first are this plus their `frames` row id: one id
 /// space for the vector store, and never an image id (SQLite would need 2^40 inserts to get here).
@@ -91,5 +94,23 @@ END;
 CREATE TRIGGER IF NOT EXISTS words_go_with_their_content AFTER UPDATE OF hash ON images WHEN old.hash <> new.hash BEGIN
     DELETE FROM ocr WHERE image = old.id;
     DELETE FROM words WHERE rowid = old.id;
+END;
+";
+
+/// The files' paths, searchable by any substring of three characters or more (format 6, see
+/// catalog/words.rs): a query's words are looked up in the names without reading every path.
+/// The index alone is stored (the text is `images.path`); triggers keep it in step with every
+/// insert, rename and delete, whichever writer makes it.
+pub(super) const NAMES: &str = "
+CREATE VIRTUAL TABLE IF NOT EXISTS names USING fts5(path, content = 'images', content_rowid = 'id', tokenize = 'trigram');
+CREATE TRIGGER IF NOT EXISTS names_follow_new_images AFTER INSERT ON images BEGIN
+    INSERT INTO names (rowid, path) VALUES (new.id, new.path);
+END;
+CREATE TRIGGER IF NOT EXISTS names_follow_removed_images AFTER DELETE ON images BEGIN
+    INSERT INTO names (names, rowid, path) VALUES ('delete', old.id, old.path);
+END;
+CREATE TRIGGER IF NOT EXISTS names_follow_renamed_images AFTER UPDATE OF path ON images BEGIN
+    INSERT INTO names (names, rowid, path) VALUES ('delete', old.id, old.path);
+    INSERT INTO names (rowid, path) VALUES (new.id, new.path);
 END;
 ";

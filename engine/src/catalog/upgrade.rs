@@ -1,4 +1,8 @@
-//! Upgrading an older catalog in place, without re-embedding anything.
+//! Upgrading an older catalog in place, without re-embedding anything: each step takes one
+//! format to the next ([`to_current`] runs them in order).
+//!
+//! Format 6 indexes the files' paths for substring search (the `names` table of the schema),
+//! built from the paths in one statement.
 //!
 //! Format 5 adds the words read in images: new tables only, made with the rest of the schema; the
 //! next indexing run reads the words of every image (see [`crate::ingest::indexer`]).
@@ -29,7 +33,7 @@ use crate::{
 /// The FAISS file format 1 kept beside the catalog; its vectors are in the vector file now.
 const FORMAT_1_FAISS: &str = "vectors.faiss";
 
-pub(super) fn from_format_1(catalog: &mut Catalog, index_dir: &Path) -> Result<()> {
+fn from_format_1(catalog: &mut Catalog, index_dir: &Path) -> Result<()> {
     let err = db_error(&catalog.path);
     let dim = dimension(catalog)?;
     let file = vector_file::file_name(1);
@@ -69,7 +73,7 @@ pub(super) fn from_format_1(catalog: &mut Catalog, index_dir: &Path) -> Result<(
 }
 
 /// Adds the photo metadata columns, empty until the indexer reads each file's metadata.
-pub(super) fn from_format_2(catalog: &mut Catalog) -> Result<()> {
+fn from_format_2(catalog: &mut Catalog) -> Result<()> {
     let err = db_error(&catalog.path);
     let tx = catalog.conn.transaction().map_err(&err)?;
     tx.execute_batch(
@@ -90,7 +94,7 @@ pub(super) fn from_format_2(catalog: &mut Catalog) -> Result<()> {
 
 /// Adds the video columns (NULL: every row of an older catalog is a photo); the frames table is
 /// created with the rest of the schema.
-pub(super) fn from_format_3(catalog: &mut Catalog) -> Result<()> {
+fn from_format_3(catalog: &mut Catalog) -> Result<()> {
     let err = db_error(&catalog.path);
     let tx = catalog.conn.transaction().map_err(&err)?;
     tx.execute_batch("ALTER TABLE images ADD COLUMN duration_ms INTEGER; ALTER TABLE images ADD COLUMN frame_ms INTEGER;").map_err(&err)?;
@@ -100,10 +104,35 @@ pub(super) fn from_format_3(catalog: &mut Catalog) -> Result<()> {
     Ok(())
 }
 
+/// Takes a catalog of format `from` to the current one, a step at a time.
+pub(super) fn to_current(catalog: &mut Catalog, index_dir: &Path, from: &str) -> Result<()> {
+    let steps: [(&str, &dyn Fn(&mut Catalog) -> Result<()>); 5] = [
+        ("1", &|c| from_format_1(c, index_dir)),
+        ("2", &from_format_2),
+        ("3", &from_format_3),
+        ("4", &from_format_4),
+        ("5", &from_format_5),
+    ];
+    let first = steps.iter().position(|(format, _)| *format == from).expect("an older format");
+    steps[first..].iter().try_for_each(|(_, step)| step(catalog))
+}
+
 /// Marks the catalog as one that holds words; their tables come with the schema.
-pub(super) fn from_format_4(catalog: &mut Catalog) -> Result<()> {
-    catalog.set_meta("format", super::schema::FORMAT)?;
+fn from_format_4(catalog: &mut Catalog) -> Result<()> {
+    catalog.set_meta("format", "5")?;
     tracing::info!("upgraded the catalog from format 4: the next indexing run reads the words in its images");
+    Ok(())
+}
+
+/// Indexes every path for substring search, in one transaction with the new format.
+fn from_format_5(catalog: &mut Catalog) -> Result<()> {
+    let err = db_error(&catalog.path);
+    let tx = catalog.conn.transaction().map_err(&err)?;
+    tx.execute_batch(super::schema::NAMES).map_err(&err)?;
+    tx.execute("INSERT INTO names (names) VALUES ('rebuild')", []).map_err(&err)?;
+    tx.execute("UPDATE meta SET value = ?1 WHERE key = 'format'", [super::schema::FORMAT]).map_err(&err)?;
+    tx.commit().map_err(&err)?;
+    tracing::info!("upgraded the catalog from format 5: file names are found by any part of them");
     Ok(())
 }
 

@@ -115,22 +115,13 @@ impl Preprocess {
     /// Decodes as this preprocessing does (scaled or exactly); returns the upright image and
     /// the upright size of the original.
     pub fn decode(&self, bytes: &[u8]) -> std::result::Result<(DynamicImage, (u32, u32)), String> {
-        if self.scaled_decode {
-            if let Some(scaled) = decode_scaled_jpeg(bytes, 2 * self.size)? {
-                return Ok(scaled);
-            }
-            let scaled = match formats::sniff(bytes) {
-                Some(formats::Container::Raw) => formats::raw::decode_scaled(bytes, 2 * self.size, check_size)?,
-                Some(formats::Container::Jp2) => formats::jp2::decode_scaled(bytes, 2 * self.size, check_size)?,
-                _ => None,
-            };
-            if let Some(scaled) = scaled {
-                return Ok(scaled);
-            }
+        match self.scaled_decode {
+            true => decode_at_least(bytes, 2 * self.size),
+            false => decode(bytes).map(|image| {
+                let dims = (image.width(), image.height());
+                (image, dims)
+            }),
         }
-        let image = decode(bytes)?;
-        let dims = (image.width(), image.height());
-        Ok((image, dims))
     }
 
     /// open_clip's transform on an upright decoded image from a `source` of that kind.
@@ -232,6 +223,35 @@ pub fn with_decoded_file<T>(path: &Path, use_image: impl FnOnce(&DynamicImage) -
     let bytes = std::fs::read(path).map_err(|e| image_error(path, e.to_string()))?;
     let _memory = reserve_for(&bytes);
     let image = decode(&bytes).map_err(|reason| image_error(path, reason))?;
+    Ok(use_image(&image))
+}
+
+/// Decodes a JPEG, RAW or JPEG 2000 at the smallest scale of its own decoder whose short side
+/// stays at least `min_short` (other formats and small images exactly); returns the upright
+/// image and the upright size of the original.
+pub fn decode_at_least(bytes: &[u8], min_short: u32) -> std::result::Result<(DynamicImage, (u32, u32)), String> {
+    if let Some(scaled) = decode_scaled_jpeg(bytes, min_short)? {
+        return Ok(scaled);
+    }
+    let scaled = match formats::sniff(bytes) {
+        Some(formats::Container::Raw) => formats::raw::decode_scaled(bytes, min_short, check_size)?,
+        Some(formats::Container::Jp2) => formats::jp2::decode_scaled(bytes, min_short, check_size)?,
+        _ => None,
+    };
+    if let Some(scaled) = scaled {
+        return Ok(scaled);
+    }
+    let image = decode(bytes)?;
+    let dims = (image.width(), image.height());
+    Ok((image, dims))
+}
+
+/// As [`with_decoded_file`], decoded by [`decode_at_least`] `min_short`: a page for OCR needs
+/// no 12 MP.
+pub fn with_decoded_file_at_least<T>(path: &Path, min_short: u32, use_image: impl FnOnce(&DynamicImage) -> T) -> Result<T> {
+    let bytes = std::fs::read(path).map_err(|e| image_error(path, e.to_string()))?;
+    let _memory = reserve_for(&bytes);
+    let (image, _) = decode_at_least(&bytes, min_short).map_err(|reason| image_error(path, reason))?;
     Ok(use_image(&image))
 }
 

@@ -1,9 +1,9 @@
 //! The searcher's fused answers: the pictures' results with the images whose words or names
 //! match, in one list (see [`super::fusion`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-use super::hits::{sort_rows, HitWords, HIT_WORDS_CHARS};
+use super::hits::{sort_by_taken, sort_rows, HitWords, HIT_WORDS_CHARS};
 use super::searcher::{Hit, Matching, Moment, SearchParams, Searcher};
 use super::{
     fusion::{self, Ranking},
@@ -39,63 +39,53 @@ impl Searcher {
             Ranking { weight: fusion::WORDS, items: strength(&words) },
             Ranking { weight: fusion::NAMES, items: strength(&names) },
         ]);
-        let mut by_id: HashMap<i64, (ImageRow, f32, Vec<Moment>)> = pictures.into_iter().map(|p| (p.0.id, p)).collect();
-        let snippets: HashMap<i64, Snippet> = words.iter().filter_map(|m| Some((m.id, m.snippet.clone()?))).collect();
+        let snippets: HashMap<i64, &Snippet> = words.iter().filter_map(|m| Some((m.id, m.snippet.as_ref()?))).collect();
+        let named_by: HashSet<i64> = names.iter().map(|m| m.id).collect();
+        let mut pictures: HashMap<i64, (ImageRow, f32, Vec<Moment>)> = pictures.into_iter().map(|p| (p.0.id, p)).collect();
         let mut rows = Vec::with_capacity(params.k);
         for (id, _) in fused.into_iter().take(params.k) {
-            let mut matched = Vec::new();
-            let row = match by_id.remove(&id) {
-                Some(row) => {
-                    matched.push("picture");
-                    row
-                }
-                None => match self.catalog().image(id)? {
-                    Some(row) => {
-                        let score = self.vectors.vector(id)?.map_or(0.0, |u| u.iter().zip(v).map(|(a, b)| a * b).sum());
-                        (row, score, Vec::new())
-                    }
+            let (row, by_picture) = match pictures.remove(&id) {
+                Some(row) => (row, true),
+                None => match self.row_found_by_text(id, v)? {
+                    Some(row) => (row, false),
                     None => continue, // removed since this index was opened
                 },
             };
-            if snippets.contains_key(&id) {
-                matched.push("words");
-            }
-            if names.iter().any(|m| m.id == id) {
-                matched.push("name");
-            }
-            rows.push((row, matched));
+            let why = [("picture", by_picture), ("words", snippets.contains_key(&id)), ("name", named_by.contains(&id))];
+            rows.push((row, why.into_iter().filter_map(|(why, yes)| yes.then_some(why)).collect::<Vec<_>>()));
         }
-        let mut ordered: Vec<(ImageRow, f32, Vec<Moment>)> = Vec::with_capacity(rows.len());
-        let mut why: HashMap<i64, Vec<&'static str>> = HashMap::new();
-        for ((row, score, moments), matched) in rows {
-            why.insert(row.id, matched);
-            ordered.push((row, score, moments));
-        }
-        sort_rows(&mut ordered, params.sort);
-        Ok(ordered
+        sort_by_taken(&mut rows, params.sort, |((row, _, _), _)| row);
+        let hits = rows
             .into_iter()
-            .map(|(row, score, moments)| {
-                let id = row.id;
-                let mut hit = self.hit(row, score, moments);
-                hit.matched = why.remove(&id).unwrap_or_default();
-                if let (Some(words), Some(snippet)) = (hit.words.as_mut(), snippets.get(&id)) {
-                    words.snippet = Some(snippet.clone());
-                }
-                hit
-            })
-            .collect())
+            .map(|((row, score, moments), matched)| Hit { matched, ..self.hit(row, score, moments) })
+            .collect();
+        Ok(self.with_words(hits, &snippets))
+    }
+
+    /// An image only the words or names found, with its picture's score for the query `v`.
+    fn row_found_by_text(&self, id: i64, v: &[f32]) -> Result<Option<(ImageRow, f32, Vec<Moment>)>> {
+        let Some(row) = self.catalog().image(id)? else { return Ok(None) };
+        let score = self.vectors.vector(id)?.map_or(0.0, |u| u.iter().zip(v).map(|(a, b)| a * b).sum());
+        Ok(Some((row, score, Vec::new())))
     }
 
     /// Hits of the pictures alone, in `params.sort` order, each marked as matched by `why`.
     pub(super) fn hits(&self, mut rows: Vec<(ImageRow, f32, Vec<Moment>)>, params: SearchParams, why: &'static str) -> Vec<Hit> {
         sort_rows(&mut rows, params.sort);
-        rows.into_iter().map(|(row, score, moments)| Hit { matched: vec![why], ..self.hit(row, score, moments) }).collect()
+        self.with_words(rows.into_iter().map(|(row, score, moments)| Hit { matched: vec![why], ..self.hit(row, score, moments) }).collect(), &HashMap::new())
     }
 
-    /// The start of the words read in a result (a failed lookup shows it without them).
-    pub(super) fn words_of_hit(&self, id: i64) -> Option<HitWords> {
-        let text = self.catalog().words_of(id).map_err(|e| tracing::warn!("looking up the words of image #{id}: {e}")).ok()??;
-        Some(HitWords { text: text.chars().take(HIT_WORDS_CHARS).collect(), snippet: None })
+    /// `hits` with the start of the words read in each, looked up in one query (a failed
+    /// lookup shows them without), and the `snippets` of those the words matched.
+    pub(super) fn with_words(&self, mut hits: Vec<Hit>, snippets: &HashMap<i64, &Snippet>) -> Vec<Hit> {
+        let ids: Vec<i64> = hits.iter().map(|h| h.id).collect();
+        let mut texts = self.catalog().words_of_each(&ids, HIT_WORDS_CHARS).unwrap_or_else(|e| {
+            tracing::warn!("looking up the words of {} results: {e}", ids.len());
+            HashMap::new()
+        });
+        for hit in &mut hits {
+            hit.words = texts.remove(&hit.id).map(|text| HitWords { text, snippet: snippets.get(&hit.id).map(|s| (*s).clone()) });
+        }
+        hits
     }
-
 }

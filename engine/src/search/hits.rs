@@ -182,10 +182,15 @@ pub struct IndexStats {
 }
 
 pub(super) fn sort_rows(rows: &mut [(ImageRow, f32, Vec<Moment>)], sort: Sort) {
-    let taken = |row: &ImageRow| row.meta.taken.map(|t| t.local);
+    sort_by_taken(rows, sort, |(row, _, _)| row);
+}
+
+/// Puts `items` in `sort` order by the time their `row` was taken (relevance keeps them).
+pub(super) fn sort_by_taken<T>(items: &mut [T], sort: Sort, row: impl Fn(&T) -> &ImageRow) {
+    let taken = |item: &T| row(item).meta.taken.map(|t| t.local);
     match sort {
         Sort::Relevance => {}
-        Sort::Newest => rows.sort_by_key(|(row, _, _)| std::cmp::Reverse(taken(row))),
-        Sort::Oldest => rows.sort_by_key(|(row, _, _)| (taken(row).is_none(), taken(row))),
+        Sort::Newest => items.sort_by_key(|item| std::cmp::Reverse(taken(item))),
+        Sort::Oldest => items.sort_by_key(|item| (taken(item).is_none(), taken(item))),
     }
 }

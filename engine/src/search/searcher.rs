@@ -305,7 +305,7 @@ impl Searcher {
     fn find_unless_superseded(&self, v: &[f32], params: SearchParams, exclude: &[i64], filter: &Filter, ticket: Option<Ticket>) -> Result<Vec<Hit>> {
         let mut rows = self.find_rows(v, params, exclude, filter, ticket)?;
         sort_rows(&mut rows, params.sort);
-        Ok(rows.into_iter().map(|(row, score, moments)| self.hit(row, score, moments)).collect())
+        Ok(self.with_words(rows.into_iter().map(|(row, score, moments)| self.hit(row, score, moments)).collect(), &Default::default()))
     }
 
     /// The best `params.k` files for `v`, best first, with their moments.
@@ -428,7 +428,6 @@ impl Searcher {
 
     pub(super) fn hit(&self, row: ImageRow, score: f32, moments: Vec<Moment>) -> Hit {
         let motion = self.motion_of(&row);
-        let row_id = row.id;
         let (folder, path) = match self.stats.roots.split(&row.path) {
             Some((root, rel)) if self.stats.roots.is_several() => (Some(root.name.clone()), rel.to_string()),
             _ => (None, row.path),
@@ -456,7 +455,7 @@ impl Searcher {
             moments,
             motion,
             matched: Vec::new(),
-            words: self.words_of_hit(row_id),
+            words: None, // looked up for all the hits at once: Searcher::with_words
         }
     }
 

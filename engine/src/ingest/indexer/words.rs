@@ -15,6 +15,7 @@ use super::options::IndexOptions;
 use super::summary::Summary;
 use crate::{
     catalog::{Catalog, Unread},
+    clip::preprocess,
     ingest::{original, roots::Roots, run_status::StatusFile, thumbs},
     media::ocr::{self, OcrOptions, Reader},
     Result,
@@ -119,32 +120,39 @@ struct Job<'a> {
 impl Job<'_> {
     /// Reads files from `queue` until it is empty, sending (id, path, text) for each. A
     /// Tesseract that does not open after its check passed (a broken installation) is logged,
-    /// and this thread reads nothing.
+    /// and this thread stops, leaving the file unread.
     fn run<'q>(&self, options: &OcrOptions, queue: &Mutex<impl Iterator<Item = &'q Unread>>, done: mpsc::SyncSender<(i64, String, String)>) {
-        let opened = Reader::open(options).map_err(|reason| reason.to_string()).and_then(|reader| Ok((reader, Catalog::open_read_only(self.catalog_dir).map_err(|e| e.to_string())?)));
-        let (mut reader, catalog) = match opened {
-            Ok(opened) => opened,
+        let catalog = match Catalog::open_read_only(self.catalog_dir) {
+            Ok(catalog) => catalog,
             Err(reason) => return tracing::warn!("the words in images are not read: {reason}"),
         };
+        let mut reader = LazyReader { options, reader: None, broken: None };
         while let Some(file) = { let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next(); next } {
             let text = match file.video {
                 true => self.video_words(&catalog, file, &mut reader),
                 false => self.photo_words(&catalog, file, &mut reader),
             };
+            if let Some(reason) = &reader.broken {
+                return tracing::warn!("the words in images are not read: {reason}");
+            }
             if done.send((file.id, file.path.clone(), text)).is_err() {
                 return; // the committer stopped on an error: it is reported from there
             }
         }
     }
 
-    /// The words of a photo the presence test picks (asked now when this run did not decode it).
-    fn photo_words(&self, catalog: &Catalog, file: &Unread, reader: &mut Reader) -> String {
+    /// The words of a photo the presence test picks (asked now when this run did not decode it):
+    /// a photo it passed over in this run is not opened again.
+    fn photo_words(&self, catalog: &Catalog, file: &Unread, reader: &mut LazyReader) -> String {
+        let seen = self.seen.get(&file.hash);
+        if seen == Some(false) {
+            return String::new();
+        }
         let mut checked = || -> Result<String> {
             let Some(row) = catalog.image(file.id)? else { return Ok(String::new()) };
             let opened = original::open(&row, self.roots, self.links)?;
-            let seen = self.seen.get(&file.hash);
-            crate::clip::preprocess::with_decoded_file(&opened.fd_path(), |image| match seen.unwrap_or_else(|| ocr::likely_text(image)) {
-                true => read_page(reader, image, &file.path),
+            preprocess::with_decoded_file_at_least(&opened.fd_path(), ocr::DECODE_SHORT_SIDE, |image| match seen.unwrap_or_else(|| ocr::likely_text(image)) {
+                true => reader.read(image, &file.path),
                 false => String::new(),
             })
         };
@@ -156,7 +164,7 @@ impl Job<'_> {
 
     /// The words in a video's kept frames that the presence test picked, from their thumbnails
     /// (no second run of ffmpeg), each frame's lines once.
-    fn video_words(&self, catalog: &Catalog, file: &Unread, reader: &mut Reader) -> String {
+    fn video_words(&self, catalog: &Catalog, file: &Unread, reader: &mut LazyReader) -> String {
         let Ok(Some(row)) = catalog.image(file.id) else { return String::new() };
         let mut moments: Vec<i64> = row.video.map(|v| v.frame_ms).into_iter().collect();
         moments.extend(catalog.frames_of(file.id).unwrap_or_default().into_iter().map(|f| f.ms));
@@ -168,7 +176,7 @@ impl Job<'_> {
             }
             let Some(image) = thumbs::open(self.catalog_dir, &key).and_then(|f| image::load(std::io::BufReader::new(f), image::ImageFormat::Jpeg).ok()) else { continue };
             if self.seen.get(&key).unwrap_or_else(|| ocr::likely_text(&image)) {
-                for line in read_page(reader, &image, &file.path).lines() {
+                for line in reader.read(&image, &file.path).lines() {
                     if !lines.iter().any(|l| l == line) {
                         lines.push(line.to_string());
                     }
@@ -179,10 +187,28 @@ impl Job<'_> {
     }
 }
 
-fn read_page(reader: &mut Reader, image: &DynamicImage, path: &str) -> String {
-    let words = reader.read(image);
-    if words.timed_out {
-        tracing::warn!("reading the words of {path} took too long: kept what was read by then");
+/// Tesseract, opened for the first page to read: loading its models takes a few hundred
+/// milliseconds, and a run over photos without words never needs it.
+struct LazyReader<'a> {
+    options: &'a OcrOptions,
+    reader: Option<Reader>,
+    /// Why it did not open: the thread stops.
+    broken: Option<String>,
+}
+
+impl LazyReader<'_> {
+    fn read(&mut self, image: &DynamicImage, path: &str) -> String {
+        if self.reader.is_none() && self.broken.is_none() {
+            match Reader::open(self.options) {
+                Ok(reader) => self.reader = Some(reader),
+                Err(reason) => self.broken = Some(reason),
+            }
+        }
+        let Some(reader) = self.reader.as_mut() else { return String::new() };
+        let words = reader.read(image);
+        if words.timed_out {
+            tracing::warn!("reading the words of {path} took too long: kept what was read by then");
+        }
+        words.text
     }
-    words.text
 }

@@ -71,6 +71,9 @@ pub fn version() -> String {
 const MAX_SIDE: u32 = 2600;
 /// Smaller pages are enlarged to this (long side): Tesseract reads glyphs best 20 to 40 px high.
 const MIN_SIDE: u32 = 1600;
+/// A photo to be read is decoded at its decoder's smallest scale that keeps this on its short
+/// side (a 12 MP JPEG at half size): the page is no bigger than [`MAX_SIDE`] anyway.
+pub const DECODE_SHORT_SIDE: u32 = 1200;
 
 /// Recognised text of one image.
 #[derive(Debug, Clone, PartialEq, Eq)]
