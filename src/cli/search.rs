@@ -72,7 +72,7 @@ pub fn run(settings: &Settings, args: &SearchArgs) -> anyhow::Result<()> {
     }
     let (filter, sort) = filter_and_sort(&args.narrow)?;
     let searcher = Library::open(config)?.searcher()?;
-    let params = SearchParams { k: args.k, min_score: args.min_score, sort, matching: matching(args)? };
+    let params = SearchParams { k: args.k, min_score: args.min_score, sort, matching: matching(args)?, ..Default::default() };
     let hits = match (&args.query, &args.image, &args.like) {
         (Some(q), _, _) => searcher.search_query(q, params, &filter, None)?,
         (_, Some(image), _) => searcher.search_image_file(image, params, &filter)?,

@@ -34,11 +34,15 @@ impl Searcher {
             return Ok(self.hits(pictures, params, "picture"));
         }
         let strength = |matches: &[TextMatch]| matches.iter().map(|m| (m.id, m.coverage * m.coverage)).collect::<Vec<_>>();
-        let fused = fusion::fuse(&[
-            Ranking { weight: fusion::PICTURES, items: pictures.iter().map(|(row, _, _)| (row.id, 1.0)).collect() },
-            Ranking { weight: fusion::WORDS, items: strength(&words) },
-            Ranking { weight: fusion::NAMES, items: strength(&names) },
-        ]);
+        let weights = params.fusion;
+        let fused = fusion::fuse_with(
+            &[
+                Ranking { weight: weights.pictures, items: pictures.iter().map(|(row, _, _)| (row.id, 1.0)).collect() },
+                Ranking { weight: weights.words, items: strength(&words) },
+                Ranking { weight: weights.names, items: strength(&names) },
+            ],
+            weights.k,
+        );
         let snippets: HashMap<i64, &Snippet> = words.iter().filter_map(|m| Some((m.id, m.snippet.as_ref()?))).collect();
         let named_by: HashSet<i64> = names.iter().map(|m| m.id).collect();
         let mut pictures: HashMap<i64, (ImageRow, f32, Vec<Moment>)> = pictures.into_iter().map(|p| (p.0.id, p)).collect();

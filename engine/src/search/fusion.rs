@@ -8,12 +8,32 @@
 //! Ranks, not scores, are added: a cosine similarity and a BM25 score are not on one scale.
 //! K = 60 is the paper's, which damps the difference between neighbouring ranks.
 //!
-//! The weights were tuned on the labelled set `scripts/make-ocr-set.py` makes (tests/it/ocr.rs):
-//! words weigh twice the pictures, so an image holding every word of the query ranks above the
-//! best picture that holds none (a text query finds its receipt at rank 1 whatever CLIP thinks
-//! of it), while a query no image's words hold ranks exactly as CLIP alone does. A name match
-//! weighs as much as the pictures. The strength is the share of the query's words an image
-//! holds, squared: holding half of them is a quarter of the pull.
+//! The weights: words weigh twice the pictures, so an image holding every word of the query
+//! ranks above the best picture that holds none (a text query finds its receipt at rank 1
+//! whatever CLIP thinks of it), while a query no image's words hold ranks exactly as CLIP alone
+//! does. A name match weighs as much as the pictures. The strength is the share of the query's
+//! words an image holds, squared: holding half of them is a quarter of the pull. They were
+//! chosen by a sweep on the labelled sets (`cargo bench --bench ocr`, "fusion weights"): the
+//! shapes' CLIP queries and the OCR set's text queries, in one library with the demo model.
+
+/// The weights and the rank constant; [`Fusion::default`] is the tuned one.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Fusion {
+    /// The rank constant.
+    pub k: f32,
+    /// The pictures' (CLIP's) weight.
+    pub pictures: f32,
+    /// The words' weight.
+    pub words: f32,
+    /// The names' weight.
+    pub names: f32,
+}
+
+impl Default for Fusion {
+    fn default() -> Self {
+        Fusion { k: K, pictures: PICTURES, words: WORDS, names: NAMES }
+    }
+}
 
 /// The rank constant.
 pub const K: f32 = 60.0;
@@ -34,11 +54,16 @@ pub struct Ranking {
 
 /// Image ids by fused score, best first; ties keep the order of the earlier lists.
 pub fn fuse(lists: &[Ranking]) -> Vec<(i64, f32)> {
+    fuse_with(lists, K)
+}
+
+/// As [`fuse`] with the rank constant `k`.
+pub fn fuse_with(lists: &[Ranking], k: f32) -> Vec<(i64, f32)> {
     let mut scores: Vec<(i64, f32, usize)> = Vec::new();
     let mut at: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
     for list in lists {
         for (rank, &(id, strength)) in list.items.iter().enumerate() {
-            let add = list.weight * strength / (K + rank as f32 + 1.0);
+            let add = list.weight * strength / (k + rank as f32 + 1.0);
             match at.get(&id) {
                 Some(&i) => scores[i].1 += add,
                 None => {

@@ -19,6 +19,8 @@ pub struct SearchParams {
     pub sort: Sort,
     /// What a query is matched against.
     pub matching: Matching,
+    /// How the pictures, words and names are fused into one list.
+    pub fusion: super::fusion::Fusion,
 }
 
 /// What a query is matched against.
@@ -36,7 +38,7 @@ pub enum Matching {
 impl Default for SearchParams {
     /// The seed's defaults: 30 results, similarity at least 0.1, most similar first.
     fn default() -> Self {
-        SearchParams { k: 30, min_score: 0.1, sort: Sort::Relevance, matching: Matching::Everything }
+        SearchParams { k: 30, min_score: 0.1, sort: Sort::Relevance, matching: Matching::Everything, fusion: Default::default() }
     }
 }
 

@@ -79,7 +79,7 @@ pub fn search_params(k: Option<&str>, min: Option<&str>, narrow: &Narrow) -> Res
         Some("pictures") => Matching::Pictures,
         Some(other) => return Err(ApiError::bad_request(format!("match: '{other}' is not what a query can be matched against: use all, words or pictures."))),
     };
-    Ok(SearchParams { k: parse_k(k).map_err(ApiError::bad_request)?, min_score: parse_min_score(min).map_err(ApiError::bad_request)?, sort, matching })
+    Ok(SearchParams { k: parse_k(k).map_err(ApiError::bad_request)?, min_score: parse_min_score(min).map_err(ApiError::bad_request)?, sort, matching, ..Default::default() })
 }
 
 /// The engine's filter for the URL's filter parameters; a malformed one is a 400 naming the

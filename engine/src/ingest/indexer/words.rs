@@ -60,6 +60,7 @@ pub(super) fn read_words(catalog: &mut Catalog, roots: &Roots, options: &IndexOp
     if waiting == 0 {
         return Ok(());
     }
+    let started = Instant::now();
     status.phase("reading words", waiting);
     options.progress.begin("reading words", Some(waiting), 0);
     let links = original::followed_links(catalog)?;
@@ -84,6 +85,7 @@ pub(super) fn read_words(catalog: &mut Catalog, roots: &Roots, options: &IndexOp
         committed?;
     }
     options.progress.finish();
+    tracing::debug!("looked for the words of {waiting} files in {:?}", started.elapsed());
     Ok(())
 }
 

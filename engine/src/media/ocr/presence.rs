@@ -44,55 +44,110 @@ pub fn likely_text(image: &DynamicImage) -> bool {
     glyphs_in_lines >= MIN_GLYPHS_IN_LINES
 }
 
+/// The image in grey, shrunk by averaging to at most `WORK_SIDE` on its long side, in integer
+/// arithmetic (the image crate's float conversions cost more than the test itself).
 fn working_copy(image: &DynamicImage) -> GrayImage {
-    let (w, h) = (image.width(), image.height());
+    let gray = match image {
+        DynamicImage::ImageLuma8(gray) => std::borrow::Cow::Borrowed(gray),
+        DynamicImage::ImageRgb8(rgb) => std::borrow::Cow::Owned(grey_of(rgb.width(), rgb.height(), rgb.as_raw(), 3)),
+        DynamicImage::ImageRgba8(rgba) => std::borrow::Cow::Owned(grey_of(rgba.width(), rgba.height(), rgba.as_raw(), 4)),
+        other => std::borrow::Cow::Owned(other.to_luma8()),
+    };
+    let (w, h) = gray.dimensions();
     let long = w.max(h);
     if long <= WORK_SIDE {
-        return image.to_luma8();
+        return gray.into_owned();
     }
-    let scale = WORK_SIDE as f32 / long as f32;
-    let size = |side: u32| ((side as f32 * scale).round() as u32).max(1);
-    image.thumbnail_exact(size(w), size(h)).to_luma8()
+    let size = |side: u32| ((u64::from(side) * u64::from(WORK_SIDE) / u64::from(long)) as u32).max(1);
+    shrink(&gray, size(w), size(h))
+}
+
+/// Luma (ITU-R 601 weights, as Pillow's `convert("L")`) of interleaved 8-bit pixels whose first
+/// three channels are red, green and blue.
+fn grey_of(w: u32, h: u32, pixels: &[u8], channels: usize) -> GrayImage {
+    let grey = pixels.chunks_exact(channels).map(|p| ((u32::from(p[0]) * 19595 + u32::from(p[1]) * 38470 + u32::from(p[2]) * 7471 + 32768) >> 16) as u8).collect();
+    GrayImage::from_raw(w, h, grey).expect("one grey value per pixel")
+}
+
+/// `gray` shrunk to `nw` x `nh`, each pixel the mean of the source pixels under it.
+fn shrink(gray: &GrayImage, nw: u32, nh: u32) -> GrayImage {
+    let (w, h) = (gray.width() as usize, gray.height() as usize);
+    let (nw, nh) = (nw as usize, nh as usize);
+    let span = |i: usize, n: usize, of: usize| (i * of / n, ((i + 1) * of / n).max(i * of / n + 1));
+    let columns: Vec<(usize, usize)> = (0..nw).map(|x| span(x, nw, w)).collect();
+    let mut out = Vec::with_capacity(nw * nh);
+    let mut sums = vec![0u32; w];
+    for y in 0..nh {
+        let (y0, y1) = span(y, nh, h);
+        sums.iter_mut().for_each(|s| *s = 0);
+        for row in gray.as_raw()[y0 * w..y1 * w].chunks_exact(w) {
+            sums.iter_mut().zip(row).for_each(|(s, &p)| *s += u32::from(p));
+        }
+        out.extend(columns.iter().map(|&(x0, x1)| (sums[x0..x1].iter().sum::<u32>() / ((x1 - x0) * (y1 - y0)) as u32) as u8));
+    }
+    GrayImage::from_raw(nw as u32, nh as u32, out).expect("one grey value per pixel")
 }
 
 /// What a pixel is: paper (0), or ink darker or lighter than its surroundings.
 const DARK: u8 = 1;
 const LIGHT: u8 = 2;
 
-/// Each pixel's ink, against the mean of the window of `RADIUS` around it (cut at the edges),
-/// from a summed-area table: four lookups a pixel.
+/// Each pixel's ink, against the mean of the window of `RADIUS` around it (cut at the edges).
+/// The window sums slide: along each row, then down the columns, a few additions a pixel.
 fn ink_of(gray: &GrayImage) -> Vec<u8> {
     let (w, h) = (gray.width() as usize, gray.height() as usize);
     let pixels = gray.as_raw();
-    let stride = w + 1;
-    let mut sums = vec![0u32; stride * (h + 1)];
-    for y in 0..h {
-        let mut row = 0u32;
-        for x in 0..w {
-            row += u32::from(pixels[y * w + x]);
-            sums[(y + 1) * stride + x + 1] = sums[y * stride + x + 1] + row;
-        }
-    }
     let radius = RADIUS as usize;
+    let window = |i: usize, n: usize| (i.saturating_sub(radius), (i + radius + 1).min(n));
+    let across: Vec<u32> = (0..w).map(|x| window(x, w)).map(|(a, b)| (b - a) as u32).collect();
+    // Each row's sums across, as the column sums need them: row y's enter at y - radius and
+    // leave after y + radius.
+    let row_sums = |y: usize, out: &mut [u32]| {
+        let row = &pixels[y * w..][..w];
+        let mut sum: u32 = row[..radius.min(w)].iter().map(|&p| u32::from(p)).sum();
+        for x in 0..w {
+            if x + radius < w {
+                sum += u32::from(row[x + radius]);
+            }
+            if x > radius {
+                sum -= u32::from(row[x - radius - 1]);
+            }
+            out[x] = sum;
+        }
+    };
+    let mut columns = vec![0u32; w];
+    let mut scratch = vec![0u32; w];
+    for y in 0..radius.min(h) {
+        row_sums(y, &mut scratch);
+        columns.iter_mut().zip(&scratch).for_each(|(c, s)| *c += s);
+    }
     let mut ink = vec![0u8; w * h];
     for y in 0..h {
-        let (y0, y1) = (y.saturating_sub(radius), (y + radius + 1).min(h));
-        let (top, bottom) = (&sums[y0 * stride..][..stride], &sums[y1 * stride..][..stride]);
+        if y + radius < h {
+            row_sums(y + radius, &mut scratch);
+            columns.iter_mut().zip(&scratch).for_each(|(c, s)| *c += s);
+        }
+        if y > radius {
+            row_sums(y - radius - 1, &mut scratch);
+            columns.iter_mut().zip(&scratch).for_each(|(c, s)| *c -= s);
+        }
+        let (y0, y1) = window(y, h);
+        let down = (y1 - y0) as u32;
+        let (row, out) = (&pixels[y * w..][..w], &mut ink[y * w..][..w]);
         for x in 0..w {
-            let (x0, x1) = (x.saturating_sub(radius), (x + radius + 1).min(w));
-            let sum = bottom[x1] + top[x0] - top[x1] - bottom[x0];
-            let count = ((y1 - y0) * (x1 - x0)) as u32;
-            let value = u32::from(pixels[y * w + x]);
-            ink[y * w + x] = if (value + INK_CONTRAST) * count < sum {
-                DARK
-            } else if value * count > sum + INK_CONTRAST * count {
-                LIGHT
-            } else {
-                0
-            };
+            out[x] = ink_at(u32::from(row[x]), columns[x], across[x] * down);
         }
     }
     ink
+}
+
+/// A pixel of brightness `value` against a window summing to `sum` over `count` pixels.
+#[inline]
+fn ink_at(value: u32, sum: u32, count: u32) -> u8 {
+    // Without branches: a photo's pixels fall either way at random.
+    let dark = u8::from((value + INK_CONTRAST) * count < sum);
+    let light = u8::from(value * count > sum + INK_CONTRAST * count);
+    dark * DARK | light * LIGHT
 }
 
 /// A blob's bounding box, in working pixels.
