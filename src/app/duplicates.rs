@@ -38,7 +38,8 @@ pub fn DuplicatesPage() -> impl IntoView {
     let i18n = use_i18n();
     let params = use_query_map();
     let threshold = Memo::new(move |_| params.read().get("threshold").unwrap_or_default());
-    let answer = Resource::new(move || threshold.get(), |t| duplicates(Some(t), None));
+    // try_get: the page's memo is disposed when the server's response ends (see the search page).
+    let answer = Resource::new(move || threshold.try_get(), |t| duplicates(t, None));
     let navigate = leptos_router::hooks::use_navigate();
     let shown = move || parse_threshold(Some(&threshold.get())).unwrap_or(DEFAULT_DUPLICATE_THRESHOLD);
     let on_change = move |ev: leptos::ev::Event| {

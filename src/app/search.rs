@@ -214,18 +214,23 @@ fn use_answer(ask: Memo<Ask>, live: Live) -> Resource<Answer> {
         }
     });
     Resource::new(
-        // Asked again when the index changed: new photos show up in the results.
-        move || (ask.get(), live.index_changed.get()),
+        // Asked again when the index changed: new photos show up in the results. On the server
+        // the page's signals are disposed when its response ends, while the resource's task may
+        // still look at them: `try_` reads (None: the page is gone, nothing to answer).
+        move || (ask.try_get(), live.index_changed.try_get()),
         move |(a, _)| {
             let (cut, superseded) = oneshot::channel();
-            in_flight.set_value(Some((a.clone(), cut)));
+            if let Some(a) = &a {
+                in_flight.try_set_value(Some((a.clone(), cut)));
+            }
             async move {
+                let a = a?;
                 match select(Box::pin(answer_for(a)), superseded).await {
                     Either::Left((answer, _)) => {
-                        shown.set_value(answer.clone());
+                        shown.try_set_value(answer.clone());
                         answer
                     }
-                    Either::Right(_) => shown.get_value(),
+                    Either::Right(_) => shown.try_get_value().flatten(),
                 }
             }
         },
@@ -237,7 +242,7 @@ pub fn SearchPage() -> impl IntoView {
     let ask = use_ask();
     let live = use_live();
     let answer = use_answer(ask, live);
-    let status = Resource::new(move || live.index_changed.get(), |_| load_status(None));
+    let status = Resource::new(move || live.index_changed.try_get(), |_| load_status(None));
     let uploaded: RwSignal<Answer> = RwSignal::new(None);
     let pending = RwSignal::new(false);
     let hydrated = use_hydrated();
