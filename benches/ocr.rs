@@ -108,8 +108,11 @@ fn per_image(root: &Path) {
         let image = image::open(set.path().join(label["file"].as_str().unwrap())).unwrap();
         let has_words = !label["queries"].as_array().unwrap().is_empty();
         // What indexing pays: the presence test, and Tesseract where it says so.
-        let ms = timed(|| if ocr::likely_text(&image) { reader.read(&image).text.len() + 1 } else { 0 });
-        let likely = ocr::likely_text(&image);
+        let mut likely = false;
+        let ms = timed(|| {
+            likely = ocr::likely_text(&image);
+            if likely { reader.read(&image).text.len() } else { 0 }
+        });
         match has_words {
             true => (with.push(ms), picked_with += usize::from(likely)),
             false => (without.push(ms), picked_without += usize::from(likely)),

@@ -1,28 +1,10 @@
-import { test, expect, type Page, type TestInfo } from "@playwright/test";
+import { test, expect, type Page } from "@playwright/test";
+import { openHydrated, shot, watchErrors } from "./helpers";
 import { readFileSync } from "node:fs";
 
 // The server searches target/e2e/photos (scripts/e2e-data.sh) with the random-weight test
 // model: text similarities are meaningless but small, so text searches use min=-1; image
 // similarities are exact (an image is most similar to itself and its byte-identical copy).
-
-/** Collects console errors and uncaught exceptions; every test ends by asserting there are none. */
-function watchErrors(page: Page): string[] {
-  const errors: string[] = [];
-  page.on("console", (m) => {
-    if (m.type() === "error") errors.push(m.text());
-  });
-  page.on("pageerror", (e) => errors.push(e.message));
-  return errors;
-}
-
-async function openHydrated(page: Page, path = "/") {
-  await page.goto(path);
-  await expect(page.locator('main[data-hydrated="true"]')).toBeAttached();
-}
-
-async function shot(page: Page, info: TestInfo, name: string) {
-  await info.attach(name, { body: await page.screenshot({ fullPage: true }), contentType: "image/png" });
-}
 
 const box = (page: Page) => page.getByRole("searchbox", { name: "Search your images" });
 const status = (page: Page) => page.locator("#status");

@@ -1,27 +1,10 @@
-import { test, expect, type Page, type TestInfo } from "@playwright/test";
+import { test, expect, type Page } from "@playwright/test";
+import { openHydrated, shot, watchErrors } from "./helpers";
 
 // The words library of scripts/e2e-data.sh: a settings screenshot (its WiFi password is
 // sunflower42), a café receipt (invoice 4711), a station sign (北京南站) and a photo without
 // words, indexed with the random-weight test model and Tesseract. The pictures' ranking is
 // noise here, so what puts an image first is the words read in it.
-
-function watchErrors(page: Page): string[] {
-  const errors: string[] = [];
-  page.on("console", (m) => {
-    if (m.type() === "error") errors.push(m.text());
-  });
-  page.on("pageerror", (e) => errors.push(e.message));
-  return errors;
-}
-
-async function openHydrated(page: Page, path: string) {
-  await page.goto(path);
-  await expect(page.locator('main[data-hydrated="true"]')).toBeAttached();
-}
-
-async function shot(page: Page, info: TestInfo, name: string) {
-  await info.attach(name, { body: await page.screenshot({ fullPage: true }), contentType: "image/png" });
-}
 
 const cards = (page: Page) => page.locator("#results li.card");
 const status = (page: Page) => page.locator("#status");

@@ -100,8 +100,8 @@ fn ink_of(gray: &GrayImage) -> Vec<u8> {
     let radius = RADIUS as usize;
     let window = |i: usize, n: usize| (i.saturating_sub(radius), (i + radius + 1).min(n));
     let across: Vec<u32> = (0..w).map(|x| window(x, w)).map(|(a, b)| (b - a) as u32).collect();
-    // Each row's sums across, as the column sums need them: row y's enter at y - radius and
-    // leave after y + radius.
+    // Each row's sums across, computed once as it enters the column sums (at y - radius) and
+    // kept in a ring of 2 radius + 1 rows until it leaves them (after y + radius).
     let row_sums = |y: usize, out: &mut [u32]| {
         let row = &pixels[y * w..][..w];
         let mut sum: u32 = row[..radius.min(w)].iter().map(|&p| u32::from(p)).sum();
@@ -115,21 +115,26 @@ fn ink_of(gray: &GrayImage) -> Vec<u8> {
             out[x] = sum;
         }
     };
+    let ring_rows = 2 * radius + 1;
+    let mut ring = vec![0u32; ring_rows * w];
     let mut columns = vec![0u32; w];
-    let mut scratch = vec![0u32; w];
+    let enter = |y: usize, ring: &mut [u32], columns: &mut [u32]| {
+        let slot = &mut ring[(y % ring_rows) * w..][..w];
+        row_sums(y, slot);
+        columns.iter_mut().zip(slot.iter()).for_each(|(c, s)| *c += s);
+    };
     for y in 0..radius.min(h) {
-        row_sums(y, &mut scratch);
-        columns.iter_mut().zip(&scratch).for_each(|(c, s)| *c += s);
+        enter(y, &mut ring, &mut columns);
     }
     let mut ink = vec![0u8; w * h];
     for y in 0..h {
-        if y + radius < h {
-            row_sums(y + radius, &mut scratch);
-            columns.iter_mut().zip(&scratch).for_each(|(c, s)| *c += s);
-        }
         if y > radius {
-            row_sums(y - radius - 1, &mut scratch);
-            columns.iter_mut().zip(&scratch).for_each(|(c, s)| *c -= s);
+            // Leaves before the row that takes its slot enters.
+            let slot = &ring[((y - radius - 1) % ring_rows) * w..][..w];
+            columns.iter_mut().zip(slot).for_each(|(c, s)| *c -= s);
+        }
+        if y + radius < h {
+            enter(y + radius, &mut ring, &mut columns);
         }
         let (y0, y1) = window(y, h);
         let down = (y1 - y0) as u32;
