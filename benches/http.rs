@@ -25,10 +25,18 @@ fn percentile(v: &mut [Duration], p: f64) -> f64 {
     v[((v.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e3
 }
 
-/// Runs CLIENTS threads, each sending PER_CLIENT searches for `query(client, i)`.
+/// One answered search: its latency at the client, the server's time and its stages.
+struct Answer {
+    latency: Duration,
+    server_ms: f64,
+    stages: Vec<(String, f64)>,
+}
+
+/// Runs CLIENTS threads, each sending PER_CLIENT searches for `query(client, i)`; prints the
+/// rate, the latencies and where the server's time went (median of each stage).
 fn load(label: &str, query: impl Fn(usize, usize) -> String + Sync) {
     let started = Instant::now();
-    let results: Vec<(Vec<Duration>, usize)> = std::thread::scope(|s| {
+    let results: Vec<(Vec<Answer>, usize)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..CLIENTS)
             .map(|c| {
                 let query = &query;
@@ -40,9 +48,16 @@ fn load(label: &str, query: impl Fn(usize, usize) -> String + Sync) {
                         let q = query(c, i);
                         let url = format!("http://{ADDR}/api/search?q={}&k=30", q.replace(' ', "%20"));
                         let t = Instant::now();
-                        match agent.get(&url).call().map(|r| r.into_string()) {
+                        let body = agent.get(&url).call().ok().and_then(|r| r.into_string().ok());
+                        let latency = t.elapsed();
+                        let reply = body.and_then(|b| serde_json::from_str::<serde_json::Value>(&b).ok());
+                        match reply {
                             // A full page of hits, or it counts as an error.
-                            Ok(Ok(body)) if body.matches("\"thumb\"").count() == 30 => times.push(t.elapsed()),
+                            Some(v) if v["hits"].as_array().is_some_and(|h| h.len() == 30) => times.push(Answer {
+                                latency,
+                                server_ms: v["took_ms"].as_f64().unwrap_or(0.0),
+                                stages: serde_json::from_value(v["stages"].clone()).unwrap_or_default(),
+                            }),
                             _ => errors += 1,
                         }
                     }
@@ -54,7 +69,8 @@ fn load(label: &str, query: impl Fn(usize, usize) -> String + Sync) {
     });
     let elapsed = started.elapsed().as_secs_f64();
     let errors: usize = results.iter().map(|r| r.1).sum();
-    let mut all: Vec<Duration> = results.into_iter().flat_map(|r| r.0).collect();
+    let answers: Vec<Answer> = results.into_iter().flat_map(|r| r.0).collect();
+    let mut all: Vec<Duration> = answers.iter().map(|a| a.latency).collect();
     println!(
         "{label:<34} {:6.1} searches/s  p50 {:6.1} ms  p99 {:6.1} ms  ({} ok, {errors} errors, {CLIENTS} clients)",
         all.len() as f64 / elapsed,
@@ -62,6 +78,34 @@ fn load(label: &str, query: impl Fn(usize, usize) -> String + Sync) {
         percentile(&mut all, 0.99),
         all.len()
     );
+    println!("  where it went (medians): {}", where_it_went(&answers));
+}
+
+/// The median of each stage, of the server's whole time and of the rest of the latency (the
+/// HTTP round trip, the request's way through the server before and after the search).
+fn where_it_went(answers: &[Answer]) -> String {
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(0.0)
+    };
+    let mut names: Vec<&str> = Vec::new();
+    for a in answers {
+        for (name, _) in &a.stages {
+            if !names.contains(&name.as_str()) {
+                names.push(name);
+            }
+        }
+    }
+    let mut parts: Vec<String> = (names.iter())
+        .map(|name| {
+            let each = answers.iter().map(|a| a.stages.iter().filter(|(n, _)| n == name).map(|s| s.1).sum()).collect();
+            format!("{name} {:.1} ms", median(each))
+        })
+        .collect();
+    parts.push(format!("server in all {:.1} ms", median(answers.iter().map(|a| a.server_ms).collect())));
+    parts.push(format!("outside the search {:.1} ms", median(answers.iter().map(|a| ms(a.latency) - a.server_ms).collect())));
+    parts.join(", ")
 }
 
 /// One typed prefix: when it was sent, when (and how) it was answered, the server's time.
@@ -191,7 +235,7 @@ fn main() {
     common::synthetic_index(index.path(), &clip, 100_000);
     drop(clip);
     serve_and_load(root, &model, index.path(), false);
-    if std::fs::read_to_string(model.join("clipfind-model.json")).is_ok_and(|s| s.contains("int8_file")) {
+    if clipfind_engine::clip::spec::ModelSpec::read(&model).is_ok_and(|spec| spec.text.int8_file.is_some()) {
         serve_and_load(root, &model, index.path(), true);
     }
 }

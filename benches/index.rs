@@ -15,7 +15,7 @@ use std::{
 
 mod common;
 
-use common::{load, photo_like, synthetic_index};
+use common::{load, load_with, photo_like, synthetic_index};
 use clipfind_engine::{
     ingest::indexer::{self, IndexOptions},
     search::searcher::{SearchParams, Searcher},
@@ -53,9 +53,11 @@ fn camera_photos(dir: &Path, n: u32, mp: u32) {
 /// Writes `n` photos into a folder.
 type MakePhotos = fn(&Path, u32);
 
-/// Median images/s of three fresh `clipfind index` runs over `data` (`count` images).
-fn index_rate(model: &Path, data: &Path, count: u32) -> f64 {
-    let clip = load(model);
+/// Median images/s of three fresh `clipfind index` runs over `data` (`count` images), images
+/// encoded by the int8 encoder with `image_int8`.
+fn index_rate(model: &Path, data: &Path, count: u32, image_int8: bool) -> f64 {
+    let clip = load_with(model, image_int8);
+    assert_eq!(clip.image_int8(), image_int8, "the int8 image encoder is missing or misses the bar");
     let mut rates = Vec::new();
     for _ in 0..3 {
         let index_dir = tempfile::tempdir().unwrap();
@@ -92,13 +94,25 @@ fn main() {
         ("12 MP camera-like JPEG", 16, |d, n| camera_photos(d, n, 12)),
         ("24 MP camera-like JPEG", 12, |d, n| camera_photos(d, n, 24)),
     ];
+    let has_int8 = load_with(&model, true).image_int8();
+    if !has_int8 {
+        println!("(no int8 image encoder that holds the bar: models/tools/quantize_image.py makes one; fp32 only)");
+    }
     for (label, count, make) in sets {
         let data = tempfile::tempdir().unwrap();
         make(data.path(), count);
-        let ours = index_rate(&model, data.path(), count);
-        match baseline_rate(root, data.path()) {
-            Ok(base) => println!("index {count:>3} x {label:<23} clipfind {ours:5.1} img/s, VisualAISearch-style baseline (PIL + PyTorch, same weights) {base:5.1} img/s -> {:.2}x", ours / base),
-            Err(why) => println!("index {count:>3} x {label:<23} clipfind {ours:5.1} img/s (baseline skipped: {why})"),
+        // In turns, so the machine's drift falls on all three alike.
+        let fp32 = index_rate(&model, data.path(), count, false);
+        let base = baseline_rate(root, data.path());
+        let int8 = has_int8.then(|| index_rate(&model, data.path(), count, true));
+        let versus = |ours: f64| base.as_ref().map_or(String::new(), |b| format!(" -> {:.2}x", ours / b));
+        print!("index {count:>3} x {label:<23} clipfind fp32 {fp32:5.1} img/s{}", versus(fp32));
+        if let Some(int8) = int8 {
+            print!(", int8 {int8:5.1} img/s{}", versus(int8));
+        }
+        match &base {
+            Ok(b) => println!("; VisualAISearch-style baseline (PIL + PyTorch, same weights) {b:5.1} img/s"),
+            Err(why) => println!(" (baseline skipped: {why})"),
         }
     }
 

@@ -65,7 +65,7 @@ fn main() {
     let exact: Vec<Vec<i64>> = queries.iter().map(|q| faiss.search(q, 10).unwrap().remove(0).into_iter().map(|h| h.0).collect()).collect();
     report("FAISS exact (embedded, in process)", &queries, &exact, |q| faiss.search(q, 10).unwrap().remove(0));
 
-    let identity = clip.spec().identity(clip.dir()).unwrap();
+    let identity = clip.identity().unwrap();
     for (label, collection, index) in [("Milvus FLAT", "bench_flat_0", ""), ("Milvus HNSW (M 16, ef 64)", "bench_hnsw", "?index=hnsw")] {
         let url = format!("milvus://127.0.0.1:{port}/{collection}{index}");
         if !index.is_empty() {
@@ -101,7 +101,7 @@ fn milvus_url(text: &str) -> clipfind_engine::store::choice::MilvusUrl {
 /// checked, then the sync.
 fn upload(dir: &Path, clip: &Clip, url: &str) {
     let remote = Remote::new(milvus_url(url)).unwrap();
-    remote.ensure_collection(DIM, &clip.spec().identity(clip.dir()).unwrap(), &clip.spec().name, false).unwrap();
+    remote.ensure_collection(DIM, &clip.identity().unwrap(), &clip.spec().name, false).unwrap();
     let mut catalog = Catalog::open(dir).unwrap();
     sync(&mut catalog, dir, DIM, &remote, &|_, _| {}).unwrap();
 }

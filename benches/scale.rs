@@ -75,7 +75,7 @@ fn work_dir() -> tempfile::TempDir {
 /// A new index of `n` synthetic photos under the bench model's identity.
 fn write_library(dir: &Path, clip: &Clip, n: usize, file_of: impl Fn(usize) -> (String, u64, i64)) -> Catalog {
     let mut catalog = Catalog::open(dir).unwrap();
-    catalog.set_meta("model_identity", &clip.spec().identity(clip.dir()).unwrap()).unwrap();
+    catalog.set_meta("model_identity", &clip.identity().unwrap()).unwrap();
     catalog.set_meta("model_name", &clip.spec().name).unwrap();
     catalog.set_meta("dim", &DIM.to_string()).unwrap();
     catalog.set_meta(FILE_KEY, &vector_file::file_name(1)).unwrap();

@@ -23,7 +23,7 @@ pub fn synthetic_index(dir: &Path, clip: &Clip, n: usize) {
 /// A catalog of `n` photos whose vectors `next` gives, one a minute from [`SYNTHETIC_START`].
 pub fn synthetic_index_of(dir: &Path, clip: &Clip, n: usize, mut next: impl FnMut() -> Vec<f32>) {
     let mut catalog = Catalog::open(dir).unwrap();
-    catalog.set_meta("model_identity", &clip.spec().identity(clip.dir()).unwrap()).unwrap();
+    catalog.set_meta("model_identity", &clip.identity().unwrap()).unwrap();
     catalog.set_meta("model_name", &clip.spec().name).unwrap();
     catalog.set_meta(FILE_KEY, &vector_file::file_name(1)).unwrap();
     let mut vectors = VectorAppender::open(&dir.join(vector_file::file_name(1)), 0, 512).unwrap();
@@ -102,7 +102,12 @@ pub fn bench_model() -> Option<PathBuf> {
 
 /// The model on the CPU with 2 threads, as the benchmarks are specified.
 pub fn load(model: &Path) -> Clip {
-    Clip::load(model, ClipOptions { device: "cpu".parse().unwrap(), threads: 2, ..Default::default() }).unwrap()
+    load_with(model, false)
+}
+
+/// The model on 2 CPU threads, its images encoded by the int8 encoder with `image_int8`.
+pub fn load_with(model: &Path, image_int8: bool) -> Clip {
+    Clip::load(model, ClipOptions { device: "cpu".parse().unwrap(), threads: 2, image_int8, ..Default::default() }).unwrap()
 }
 
 /// One sample photo at about `mp` megapixels (4:3 or its source's aspect), grain added, JPEG q90.

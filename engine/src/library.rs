@@ -38,6 +38,9 @@ pub struct LibraryConfig {
     pub exact_decode: bool,
     /// Encode queries with the model's int8 text encoder (see [`ClipOptions::text_int8`]).
     pub text_int8: bool,
+    /// Encode images with the model's int8 image encoder (see [`ClipOptions::image_int8`]).
+    /// Searching an index follows the encoder the index records, whatever this says.
+    pub image_int8: bool,
     /// The vector store: given, it is used (and recorded by indexing); `None`: the one the
     /// index records (the embedded FAISS store for a new index).
     pub store: Option<StoreChoice>,
@@ -68,6 +71,7 @@ impl Default for LibraryConfig {
             runtime_library: None,
             exact_decode: false,
             text_int8: false,
+            image_int8: false,
             store: None,
         }
     }
@@ -90,6 +94,7 @@ impl Library {
             runtime_library: config.runtime_library.clone(),
             exact_decode: config.exact_decode,
             text_int8: config.text_int8,
+            image_int8: image_encoder_of_index(&config, &dir).unwrap_or(config.image_int8),
         };
         let clip = Clip::load(&dir, options)?;
         let library = Library { config, clip };
@@ -159,6 +164,18 @@ fn choose_model(config: &LibraryConfig) -> Result<PathBuf> {
         Some(dir) => Ok(dir),
         None => Ok(models::resolve(config.model.as_deref(), &config.models_root)?.0),
     }
+}
+
+/// When searching with the index's model: whether the index was made by its int8 image encoder
+/// (so an image query is encoded as the index's images were).
+fn image_encoder_of_index(config: &LibraryConfig, model_dir: &Path) -> Option<bool> {
+    if !config.use_index_model {
+        return None;
+    }
+    let recorded = Catalog::open_read_only(&config.index_dir()?).ok()?.meta("model_identity").ok()??;
+    let spec = ModelSpec::read(model_dir).ok()?;
+    let int8 = spec.vision.int8_file.as_ref()?;
+    Some(recorded.split(';').any(|entry| entry.split_once('=').is_some_and(|(file, _)| file == int8)))
 }
 
 /// The model folder an existing index was built with, when it is still there.

@@ -201,6 +201,7 @@ mod tests {
                 })
                 .collect(),
             took_ms: 12.4,
+            stages: Vec::new(),
         }
     }
 

@@ -372,6 +372,10 @@ pub struct SearchReply {
     pub hits: Vec<Hit>,
     /// Server time spent, in milliseconds.
     pub took_ms: f64,
+    /// Where it went: milliseconds by stage (encode, vectors, words, rows), waits for a batch
+    /// included; `took_ms` less their sum is the rest (building the reply, the thread hand-off).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<(String, f64)>,
 }
 
 /// The duplicate threshold when none is asked for (the engine's default).

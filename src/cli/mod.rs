@@ -172,6 +172,12 @@ pub struct Settings {
     #[arg(long, env = "CLIPFIND_TEXT_INT8", global = true)]
     pub text_int8: bool,
 
+    /// Index images with the model's int8 image encoder, when it has one that held the
+    /// fidelity bar (`models/tools/quantize_image.py`): faster, and the index records it, so
+    /// switching encoders re-embeds. Searching follows the encoder the index was made with.
+    #[arg(long, env = "CLIPFIND_IMAGE_INT8", global = true)]
+    pub image_int8: bool,
+
     /// Where the vectors live: `local` (FAISS in the index folder) or
     /// `milvus://[USER:PASSWORD@]HOST[:PORT]/COLLECTION[?index=flat|hnsw|ivf_flat]`. `index`
     /// records it (without the password), so later runs need only the index folder [default:
@@ -200,6 +206,7 @@ impl Settings {
             runtime_library: self.ort_library.clone(),
             exact_decode: self.exact_decode,
             text_int8: self.text_int8,
+            image_int8: self.image_int8,
             store: self.store(),
         }
     }

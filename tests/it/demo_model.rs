@@ -38,10 +38,16 @@ fn searcher() -> &'static Searcher {
 
 /// The held-out set indexed once per model (kept for the whole test run).
 fn searcher_of(model: &'static str) -> &'static Searcher {
-    static INDEXED: OnceLock<Mutex<HashMap<&'static str, &'static Searcher>>> = OnceLock::new();
+    searcher_of_encoder(model, false)
+}
+
+/// The held-out set indexed once per model and image encoder (fp32, or int8 with `image_int8`).
+fn searcher_of_encoder(model: &'static str, image_int8: bool) -> &'static Searcher {
+    static INDEXED: OnceLock<Mutex<HashMap<(&'static str, bool), &'static Searcher>>> = OnceLock::new();
     let mut indexed = INDEXED.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
-    indexed.entry(model).or_insert_with(|| {
-        let clip = Clip::load(&model_dir(model), ClipOptions { device: "cpu".parse().unwrap(), threads: 2, ..Default::default() }).expect("demo model loads");
+    indexed.entry((model, image_int8)).or_insert_with(|| {
+        let options = ClipOptions { device: "cpu".parse().unwrap(), threads: 2, image_int8, ..Default::default() };
+        let clip = Clip::load(&model_dir(model), options).expect("demo model loads");
         let dir = Box::leak(Box::new(tempfile::tempdir().unwrap()));
         Box::leak(Box::new(shapes().index(clip, dir.path()).expect("samples/shapes indexes")))
     })
@@ -187,4 +193,81 @@ fn clipfind_eval_prints_the_same_report_and_explains_a_missing_set() {
     let out = run(&["eval", "--set", "no/such/folder", "--model", "models/clipfind-demo"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no evaluation set in no/such/folder"));
+}
+
+/// Each demo model's int8 image encoder (models/tools/quantize_image.py) holds, through the Rust
+/// pipeline, the bar it was kept for: on the held-out set the mean cosine of its embeddings to
+/// fp32's is at least 0.99, and no recall@1 or @5 (text, Chinese text, image to image) is more
+/// than 0.01 under fp32's. Its own record says the same.
+#[test]
+fn the_int8_image_encoders_hold_the_fidelity_bar() {
+    for model in [ENGLISH, BILINGUAL] {
+        let (fp32, int8) = (searcher_of(model), searcher_of_encoder(model, true));
+        assert!(int8.clip().image_int8() && !fp32.clip().image_int8(), "{model}: the int8 encoder was not the one loaded");
+        let fidelity = int8.clip().spec().vision.int8_fidelity.clone().expect("the record of its fidelity");
+        assert_eq!(fidelity.shortfall(), None, "{model}: {fidelity:?}");
+
+        let mut cosines = Vec::new();
+        for image in &shapes().manifest.images {
+            let (a, b) = [fp32, int8].map(|s| s.vector(s.id_of(Path::new(&image.file)).unwrap().expect("indexed")).unwrap().expect("a vector"));
+            assert_ne!(a, b, "{model}: {} has the same vector from both encoders", image.file);
+            cosines.push(a.iter().zip(&b).map(|(x, y)| x * y).sum::<f32>());
+        }
+        let mean = cosines.iter().sum::<f32>() / cosines.len() as f32;
+        assert!(mean >= 0.99, "{model}: mean cosine to fp32 {mean:.4}");
+
+        let (a, b) = [fp32, int8].map(|s| evaluate::evaluate(s, shapes()).expect("evaluation runs"));
+        let mut pairs = vec![("text", &a.text_to_image, &b.text_to_image), ("image to image", &a.image_to_image, &b.image_to_image)];
+        for (language, report) in &a.languages {
+            pairs.push((language.as_str(), &report.text_to_image, &b.languages[language].text_to_image));
+        }
+        for (what, x, y) in pairs {
+            for (k, fp, q) in [(1, x.recall_at_1, y.recall_at_1), (5, x.recall_at_5, y.recall_at_5)] {
+                eprintln!("{model} {what} recall@{k}: fp32 {fp:.4}, int8 {q:.4}");
+                assert!(fp - q <= 0.01 + 1e-9, "{model} {what} recall@{k}: int8 {q:.4} vs fp32 {fp:.4}");
+            }
+        }
+    }
+}
+
+/// An index records which image encoder made it and never mixes them: the fp32 encoder refuses
+/// an int8 index (saying which flag to pass), re-indexing without the flag refuses too, and a
+/// library opened for searching follows the index's encoder by itself.
+#[test]
+fn an_index_records_its_image_encoder_and_never_mixes_them() {
+    use clipfind_engine::{
+        ingest::indexer::{self, IndexOptions},
+        library::{Library, LibraryConfig},
+    };
+    let data = tempfile::tempdir().unwrap();
+    for file in ["shapes-0000.png", "shapes-0001.jpg", "shapes-0002.jpg"] {
+        std::fs::copy(root().join("samples/shapes").join(file), data.path().join(file)).unwrap();
+    }
+    let index = tempfile::tempdir().unwrap();
+    let load = |image_int8| Clip::load(&model_dir(ENGLISH), ClipOptions { device: "cpu".parse().unwrap(), threads: 2, image_int8, ..Default::default() }).unwrap();
+    let options = IndexOptions::new(data.path().to_path_buf(), index.path().to_path_buf());
+    assert_eq!(indexer::run(&load(true), &options).unwrap().embedded, 3);
+
+    let err = Searcher::open(index.path(), load(false)).err().expect("fp32 refuses an int8 index");
+    assert!(err.to_string().contains("int8 image encoder") && err.to_string().contains("with --image-int8"), "{err}");
+    let err = indexer::run(&load(false), &options).err().expect("re-indexing in fp32 refuses");
+    assert!(err.to_string().contains("with --image-int8"), "{err}");
+
+    let config = LibraryConfig {
+        index: Some(index.path().to_path_buf()),
+        model: Some(model_dir(ENGLISH)),
+        use_index_model: true,
+        threads: 2,
+        device: "cpu".parse().unwrap(),
+        ..LibraryConfig::new(data.path())
+    };
+    let library = Library::open(config.clone()).unwrap();
+    assert!(library.clip().image_int8(), "searching follows the index's int8 encoder");
+    let hits = library.searcher().unwrap().search_text("a red circle", SearchParams::default()).unwrap();
+    assert!(!hits.is_empty());
+
+    // Rebuilding in fp32 re-embeds every image; the library then follows fp32.
+    let rebuilt = indexer::run(&load(false), &IndexOptions { rebuild_on_model_change: true, ..options.clone() }).unwrap();
+    assert_eq!(rebuilt.embedded, 3);
+    assert!(!Library::open(config).unwrap().clip().image_int8());
 }

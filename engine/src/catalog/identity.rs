@@ -17,7 +17,7 @@ pub(crate) enum Recorded {
 
 /// The identity of `clip`'s files.
 pub(crate) fn of(clip: &Clip) -> Result<String> {
-    clip.spec().identity(clip.dir())
+    clip.identity()
 }
 
 /// What the index in `catalog` records, compared with `identity`.
@@ -41,8 +41,27 @@ pub(crate) fn require_same(catalog: &Catalog, clip: &Clip, index_dir: &std::path
     match compare(catalog, &of(clip)?)? {
         Recorded::Same => Ok(()),
         Recorded::Nothing => Err(mismatch(index_dir, "?", clip)),
+        Recorded::Other(_) if made_by_other_encoder(catalog, clip)? => Err(other_encoder(index_dir, clip)),
         Recorded::Other(name) => Err(mismatch(index_dir, &name, clip)),
     }
+}
+
+/// Whether the index was made by the same model's other image encoder (fp32 against int8).
+pub(crate) fn made_by_other_encoder(catalog: &Catalog, clip: &Clip) -> Result<bool> {
+    let vision = &clip.spec().vision;
+    let Some(int8) = &vision.int8_file else { return Ok(false) };
+    let other = if clip.image_int8() { &vision.file } else { int8 };
+    Ok(catalog.meta("model_identity")?.as_deref() == Some(clip.spec().identity_with(clip.dir(), other)?.as_str()))
+}
+
+pub(crate) fn other_encoder(index_dir: &std::path::Path, clip: &Clip) -> EngineError {
+    let (made, loaded, flag) = if clip.image_int8() { ("fp32", "int8", "without") } else { ("int8", "fp32", "with") };
+    EngineError::ModelMismatch(format!(
+        "the index in {} was made by the {made} image encoder of `{}`, not its {loaded} one: run {flag} \
+         --image-int8, or re-index with `clipfind index --rebuild`",
+        index_dir.display(),
+        clip.spec().name
+    ))
 }
 
 fn mismatch(index_dir: &std::path::Path, name: &str, clip: &Clip) -> EngineError {

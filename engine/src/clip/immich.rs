@@ -138,7 +138,7 @@ pub fn derive_spec(dir: &Path) -> Result<ModelSpec> {
             pad_id,
             pooling: Pooling::Done,
         },
-        vision: VisionSpec { file: VISION_MODEL.into(), input: "image".into(), output: "embedding".into(), resize, interpolation },
+        vision: VisionSpec { file: VISION_MODEL.into(), input: "image".into(), output: "embedding".into(), resize, interpolation, ..Default::default() },
         tokenizer: TOKENIZER.into(),
         sha256: Default::default(),
         batch: Batch::One,

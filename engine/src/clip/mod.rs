@@ -33,6 +33,8 @@ pub struct Clip {
     preprocess: Preprocess,
     text: Encoder,
     vision: Encoder,
+    /// The image encoder's file: the spec's fp32 one or its int8 copy.
+    vision_file: String,
     attention_mask: Option<String>,
     /// Token ids go in as int32 (Immich's exports) rather than int64.
     ids_as_i32: bool,
@@ -43,6 +45,25 @@ struct Encoder {
     session: LoadedSession,
     input: String,
     output: String,
+}
+
+/// The image encoder to load: the int8 copy when asked for and it held the fidelity bar when it
+/// was made (`models/tools/quantize_image.py` measures it), else the fp32 file.
+fn image_encoder_file(spec: &ModelSpec, int8: bool) -> String {
+    let vision = &spec.vision;
+    if !int8 {
+        return vision.file.clone();
+    }
+    let shortfall = match (&vision.int8_file, &vision.int8_fidelity) {
+        (None, _) => "it has no int8 image encoder (models/tools/quantize_image.py makes one)".to_string(),
+        (Some(_), None) => "its int8 image encoder was never measured against fp32".to_string(),
+        (Some(file), Some(fidelity)) => match fidelity.shortfall() {
+            None => return file.clone(),
+            Some(why) => format!("its int8 image encoder misses the bar: {why}"),
+        },
+    };
+    tracing::warn!("{}: {shortfall}; images are encoded in fp32", spec.name);
+    vision.file.clone()
 }
 
 /// Runs `embed` on one item at a time when the model's batch is fixed at one.
@@ -92,7 +113,8 @@ impl Clip {
         let ids_as_i32 = text_session.input_type(&ids) == Some(TensorElementType::Int32);
         check_fixed_shapes(dir, &spec, &text_session, &ids, tokenizer.fixed_length())?;
 
-        let vision_session = session::open(&dir.join(&spec.vision.file), &options, session::Spin::Yes)?;
+        let vision_file = image_encoder_file(&spec, options.image_int8);
+        let vision_session = session::open(&dir.join(&vision_file), &options, session::Spin::Yes)?;
         let v_inputs: Vec<(String, usize)> = vision_session.input_names().into_iter().map(|n| (n, 4)).collect();
         let pixels = session::pick_name(Some(&spec.vision.input), &v_inputs, |n, _| n.contains("pixel_values"))
             .ok_or_else(|| missing("pixel_values input", &spec.vision.file))?;
@@ -114,6 +136,7 @@ impl Clip {
             preprocess,
             text: Encoder { session: text_session, input: ids, output: text_out },
             vision: Encoder { session: vision_session, input: pixels, output: vision_out },
+            vision_file,
             attention_mask,
             ids_as_i32,
         })
@@ -127,6 +150,17 @@ impl Clip {
     /// The model folder it was loaded from.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// What makes this model's embeddings this model's: its files' hashes, with the image
+    /// encoder it loaded (fp32 or int8). An index records it.
+    pub fn identity(&self) -> Result<String> {
+        self.spec.identity_with(&self.dir, &self.vision_file)
+    }
+
+    /// Whether images are encoded by the int8 copy of the image encoder.
+    pub fn image_int8(&self) -> bool {
+        self.spec.vision.int8_file.as_deref() == Some(self.vision_file.as_str())
     }
 
     /// Length of the embeddings this model produces.

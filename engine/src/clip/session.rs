@@ -30,6 +30,9 @@ pub struct ClipOptions {
     /// Encode queries with the model's int8 text encoder when it has one (see
     /// [`super::spec::TextSpec::int8_file`]).
     pub text_int8: bool,
+    /// Encode images with the model's int8 image encoder when it has one that held the fidelity
+    /// bar (see [`super::spec::VisionSpec::int8_file`]); the index records which encoder it is.
+    pub image_int8: bool,
 }
 
 /// Where a session actually runs, after `auto` is resolved.

@@ -174,6 +174,76 @@ pub struct VisionSpec {
     /// The resampling filter.
     #[serde(default)]
     pub interpolation: Interpolation,
+    /// The same encoder statically quantised to int8 (`models/tools/quantize_image.py`), same
+    /// tensors; used with `--image-int8` when [`VisionSpec::int8_fidelity`] holds the bar. An
+    /// index records which of the two encoders made it (see [`ModelSpec::identity_with`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub int8_file: Option<String>,
+    /// How close the int8 encoder came to fp32, measured when it was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub int8_fidelity: Option<Fidelity>,
+}
+
+/// An int8 image encoder measured against its fp32 original on a held-out set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fidelity {
+    /// How it was quantised ("static, 7-bit weights", "dynamic", ...).
+    #[serde(default)]
+    pub method: String,
+    /// What it was measured on (a labelled held-out set, or photos for cosine alone).
+    pub held_out: String,
+    /// Mean cosine between the two encoders' embeddings of the same image.
+    pub cosine_mean: f32,
+    /// The least of those cosines.
+    pub cosine_min: f32,
+    /// Text-to-image recall@1 and @5, fp32 then int8; absent where the set has no labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recall_at_1: Option<[f32; 2]>,
+    /// Text-to-image recall@5, fp32 then int8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recall_at_5: Option<[f32; 2]>,
+    /// Recall@1 and @5 of every caption of every image, fp32 then int8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caption_recall_at_1: Option<[f32; 2]>,
+    /// Caption recall@5, fp32 then int8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caption_recall_at_5: Option<[f32; 2]>,
+    /// Image-to-image recall@1 and @5 (each image of a group finding the others), fp32 then int8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_recall_at_1: Option<[f32; 2]>,
+    /// Image-to-image recall@5, fp32 then int8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_recall_at_5: Option<[f32; 2]>,
+}
+
+impl Fidelity {
+    /// Least mean cosine to fp32 an int8 encoder may have.
+    pub const MIN_COSINE: f32 = 0.99;
+    /// Most recall (@1 or @5) an int8 encoder may lose.
+    pub const MAX_RECALL_LOSS: f32 = 0.01;
+
+    /// Why the int8 encoder misses the bar, or `None` when it holds it.
+    pub fn shortfall(&self) -> Option<String> {
+        if !(self.cosine_mean >= Self::MIN_COSINE) {
+            return Some(format!("mean cosine to fp32 {:.4} is under {}", self.cosine_mean, Self::MIN_COSINE));
+        }
+        let recalls = [
+            ("recall@1", self.recall_at_1),
+            ("recall@5", self.recall_at_5),
+            ("caption recall@1", self.caption_recall_at_1),
+            ("caption recall@5", self.caption_recall_at_5),
+            ("image-to-image recall@1", self.image_recall_at_1),
+            ("image-to-image recall@5", self.image_recall_at_5),
+        ];
+        for (what, recall) in recalls {
+            if let Some([fp32, int8]) = recall {
+                if !(fp32 - int8 <= Self::MAX_RECALL_LOSS + 1e-6) {
+                    return Some(format!("{what} {int8:.3} is more than {} under fp32's {fp32:.3}", Self::MAX_RECALL_LOSS));
+                }
+            }
+        }
+        None
+    }
 }
 
 /// OpenAI CLIP's per-channel (RGB) image mean.
@@ -224,8 +294,15 @@ impl ModelSpec {
     /// What makes two models the same: the hashes of their files. A folder whose spec lists no
     /// hashes gets them computed now.
     pub fn identity(&self, dir: &Path) -> Result<String> {
+        self.identity_with(dir, &self.vision.file)
+    }
+
+    /// The identity of this model with the image encoder in `vision_file` (the fp32 one or its
+    /// int8 copy): their embeddings differ, so an index made by one is not the other's. The
+    /// text encoder is always the fp32 file's: an int8 text encoder only encodes queries.
+    pub fn identity_with(&self, dir: &Path, vision_file: &str) -> Result<String> {
         let mut lines = Vec::new();
-        for file in [&self.text.file, &self.vision.file, &self.tokenizer] {
+        for file in [&self.text.file, &vision_file.to_string(), &self.tokenizer] {
             let hash = match self.sha256.get(file.as_str()) {
                 Some(h) => h.clone(),
                 None => crate::support::digest::sha256_file(&dir.join(file))?,
@@ -240,5 +317,50 @@ impl ModelSpec {
         let path = dir.join(SPEC_FILE);
         let json = serde_json::to_string_pretty(self).expect("a model spec always serialises");
         std::fs::write(&path, json + "\n").map_err(|source| EngineError::Io { path, source })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn measured(cosine_mean: f32, recall_at_1: [f32; 2]) -> Fidelity {
+        Fidelity {
+            method: "static, 7-bit weights".into(),
+            held_out: "samples/shapes".into(),
+            cosine_mean,
+            cosine_min: cosine_mean - 0.01,
+            recall_at_1: Some(recall_at_1),
+            recall_at_5: Some([1.0, 1.0]),
+            caption_recall_at_1: None,
+            caption_recall_at_5: None,
+            image_recall_at_1: None,
+            image_recall_at_5: None,
+        }
+    }
+
+    #[test]
+    fn the_fidelity_bar_takes_cosine_and_every_recall() {
+        assert_eq!(measured(0.999, [0.9, 0.9]).shortfall(), None);
+        assert_eq!(measured(0.999, [0.9, 0.95]).shortfall(), None, "a gain is no loss");
+        assert_eq!(measured(0.999, [0.9, 0.89]).shortfall(), None, "0.01 is within the bar");
+        assert!(measured(0.98, [0.9, 0.9]).shortfall().unwrap().contains("cosine"));
+        assert!(measured(0.999, [0.9, 0.875]).shortfall().unwrap().contains("recall@1"));
+        assert!(measured(f32::NAN, [0.9, 0.9]).shortfall().is_some(), "an unmeasured cosine never holds");
+        let image = Fidelity { image_recall_at_5: Some([0.9, 0.85]), ..measured(0.999, [0.9, 0.9]) };
+        assert!(image.shortfall().unwrap().contains("image-to-image recall@5"));
+    }
+
+    #[test]
+    fn the_demo_models_record_an_int8_image_encoder_that_holds_the_bar() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
+        for model in ["clipfind-demo", "clipfind-demo-bilingual"] {
+            let spec = ModelSpec::read_file(&root.join(model)).unwrap();
+            let int8 = spec.vision.int8_file.as_deref().expect("an int8 image encoder");
+            assert!(spec.sha256.contains_key(int8), "{model}: its hash");
+            assert_eq!(spec.vision.int8_fidelity.as_ref().and_then(Fidelity::shortfall), None, "{model}");
+            let fp32 = spec.identity(&root.join(model)).unwrap();
+            assert_ne!(spec.identity_with(&root.join(model), int8).unwrap(), fp32, "{model}: the encoders' identities differ");
+        }
     }
 }

@@ -7,6 +7,7 @@ use super::hits::{sort_by_taken, sort_rows, HitWords, HIT_WORDS_CHARS};
 use super::searcher::{Hit, Matching, Moment, SearchParams, Searcher};
 use super::{
     fusion::{self, Ranking},
+    stages,
     words::{Snippet, TextMatch, TextQuery, CANDIDATES},
 };
 use crate::{catalog::filter::Filter, catalog::ImageRow, Result};
@@ -21,15 +22,15 @@ impl Searcher {
     pub(super) fn fuse(&self, v: &[f32], pictures: Vec<(ImageRow, f32, Vec<Moment>)>, text: &TextQuery, params: SearchParams, named: &[i64], filter: &Filter) -> Result<Vec<Hit>> {
         let allowed = if filter.is_empty() { None } else { Some(self.allowed(filter)?) };
         let keep = |m: &TextMatch| !named.contains(&m.id) && allowed.as_ref().is_none_or(|ids| ids.binary_search(&m.id).is_ok());
-        let (words, names) = {
+        let (words, names) = stages::timed("words", || -> Result<_> {
             let catalog = self.catalog();
             let words: Vec<TextMatch> = text.in_words(&catalog, CANDIDATES)?.into_iter().filter(keep).collect();
             let names: Vec<TextMatch> = match params.matching {
                 Matching::Everything => text.in_names(&catalog, CANDIDATES)?.into_iter().filter(keep).collect(),
                 _ => Vec::new(),
             };
-            (words, names)
-        };
+            Ok((words, names))
+        })?;
         if words.is_empty() && names.is_empty() {
             return Ok(self.hits(pictures, params, "picture"));
         }

@@ -23,7 +23,7 @@ use lru::LruCache;
 
 pub use super::hits::{Hit, HitWords, IndexStats, Matching, Moment, Motion, SearchParams, Sort};
 use super::hits::{sort_rows, MOMENTS};
-use super::{intent, words::TextQuery};
+use super::{intent, stages, words::TextQuery};
 use crate::{
     catalog::filter::Filter,
     catalog::identity,
@@ -221,9 +221,9 @@ impl Searcher {
                     dated_filter.taken_in(period);
                 }
                 let encoded = if dated.text.is_empty() { plain } else { dated.text.as_str() };
-                (self.text_embedding_unless_superseded(encoded, ticket.clone())?, dated_filter)
+                (stages::timed("encode", || self.text_embedding_unless_superseded(encoded, ticket.clone()))?, dated_filter)
             }
-            None => (self.query_embedding(&query, ticket.clone())?, filter.clone()),
+            None => (stages::timed("encode", || self.query_embedding(&query, ticket.clone()))?, filter.clone()),
         };
         let pictures = match params.matching {
             Matching::Words => Vec::new(),
@@ -320,9 +320,9 @@ impl Searcher {
         // came out of them and more are there (a few more from the start, for its moments).
         let mut wanted = params.k + exclude.len() + MOMENTS;
         loop {
-            let found = self.candidates(v, wanted, filter, ticket.clone())?;
+            let found = stages::timed("vectors", || self.candidates(v, wanted, filter, ticket.clone()))?;
             let exhausted = found.len() < wanted || wanted as u64 >= self.vectors.len();
-            let mut rows = self.files_of(&found, params, exclude)?;
+            let mut rows = stages::timed("rows", || self.files_of(&found, params, exclude))?;
             if rows.len() >= params.k || exhausted {
                 rows.truncate(params.k);
                 return Ok(rows);

@@ -6,6 +6,7 @@ use std::time::Instant;
 use clipfind_engine::{
     catalog::filter::Filter,
     search::searcher::{Hit as EngineHit, Matching, SearchParams, Searcher},
+    search::stages,
     EngineError,
 };
 use leptos::prelude::*;
@@ -25,10 +26,13 @@ pub async fn reply(
     // One loaded index for the whole request, even if a newer one is swapped in meanwhile.
     let state = app_state()?.current();
     let Some(searcher) = state.searcher().cloned() else {
-        return Ok(SearchReply { query, index: state.status().clone(), hits: Vec::new(), took_ms: 0.0 });
+        return Ok(SearchReply { query, index: state.status().clone(), hits: Vec::new(), took_ms: 0.0, stages: Vec::new() });
     };
     let started = Instant::now();
-    let found = tokio::task::spawn_blocking(move || search(&searcher))
+    let (found, stages) = tokio::task::spawn_blocking(move || {
+        stages::take();
+        (search(&searcher), stages::take())
+    })
         .await
         .map_err(|e| {
             tracing::error!("a search stopped: {e}");
@@ -39,6 +43,7 @@ pub async fn reply(
         index: state.status().clone(),
         hits: found.map_err(api_error)?.into_iter().map(to_hit).collect(),
         took_ms: started.elapsed().as_secs_f64() * 1e3,
+        stages: stages.into_iter().map(|(stage, ms)| (stage.to_string(), ms)).collect(),
     })
 }
 

@@ -22,6 +22,9 @@ fn check_model(catalog: &mut Catalog, clip: &Clip, options: &IndexOptions) -> Re
     let recorded = identity::compare(catalog, &identity)?;
     if let Recorded::Other(name) = &recorded {
         if !options.rebuild && !options.rebuild_on_model_change {
+            if identity::made_by_other_encoder(catalog, clip)? {
+                return Err(identity::other_encoder(&options.index_dir, clip));
+            }
             return Err(EngineError::ModelMismatch(format!(
                 "this index was built with the model `{name}`, not `{}` (different files). Use that model \
                  (--model), or re-embed everything with --rebuild",
