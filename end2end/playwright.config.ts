@@ -16,6 +16,8 @@ const formatsAddr = "127.0.0.1:3008";
 const milvusAddr = "127.0.0.1:3006";
 // Screenshots, a receipt and a sign with words in them (target/e2e/words, scripts/e2e-data.sh).
 const wordsAddr = "127.0.0.1:3009";
+// 100,000 synthetic photos (target/e2e/typing, scripts/e2e-data.sh) for the typing-latency test.
+const typingAddr = "127.0.0.1:3010";
 // The demo library again, with a password.
 const loginAddr = "127.0.0.1:3007";
 
@@ -53,7 +55,8 @@ export default defineConfig({
     },
   },
   projects: [
-    { name: "chromium", testIgnore: /(demo|live|video|bilingual|milvus|login|formats|words)\.spec\.ts/ },
+    { name: "chromium", testIgnore: /(demo|live|video|bilingual|milvus|login|formats|words|typing)\.spec\.ts/ },
+    { name: "typing", testMatch: /typing\.spec\.ts/, use: { baseURL: `http://${typingAddr}` } },
     { name: "words", testMatch: /words\.spec\.ts/, use: { baseURL: `http://${wordsAddr}` } },
     { name: "formats", testMatch: /formats\.spec\.ts/, use: { baseURL: `http://${formatsAddr}` } },
     { name: "login", testMatch: /login\.spec\.ts/, use: { baseURL: `http://${loginAddr}` } },
@@ -152,6 +155,22 @@ export default defineConfig({
       CLIPFIND_INDEX: "target/e2e/words-index",
       CLIPFIND_MODEL: "models/test-tiny",
       CLIPFIND_DEVICE: "cpu",
+    },
+  }, {
+    command: "cargo run -q --release --no-default-features --features ssr -- serve",
+    cwd: repo,
+    url: `http://${typingAddr}/`,
+    timeout: 180_000,
+    reuseExistingServer: false,
+    env: {
+      LEPTOS_OUTPUT_NAME: "clipfind",
+      LEPTOS_SITE_ROOT: path.join(repo, "target/site"),
+      LEPTOS_SITE_ADDR: typingAddr,
+      CLIPFIND_DATA: "target/e2e/typing",
+      CLIPFIND_INDEX: "target/e2e/typing/.clipfind",
+      CLIPFIND_MODEL: "models/test-tiny",
+      CLIPFIND_DEVICE: "cpu",
+      CLIPFIND_THREADS: "2",
     },
   }, {
     command: "cargo run -q --release --no-default-features --features ssr -- serve",

@@ -86,6 +86,10 @@ cp "$IMAGES/photo.jpg" "$WORDS/"
 cargo run -q --release --no-default-features --features ssr -- index --data "$WORDS" \
   --index "$ROOT/target/e2e/words-index" --model "$ROOT/models/test-tiny" --quiet
 echo "e2e: made and indexed the words folder"
+# The typing-latency test: 100,000 synthetic photos (one JPEG hard-linked, clustered vectors
+# under test-tiny's identity; benches/common/synthetic_library.rs).
+cargo run -q --release --no-default-features --features ssr --example synthetic_library -- \
+  "$ROOT/target/e2e/typing" 100000 "$ROOT/models/test-tiny"
 # The live-library test: a watched folder that starts with the test photos, and 300 distinct
 # generated photos (640x480 PNGs) for the test to copy in while the page is open.
 LIVE="$ROOT/target/e2e/live"
