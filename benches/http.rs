@@ -170,11 +170,12 @@ fn typing() {
     );
 }
 
-/// Text-encoder batch counts by size so far, from `/api/status`.
-fn text_batches() -> Vec<u64> {
+/// Text-encoder and FAISS batch counts by size so far, from `/api/status`.
+fn batches() -> (Vec<u64>, Vec<u64>) {
     let status = ureq::get(&format!("http://{ADDR}/api/status")).call().unwrap().into_string().unwrap();
     let v: serde_json::Value = serde_json::from_str(&status).unwrap();
-    v["text_batches"].as_array().map(|a| a.iter().map(|n| n.as_u64().unwrap_or(0)).collect()).unwrap_or_default()
+    let counts = |key: &str| v[key].as_array().map(|a| a.iter().map(|n| n.as_u64().unwrap_or(0)).collect()).unwrap_or_default();
+    (counts("text_batches"), counts("vector_batches"))
 }
 
 /// "size x calls" for the batches formed between two readings.
@@ -215,10 +216,14 @@ fn serve_and_load(root: &Path, model: &Path, index: &Path, int8: bool) {
     println!("server on {ADDR}: 100000 vectors (exact Flat), model {}, {} text encoder", model.display(), if int8 { "int8" } else { "fp32" });
     let popular = ["a dog sitting on a bench", "sunset over the sea", "red car", "birthday cake", "snowy mountains", "a cat on a sofa", "city at night", "two people hiking"];
     load("warm-up", |c, i| popular[(c + i) % popular.len()].to_string());
+    let before = batches();
     load("popular queries (cached text)", |c, i| popular[(c * 3 + i) % popular.len()].to_string());
-    let before = text_batches();
+    let between = batches();
+    println!("  FAISS batches formed (size x calls): {}", batches_between(&before.1, &between.1));
     load("all-new queries (encoder each time)", |c, i| format!("photo number {} of a scene {c}", i * CLIENTS + c));
-    println!("  text-encoder batches formed (size x calls): {}", batches_between(&before, &text_batches()));
+    let after = batches();
+    println!("  text-encoder batches formed (size x calls): {}", batches_between(&between.0, &after.0));
+    println!("  FAISS batches formed (size x calls): {}", batches_between(&between.1, &after.1));
     std::thread::scope(|s| {
         s.spawn(|| load("all-new, beside the typing client", |c, i| format!("another photo {} of a place {c}", i * CLIENTS + c)));
         s.spawn(typing);

@@ -10,9 +10,13 @@ use super::types::*;
 pub async fn load_status(skipped: Option<String>) -> Result<StatusReply, ApiError> {
     let state = super::ssr::app_state()?;
     let with_files = matches!(skipped.as_deref(), Some("1" | "true"));
-    let mut text_batches = state.searcher().map(|s| s.text_batch_sizes().counts).unwrap_or_default();
-    while text_batches.last() == Some(&0) {
-        text_batches.pop();
-    }
-    Ok(StatusReply { index: state.status(), indexing: state.indexing(with_files), text_batches, signed_in: super::ssr::signed_in_by_session() })
+    let trimmed = |mut counts: Vec<u64>| {
+        while counts.last() == Some(&0) {
+            counts.pop();
+        }
+        counts
+    };
+    let text_batches = trimmed(state.searcher().map(|s| s.text_batch_sizes().counts).unwrap_or_default());
+    let vector_batches = trimmed(state.searcher().map(|s| s.vector_batch_sizes().counts).unwrap_or_default());
+    Ok(StatusReply { index: state.status(), indexing: state.indexing(with_files), text_batches, vector_batches, signed_in: super::ssr::signed_in_by_session() })
 }

@@ -106,6 +106,9 @@ pub struct StatusReply {
     /// `text_batches[n - 1]` calls encoded n queries together.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub text_batches: Vec<u64>,
+    /// `vector_batches[n - 1]` FAISS calls searched n queries together.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vector_batches: Vec<u64>,
     /// The request came from a browser signed in with the password (it may sign out).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub signed_in: bool,

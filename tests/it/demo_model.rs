@@ -209,14 +209,14 @@ fn the_int8_image_encoders_hold_the_fidelity_bar() {
 
         let mut cosines = Vec::new();
         for image in &shapes().manifest.images {
-            let (a, b) = [fp32, int8].map(|s| s.vector(s.id_of(Path::new(&image.file)).unwrap().expect("indexed")).unwrap().expect("a vector"));
+            let [a, b] = [fp32, int8].map(|s| s.vector(s.id_of(Path::new(&image.file)).unwrap().expect("indexed")).unwrap().expect("a vector"));
             assert_ne!(a, b, "{model}: {} has the same vector from both encoders", image.file);
             cosines.push(a.iter().zip(&b).map(|(x, y)| x * y).sum::<f32>());
         }
         let mean = cosines.iter().sum::<f32>() / cosines.len() as f32;
         assert!(mean >= 0.99, "{model}: mean cosine to fp32 {mean:.4}");
 
-        let (a, b) = [fp32, int8].map(|s| evaluate::evaluate(s, shapes()).expect("evaluation runs"));
+        let [a, b] = [fp32, int8].map(|s| evaluate::evaluate(s, shapes()).expect("evaluation runs"));
         let mut pairs = vec![("text", &a.text_to_image, &b.text_to_image), ("image to image", &a.image_to_image, &b.image_to_image)];
         for (language, report) in &a.languages {
             pairs.push((language.as_str(), &report.text_to_image, &b.languages[language].text_to_image));

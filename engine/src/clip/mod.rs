@@ -33,6 +33,8 @@ pub struct Clip {
     preprocess: Preprocess,
     text: Encoder,
     vision: Encoder,
+    /// The text encoder's file: the spec's fp32 one or its int8 copy.
+    text_file: String,
     /// The image encoder's file: the spec's fp32 one or its int8 copy.
     vision_file: String,
     attention_mask: Option<String>,
@@ -76,9 +78,56 @@ fn per_item<T>(batch: Batch, items: &[T], embed: impl Fn(&[T]) -> Result<Vec<Vec
     }
 }
 
+/// Least cosine to fp32 an int8 encoder may give a probe on this machine.
+const MIN_PROBE_COSINE: f32 = 0.99;
+
 impl Clip {
     /// Loads the model in `dir`: its `clipfind-model.json`, tokenizer and both ONNX encoders.
+    /// An int8 encoder asked for is first checked against fp32 on this machine (see
+    /// [`Clip::int8_holds_here`]): one that does not hold is replaced by fp32, with a warning.
     pub fn load(dir: &Path, options: ClipOptions) -> Result<Clip> {
+        let mut clip = Self::load_as_asked(dir, &options)?;
+        let (text_int8, image_int8) = (clip.text_int8(), clip.image_int8());
+        if !(text_int8 || image_int8) {
+            return Ok(clip);
+        }
+        let fp32 = Self::load_as_asked(dir, &ClipOptions { text_int8: false, image_int8: false, ..options })?;
+        let (text_cosine, image_cosine) = clip.int8_holds_here(&fp32)?;
+        if text_int8 && text_cosine < MIN_PROBE_COSINE {
+            tracing::warn!("{}: the int8 text encoder gives cosine {text_cosine:.3} to fp32 on this CPU (at least {MIN_PROBE_COSINE} is needed): queries are encoded in fp32", clip.spec.name);
+            (clip.text, clip.text_file) = (fp32.text, fp32.text_file);
+        } else if image_int8 && image_cosine < MIN_PROBE_COSINE {
+            tracing::warn!("{}: the int8 image encoder gives cosine {image_cosine:.3} to fp32 on this CPU (at least {MIN_PROBE_COSINE} is needed): images are encoded in fp32", clip.spec.name);
+            (clip.vision, clip.vision_file) = (fp32.vision, fp32.vision_file);
+        }
+        Ok(clip)
+    }
+
+    /// The least cosine between this model's encoders and `fp32`'s on a few probes (texts, and
+    /// images of gradients), text then image. Int8 kernels differ by CPU: without VNNI, x86's
+    /// u8 x s8 products sum in 16 bits and can saturate, so an encoder measured on one machine
+    /// is checked again on the one it runs on.
+    fn int8_holds_here(&self, fp32: &Clip) -> Result<(f32, f32)> {
+        let texts = ["a photo of a dog", "two people on a beach at sunset", "a red circle on a blue background"];
+        let least = |a: Vec<Vec<f32>>, b: Vec<Vec<f32>>| a.iter().zip(&b).map(|(x, y)| dot(x, y)).fold(1.0f32, f32::min);
+        let text = least(self.embed_texts(&texts)?, fp32.embed_texts(&texts)?);
+        let probes: Vec<Prepared> = (0..2u32)
+            .map(|k| {
+                let image = image::RgbImage::from_fn(320, 240, |x, y| image::Rgb([(x * 255 / 320) as u8, (y * 255 / 240) as u8, ((x + y * k + 60 * k) % 256) as u8]));
+                let pixels = self.preprocess.prepare(image::DynamicImage::ImageRgb8(image), preprocess::Source::Direct).map_err(inference_error("image probe"))?;
+                Ok(Prepared { pixels, width: 320, height: 240 })
+            })
+            .collect::<Result<_>>()?;
+        let image = least(self.embed_prepared(&probes)?, fp32.embed_prepared(&probes)?);
+        Ok((text, image))
+    }
+
+    /// Whether queries are encoded by the int8 copy of the text encoder.
+    pub fn text_int8(&self) -> bool {
+        self.spec.text.int8_file.as_deref() == Some(self.text_file.as_str())
+    }
+
+    fn load_as_asked(dir: &Path, options: &ClipOptions) -> Result<Clip> {
         let spec = ModelSpec::read(dir)?;
         let tokenizer = ClipTokenizer::for_model(dir, &spec)?;
         let preprocess = Preprocess::new(spec.image_size, spec.image_mean, spec.image_std)
@@ -93,7 +142,8 @@ impl Clip {
             }
             (_, false) => &spec.text.file,
         };
-        let text_session = session::open(&dir.join(text_file), &options, session::Spin::No)?;
+        let text_session = session::open(&dir.join(text_file), options, session::Spin::No)?;
+        let text_file = text_file.clone();
         let inputs: Vec<(String, usize)> = text_session.input_names().into_iter().map(|n| (n, 2)).collect();
         let missing = |what: &str, file: &str| EngineError::Model {
             path: dir.join(file),
@@ -114,7 +164,7 @@ impl Clip {
         check_fixed_shapes(dir, &spec, &text_session, &ids, tokenizer.fixed_length())?;
 
         let vision_file = image_encoder_file(&spec, options.image_int8);
-        let vision_session = session::open(&dir.join(&vision_file), &options, session::Spin::Yes)?;
+        let vision_session = session::open(&dir.join(&vision_file), options, session::Spin::Yes)?;
         let v_inputs: Vec<(String, usize)> = vision_session.input_names().into_iter().map(|n| (n, 4)).collect();
         let pixels = session::pick_name(Some(&spec.vision.input), &v_inputs, |n, _| n.contains("pixel_values"))
             .ok_or_else(|| missing("pixel_values input", &spec.vision.file))?;
@@ -136,6 +186,7 @@ impl Clip {
             preprocess,
             text: Encoder { session: text_session, input: ids, output: text_out },
             vision: Encoder { session: vision_session, input: pixels, output: vision_out },
+            text_file,
             vision_file,
             attention_mask,
             ids_as_i32,
@@ -318,6 +369,10 @@ fn check_fixed_shapes(dir: &Path, spec: &ModelSpec, text: &LoadedSession, ids: &
 pub fn normalised(v: &[f32]) -> Vec<f32> {
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
     if norm > 0.0 { v.iter().map(|x| x / norm).collect() } else { v.to_vec() }
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 #[cfg(test)]

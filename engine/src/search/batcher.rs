@@ -9,8 +9,8 @@ use std::{
     thread,
 };
 
-use super::queue::{next_batch, without_superseded, Ticket};
-use crate::{store::VectorSearch, EngineError, Result};
+use super::queue::{next_batch, without_superseded, BatchSizes, Tally, Ticket};
+use crate::{store::{faiss_store, VectorSearch}, EngineError, Result};
 
 /// Most queries in one FAISS call.
 const MAX_BATCH: usize = 64;
@@ -26,24 +26,34 @@ struct Request {
 
 pub struct Batcher {
     requests: Mutex<mpsc::Sender<Request>>,
+    sizes: Tally,
 }
 
 impl Batcher {
     /// Starts the search thread for `vectors`.
     pub fn new(vectors: Arc<dyn VectorSearch>) -> Batcher {
-        // FAISS takes the matrix-product path from this many queries on (default 20).
-        // SAFETY: sets a global FAISS tuning integer.
-        unsafe { faiss_sys::faiss_set_distance_compute_blas_threshold(2) };
+        // Matrix products from 4 queries on (FAISS's default is 20): at 100k vectors one call
+        // took 14 / 15 / 30 / 62 ms for 1 / 2 / 4 / 8 queries scanned one at a time, and
+        // 14 / 21 / 27 / 28 ms as products (`--bench vectors`).
+        faiss_store::set_batched_scan(4, 1024);
         let (tx, rx) = mpsc::channel::<Request>();
+        let sizes = Tally::new(MAX_BATCH);
+        let counted = sizes.clone();
         thread::Builder::new()
             .name("clipfind-search".into())
             .spawn(move || {
                 while let Some(batch) = next_batch(&rx, MAX_BATCH) {
+                    counted.count(batch.len());
                     run(vectors.as_ref(), batch);
                 }
             })
             .expect("the search thread starts");
-        Batcher { requests: Mutex::new(tx) }
+        Batcher { requests: Mutex::new(tx), sizes }
+    }
+
+    /// The sizes of the batches searched so far.
+    pub fn batch_sizes(&self) -> BatchSizes {
+        self.sizes.sizes()
     }
 
     /// The `k` best (id, similarity) pairs for `query`; blocks until its batch is done.

@@ -25,6 +25,34 @@ impl Ticket {
     }
 }
 
+/// How the batches formed so far were sized: `counts[n - 1]` batches of n queries.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct BatchSizes {
+    /// Batches formed, by size (index 0: batches of one query).
+    pub counts: Vec<u64>,
+}
+
+/// Counts the batches a batcher forms, by size (read from any thread).
+#[derive(Clone)]
+pub(super) struct Tally(Arc<Vec<AtomicU64>>);
+
+impl Tally {
+    /// A tally of batches of 1 to `most` requests.
+    pub(super) fn new(most: usize) -> Tally {
+        Tally(Arc::new((0..most).map(|_| AtomicU64::new(0)).collect()))
+    }
+
+    /// One more batch of `n` requests.
+    pub(super) fn count(&self, n: usize) {
+        self.0[n - 1].fetch_add(1, Relaxed);
+    }
+
+    /// The batches counted so far.
+    pub(super) fn sizes(&self) -> BatchSizes {
+        BatchSizes { counts: self.0.iter().map(|c| c.load(Relaxed)).collect() }
+    }
+}
+
 /// Waits for a request, then takes every other one already waiting, up to `most`; None once
 /// every sender is gone.
 pub(super) fn next_batch<T>(requests: &mpsc::Receiver<T>, most: usize) -> Option<Vec<T>> {

@@ -265,6 +265,11 @@ impl Searcher {
         self.texts.batch_sizes()
     }
 
+    /// How the concurrent vector searches were batched into FAISS calls so far.
+    pub fn vector_batch_sizes(&self) -> BatchSizes {
+        self.batcher.batch_sizes()
+    }
+
     /// Images most like an image file (which need not be in the index), narrowed by `filter`.
     pub fn search_image_file(&self, path: &Path, params: SearchParams, filter: &Filter) -> Result<Vec<Hit>> {
         let v = self.clip.embed_image_file(path)?;

@@ -8,15 +8,12 @@
 //! [`EngineError::Superseded`] instead of being encoded.
 
 use std::{
-    sync::{
-        atomic::{AtomicU64, Ordering::Relaxed},
-        mpsc, Arc, Mutex,
-    },
+    sync::{mpsc, Arc, Mutex},
     thread,
 };
 
 pub use super::queue::Ticket;
-use super::queue::{next_batch, without_superseded};
+use super::queue::{next_batch, without_superseded, Tally};
 use crate::{clip::Clip, EngineError, Result};
 
 /// Most queries in one encoder call.
@@ -30,30 +27,25 @@ struct Request {
     reply: Reply,
 }
 
-/// How the batches formed so far were sized: `counts[n - 1]` batches of n queries.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct BatchSizes {
-    /// Batches formed, by size (index 0: batches of one query).
-    pub counts: Vec<u64>,
-}
+pub use super::queue::BatchSizes;
 
 /// The text encoder behind a queue: callers block until their batch is encoded.
 pub struct TextBatcher {
     requests: Mutex<mpsc::Sender<Request>>,
-    sizes: Arc<Vec<AtomicU64>>,
+    sizes: Tally,
 }
 
 impl TextBatcher {
     /// Starts the text-encoding thread for `clip`.
     pub fn new(clip: Arc<Clip>) -> TextBatcher {
         let (tx, rx) = mpsc::channel::<Request>();
-        let sizes: Arc<Vec<AtomicU64>> = Arc::new((0..MAX_BATCH).map(|_| AtomicU64::new(0)).collect());
+        let sizes = Tally::new(MAX_BATCH);
         let counted = sizes.clone();
         thread::Builder::new()
             .name("clipfind-text".into())
             .spawn(move || {
                 while let Some(batch) = next_batch(&rx, MAX_BATCH) {
-                    counted[batch.len() - 1].fetch_add(1, Relaxed);
+                    counted.count(batch.len());
                     encode(&clip, batch);
                 }
             })
@@ -81,7 +73,7 @@ impl TextBatcher {
 
     /// The sizes of the batches encoded so far.
     pub fn batch_sizes(&self) -> BatchSizes {
-        BatchSizes { counts: self.sizes.iter().map(|c| c.load(Relaxed)).collect() }
+        self.sizes.sizes()
     }
 }
 

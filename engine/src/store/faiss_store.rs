@@ -215,6 +215,17 @@ impl VectorSearch for FaissStore {
     }
 }
 
+/// How FAISS scans an exact index for several queries at once: from `threshold` queries on, as
+/// matrix products over blocks of `database_block` vectors (its defaults: 20 and 1,024). Global
+/// to the process.
+pub fn set_batched_scan(threshold: usize, database_block: usize) {
+    // SAFETY: sets two global FAISS tuning integers.
+    unsafe {
+        faiss_sys::faiss_set_distance_compute_blas_threshold(threshold as i32);
+        faiss_sys::faiss_set_distance_compute_blas_database_bs(database_block as i32);
+    }
+}
+
 /// An evenly spread subset of the vectors for training.
 fn training_sample(vectors: &[f32], dim: usize) -> Vec<f32> {
     let n = vectors.len() / dim;
