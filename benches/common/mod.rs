@@ -21,7 +21,12 @@ pub fn synthetic_index(dir: &Path, clip: &Clip, n: usize) {
 }
 
 /// A catalog of `n` photos whose vectors `next` gives, one a minute from [`SYNTHETIC_START`].
-pub fn synthetic_index_of(dir: &Path, clip: &Clip, n: usize, mut next: impl FnMut() -> Vec<f32>) {
+pub fn synthetic_index_of(dir: &Path, clip: &Clip, n: usize, next: impl FnMut() -> Vec<f32>) {
+    synthetic_index_with(dir, clip, n, next, |i| format!("{i:032x}"));
+}
+
+/// As [`synthetic_index_of`], photo i's content hash being `hash_of(i)`.
+pub fn synthetic_index_with(dir: &Path, clip: &Clip, n: usize, mut next: impl FnMut() -> Vec<f32>, hash_of: impl Fn(usize) -> String) {
     let mut catalog = Catalog::open(dir).unwrap();
     catalog.set_meta("model_identity", &clip.identity().unwrap()).unwrap();
     catalog.set_meta("model_name", &clip.spec().name).unwrap();
@@ -32,7 +37,7 @@ pub fn synthetic_index_of(dir: &Path, clip: &Clip, n: usize, mut next: impl FnMu
             for i in 0..n {
                 let v = next();
                 let path = format!("synthetic/{i:06}.jpg");
-                let hash = format!("{i:032x}");
+                let hash = hash_of(i);
                 // One photo a minute from SYNTHETIC_START: date filters select known fractions.
                 let meta = PhotoMeta { taken: Some(Taken { local: SYNTHETIC_START + i as i64 * 60, offset_minutes: None, source: TakenSource::ExifOriginal }), ..PhotoMeta::default() };
                 w.upsert(&NewImage { path: &path, size: 1, mtime_ns: 1, hash: &hash, width: 640, height: 480, meta: &meta, video: None, motion_ms: None }, &v, vectors, 0)?;

@@ -13,4 +13,4 @@ pub(crate) mod scan;
 pub(crate) mod thumbs;
 pub mod writer_lock;
 
-pub use thumbs::{browsers_show, VIEW_SIZE};
+pub use thumbs::{browsers_show, ensure as ensure_thumbnail, VIEW_SIZE};
