@@ -16,7 +16,7 @@ pub async fn load_status(skipped: Option<String>) -> Result<StatusReply, ApiErro
         }
         counts
     };
-    let text_batches = trimmed(state.searcher().map(|s| s.text_batch_sizes().counts).unwrap_or_default());
-    let vector_batches = trimmed(state.searcher().map(|s| s.vector_batch_sizes().counts).unwrap_or_default());
+    let (texts, vectors) = state.searcher().map(|s| s.batch_sizes()).unwrap_or_default();
+    let (text_batches, vector_batches) = (trimmed(texts.counts), trimmed(vectors.counts));
     Ok(StatusReply { index: state.status(), indexing: state.indexing(with_files), text_batches, vector_batches, signed_in: super::ssr::signed_in_by_session() })
 }

@@ -260,14 +260,9 @@ impl Searcher {
         Ok(v)
     }
 
-    /// How concurrent text queries were batched into encoder calls so far.
-    pub fn text_batch_sizes(&self) -> BatchSizes {
-        self.texts.batch_sizes()
-    }
-
-    /// How the concurrent vector searches were batched into FAISS calls so far.
-    pub fn vector_batch_sizes(&self) -> BatchSizes {
-        self.batcher.batch_sizes()
+    /// How concurrent queries were batched so far: into text-encoder calls, and into FAISS calls.
+    pub fn batch_sizes(&self) -> (BatchSizes, BatchSizes) {
+        (self.texts.batch_sizes(), self.batcher.batch_sizes())
     }
 
     /// Images most like an image file (which need not be in the index), narrowed by `filter`.
