@@ -221,7 +221,7 @@ fn the_int8_text_encoder_stays_close_to_fp32() {
         assert!(cosine(&a, &b) >= 0.995, "{q}: {}", cosine(&a, &b));
         differs |= a != b;
     }
-    assert!(differs, "the int8 encoder was not the one loaded");
+    assert!(differs && int8.text_int8(), "the int8 encoder was not the one loaded");
     // test-tiny without its int8 file: --text-int8 falls back to fp32.
     let plain = tempfile::tempdir().unwrap();
     for file in ["text.onnx", "vision.onnx", "tokenizer.json"] {
@@ -235,5 +235,38 @@ fn the_int8_text_encoder_stays_close_to_fp32() {
     let tiny = Clip::load(plain.path(), options).unwrap();
     assert_eq!(tiny.embed_text("a dog").unwrap(), clip().embed_text("a dog").unwrap(), "no int8 file: fp32");
     let tiny_int8 = load("test-tiny", true);
+    assert!(tiny_int8.text_int8(), "test-tiny's int8 text encoder holds on this CPU");
     assert!(cosine(&tiny_int8.embed_text("a dog").unwrap(), &clip().embed_text("a dog").unwrap()) >= 0.99, "test-tiny's own int8 file");
+}
+
+/// An int8 encoder that does not encode like fp32 on this machine (as 8-bit weights do on x86
+/// without VNNI) is checked at load and replaced by fp32, each encoder on its own. Here the
+/// "int8" files are another model's encoders (same shapes, unrelated weights), one recorded as
+/// holding the fidelity bar: both fall back, and the embeddings are fp32's.
+#[test]
+fn an_int8_encoder_that_does_not_hold_on_this_cpu_falls_back_to_fp32() {
+    let dir = tempfile::tempdir().unwrap();
+    let tiny = root().join("models/test-tiny");
+    for file in ["text.onnx", "vision.onnx", "tokenizer.json"] {
+        std::fs::copy(tiny.join(file), dir.path().join(file)).unwrap();
+    }
+    std::fs::copy(root().join("models/clipfind-demo/text.onnx"), dir.path().join("text-int8.onnx")).unwrap();
+    std::fs::copy(root().join("models/clipfind-demo/vision.onnx"), dir.path().join("vision-int8.onnx")).unwrap();
+    let demo: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(root().join("models/clipfind-demo/clipfind-model.json")).unwrap()).unwrap();
+    let mut spec: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(tiny.join("clipfind-model.json")).unwrap()).unwrap();
+    spec["vision"]["int8_file"] = "vision-int8.onnx".into();
+    spec["vision"]["int8_fidelity"] = demo["vision"]["int8_fidelity"].clone();
+    for file in ["text-int8.onnx", "vision-int8.onnx"] {
+        spec["sha256"].as_object_mut().unwrap().remove(file);
+    }
+    std::fs::write(dir.path().join("clipfind-model.json"), spec.to_string()).unwrap();
+
+    let options = ClipOptions { device: "cpu".parse().unwrap(), threads: 2, exact_decode: true, text_int8: true, image_int8: true, ..Default::default() };
+    let checked = Clip::load(dir.path(), options).unwrap();
+    assert!(!checked.text_int8() && !checked.image_int8(), "both fell back to fp32");
+    let fp32 = clip();
+    assert_eq!(checked.embed_text("a dog").unwrap(), fp32.embed_text("a dog").unwrap());
+    let photo = fixture("images/photo.jpg");
+    assert_eq!(checked.embed_image_file(&photo).unwrap(), fp32.embed_image_file(&photo).unwrap());
+    assert_eq!(checked.identity().unwrap(), fp32.identity().unwrap(), "the index records the fp32 image encoder");
 }

@@ -85,6 +85,7 @@ impl Clip {
     /// Loads the model in `dir`: its `clipfind-model.json`, tokenizer and both ONNX encoders.
     /// An int8 encoder asked for is first checked against fp32 on this machine (see
     /// [`Clip::int8_holds_here`]): one that does not hold is replaced by fp32, with a warning.
+    /// The check loads the fp32 encoders beside them for a moment (for ViT-B/32, 600 MB).
     pub fn load(dir: &Path, options: ClipOptions) -> Result<Clip> {
         let mut clip = Self::load_as_asked(dir, &options)?;
         let (text_int8, image_int8) = (clip.text_int8(), clip.image_int8());
@@ -96,7 +97,8 @@ impl Clip {
         if text_int8 && text_cosine < MIN_PROBE_COSINE {
             tracing::warn!("{}: the int8 text encoder gives cosine {text_cosine:.3} to fp32 on this CPU (at least {MIN_PROBE_COSINE} is needed): queries are encoded in fp32", clip.spec.name);
             (clip.text, clip.text_file) = (fp32.text, fp32.text_file);
-        } else if image_int8 && image_cosine < MIN_PROBE_COSINE {
+        }
+        if image_int8 && image_cosine < MIN_PROBE_COSINE {
             tracing::warn!("{}: the int8 image encoder gives cosine {image_cosine:.3} to fp32 on this CPU (at least {MIN_PROBE_COSINE} is needed): images are encoded in fp32", clip.spec.name);
             (clip.vision, clip.vision_file) = (fp32.vision, fp32.vision_file);
         }
